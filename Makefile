@@ -1,0 +1,35 @@
+# zhifa-sync — everything a fresh machine needs goes through these targets.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test check bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: start the four simulators, run every pipeline once, print what happened
+demo: $(STAMP)
+	$(BIN)/python -m simulators.demo
+
+## make test: install and run the whole suite (PostgreSQL tests run when 127.0.0.1:5432 answers)
+test: $(STAMP)
+	@bash scripts/ensure-chromium.sh || true
+	$(BIN)/python -m pytest -n 2 -q
+
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-state

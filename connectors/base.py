@@ -1,0 +1,110 @@
+"""What the engine needs from a connector, and the registry that finds one by its config ``type``.
+
+A *source* pulls changed records in pages and parses them into the canonical model; a *target*
+translates a canonical record through the mapping tables into its own format and delivers it
+idempotently (keyed by our record id), reporting what it did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from connectors.paging import Position
+from sync.config import Secrets, SystemConfig
+from sync.mapping import Mappings
+from sync.records import Record, RecordKind
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    position: Position
+
+
+@dataclass
+class Delivered:
+    """What a target did with a record: created | updated | linked | withdrawn | sent | skipped."""
+
+    action: str
+    target_id: str | None = None
+    linked: bool = False
+    target_version: str | None = None
+
+
+@dataclass
+class Context:
+    """What a translation may need beyond the record: the mapping tables, and links to other records
+    (e.g. the municipal id of the inspection a penalty came from)."""
+
+    mappings: Mappings
+    link: Callable[[RecordKind, str, str], str | None]  # (kind, source_id, target) -> target id
+
+
+@dataclass
+class PriorDelivery:
+    target_id: str | None
+    state: str
+    linked: bool
+    target_version: str | None = None
+
+
+@runtime_checkable
+class Source(Protocol):
+    name: str
+
+    def now(self) -> datetime:
+        """The source's clock (naive Beijing time)."""
+        ...
+
+    def pull(self, kind: RecordKind, position: Position, until: datetime, page_size: int) -> Iterator[Page]: ...
+
+    def parse(self, kind: RecordKind, raw: Any) -> Record: ...
+
+    def is_unsubmitted(self, kind: RecordKind, raw: dict[str, Any]) -> bool: ...
+
+
+@runtime_checkable
+class Target(Protocol):
+    name: str
+    concurrency: int
+
+    def begin_run(self, kind: RecordKind) -> None:
+        """Called once per pipeline run before any delivery (refresh indexes, …)."""
+        ...
+
+    def wants(self, record: Record) -> bool:
+        """False for records this target does not take (e.g. summary-procedure penalties on credit)."""
+        ...
+
+    def translate(self, record: Record, ctx: Context) -> dict[str, Any]: ...
+
+    def deliver(self, record: Record, payload: dict[str, Any], prior: PriorDelivery | None) -> Delivered: ...
+
+    def close(self) -> None: ...
+
+
+Factory = Callable[[str, SystemConfig, Secrets], Any]
+_REGISTRY: dict[str, Factory] = {}
+
+
+def register(type_name: str) -> Callable[[Factory], Factory]:
+    def deco(factory: Factory) -> Factory:
+        _REGISTRY[type_name] = factory
+        return factory
+
+    return deco
+
+
+def create(name: str, cfg: SystemConfig, secrets: Secrets) -> Any:
+    """Build the connector for system ``name``; an unknown type names the known ones."""
+    import connectors.district
+    import connectors.municipal  # noqa: F401  (registration side effect)
+
+    try:
+        factory = _REGISTRY[cfg.type]
+    except KeyError:
+        raise ValueError(f"未知的系统类型 {cfg.type!r}; 已知: {', '.join(sorted(_REGISTRY))}") from None
+    return factory(name, cfg, secrets)

@@ -1,0 +1,106 @@
+"""HTTP plumbing shared by the REST connectors: one retry policy, a client-side rate limiter, and the
+translation of transport failures into our own error types."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+import structlog
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from sync.config import RetryConfig
+from sync.errors import BadResponse, RetriableError
+
+T = TypeVar("T")
+log = structlog.get_logger("zhifa.http")
+
+
+class RateLimiter:
+    """Token bucket shared by all threads calling one system: at most ``rate`` calls per second."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def acquire(self) -> None:
+        if self.rate <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + 1.0 / self.rate
+        if slot > now:
+            time.sleep(slot - now)
+
+
+class _Wait:
+    """Exponential back-off with full jitter, never shorter than the server's ``Retry-After``."""
+
+    def __init__(self, cfg: RetryConfig) -> None:
+        self.cfg = cfg
+
+    def __call__(self, state: RetryCallState) -> float:
+        exp = min(self.cfg.max_wait_s, self.cfg.initial_wait_s * 2 ** (state.attempt_number - 1))
+        wait = random.uniform(self.cfg.initial_wait_s / 2, exp)
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RetriableError) and exc.retry_after:
+            wait = max(wait, min(exc.retry_after, self.cfg.max_wait_s))
+        return wait
+
+
+def retrying(cfg: RetryConfig, system: str) -> Retrying:
+    """The one retry policy: only ``RetriableError``, back-off with jitter, log each attempt, re-raise."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("call_retry", system=system, attempt=state.attempt_number, error=str(exc),
+                    wait_s=round(state.upcoming_sleep, 2))
+
+    return Retrying(
+        retry=retry_if_exception_type(RetriableError),
+        stop=stop_after_attempt(cfg.attempts),
+        wait=_Wait(cfg),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+def call_with_retry(policy: Retrying, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    return policy(fn, *args, **kw)
+
+
+def send(client: httpx.Client, system: str, request: httpx.Request) -> httpx.Response:
+    """Send, turning transport failures into ``RetriableError`` (the outcome of a write is unknown)."""
+    try:
+        return client.send(request)
+    except httpx.TimeoutException as exc:
+        raise RetriableError(f"{system} 响应超时 ({type(exc).__name__})", system=system) from exc
+    except httpx.TransportError as exc:
+        raise RetriableError(f"{system} 连接失败或被中断 ({type(exc).__name__}: {exc})", system=system) from exc
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def json_body(response: httpx.Response, system: str) -> Any:
+    """The JSON body, or ``BadResponse`` describing what came instead (an HTML page from a proxy, …)."""
+    try:
+        return response.json()
+    except ValueError:
+        kind = "HTML 页面" if "html" in response.headers.get("content-type", "") or response.text.lstrip().startswith("<") else "非 JSON 内容"
+        snippet = " ".join(response.text.split())[:120]
+        raise BadResponse(
+            f"{system} 返回了{kind} (HTTP {response.status_code}) 而不是 JSON: {snippet!r}",
+            system=system, response=snippet,
+        ) from None

@@ -1,0 +1,79 @@
+"""Reading inclusive, second-precise time windows whose pages shift under the reader.
+
+The district (and municipal) list calls filter on ``updated_at`` with both bounds inclusive, sort by
+(``updated_at``, id), and evaluate the window again at every page request: a record updated while we
+page moves out of the window and everything after it moves up one place, so plain page numbers would
+skip a record. We therefore page by keyset — re-anchor the window at the newest ``updated_at`` seen,
+skipping the ids already seen at exactly that second — and start again from page 1 whenever the
+window's ``total`` changes between two pages. Only the ids at the newest second are remembered, so
+memory stays flat however large the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass(frozen=True)
+class Position:
+    """Everything up to ``ts`` is done, and at ``ts`` exactly the records ``ids``."""
+
+    ts: datetime
+    ids: frozenset[str] = frozenset()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ts": self.ts.strftime(TIME_FORMAT), "ids": sorted(self.ids)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Position:
+        return cls(datetime.strptime(data["ts"], TIME_FORMAT), frozenset(data.get("ids", ())))
+
+
+# fetch(start, end, page, page_size) -> (total, items)
+Fetch = Callable[[datetime, datetime, int, int], tuple[int, list[dict[str, Any]]]]
+Key = Callable[[dict[str, Any]], tuple[datetime, str] | None]  # None: the item has no usable time/id
+
+
+def iter_window(
+    fetch: Fetch, position: Position, until: datetime, page_size: int, key: Key
+) -> Iterator[tuple[list[dict[str, Any]], Position]]:
+    """Yield (new items, position after them) for every page of [position.ts, until]."""
+    if position.ts > until:
+        return
+    ts, seen = position.ts, set(position.ids)
+    qstart, page, total = ts, 1, None
+    restarts = 0
+    while True:
+        total_now, items = fetch(qstart, until, page, page_size)
+        if total is not None and total_now != total and restarts < 1000:
+            # The window changed while we paged: start again from what we have done.
+            restarts += 1
+            qstart, page, total = ts, 1, None
+            continue
+        total = total_now
+        fresh = []
+        for item in items:
+            k = key(item)
+            if k is None:  # let the pipeline fail it with a message naming the field
+                fresh.append(item)
+                continue
+            its, iid = k
+            if its < ts or (its == ts and iid in seen):
+                continue
+            fresh.append(item)
+            if its > ts:
+                ts, seen = its, {iid}
+            else:
+                seen.add(iid)
+        yield fresh, Position(ts, frozenset(seen))
+        if len(items) < page_size or page * page_size >= total:
+            return
+        if ts > qstart:
+            qstart, page, total = ts, 1, None
+        else:  # a whole page within one second: walk on by page number
+            page += 1

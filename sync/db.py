@@ -1,0 +1,236 @@
+"""The ledger's schema (SQLAlchemy Core), engine set-up and migrations (alembic).
+
+Works on SQLite (a file, the zero-set-up default) and PostgreSQL (production). The schema changes only
+through the migrations in ``sync/migrations``; ``tests/test_migrations.py`` checks that the migrated
+schema equals this metadata.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Where each pipeline has read up to in its source: JSON {"ts": "...", "ids": [...]}.
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("pipeline", String(100), primary_key=True),
+    Column("position", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# The latest version of every source record seen (the canonical JSON), so failures can be retried
+# and reports computed without asking the source again.
+records = Table(
+    "records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("system", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("source_id", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("doc_no", String(128)),
+    Column("party_name", String(200)),
+    Column("party_code", String(32)),  # USCC, or a masked ID number
+    Column("dept_code", String(64)),
+    Column("event_date", Date),
+    Column("source_updated_at", DateTime),
+    Column("record_hash", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("first_seen", DateTime, nullable=False),
+    Column("last_seen", DateTime, nullable=False),
+    UniqueConstraint("system", "kind", "source_id", name="uq_records_key"),
+)
+
+# One row per (source record, target): the link source id ↔ target id and what was last delivered.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("system", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("source_id", String(64), nullable=False),
+    Column("target", String(20), nullable=False),
+    Column("target_id", String(64)),
+    Column("payload_hash", String(64)),
+    Column("state", String(16), nullable=False),  # delivered | withdrawn | sent | failed | parked
+    Column("last_action", String(16)),  # created | updated | linked | withdrawn
+    Column("linked", Boolean, nullable=False, default=False),  # adopted a record typed in by hand
+    Column("target_version", String(32)),  # e.g. the 前置库 CD_BATCH awaiting feedback
+    Column("first_delivered_at", DateTime),
+    Column("delivered_at", DateTime),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("system", "kind", "source_id", "target", name="uq_deliveries_key"),
+    Index("ix_deliveries_target_state", "target", "state"),
+)
+
+failures = Table(
+    "failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline", String(100), nullable=False),
+    Column("system", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("source_id", String(64), nullable=False),
+    Column("target", String(20), nullable=False),
+    Column("stage", String(16), nullable=False),  # validate | map | push | feedback
+    Column("error_kind", String(16), nullable=False),  # validation | mapping | rejected | transient | conflict | auth | internal
+    Column("error_code", String(32)),
+    Column("message", Text, nullable=False),
+    Column("payload", Text),  # as mapped for the target, personal data masked
+    Column("response", Text),  # the target's answer, masked
+    Column("doc_no", String(128)),
+    Column("party_name", String(200)),
+    Column("party_code", String(32)),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("first_seen", DateTime, nullable=False),
+    Column("last_seen", DateTime, nullable=False),
+    Column("state", String(16), nullable=False),  # open | parked | resolved
+    Column("mapping_version", String(64)),
+    Column("resolution_note", Text),
+    Column("resolved_by", String(64)),
+    Column("resolved_at", DateTime),
+    UniqueConstraint("system", "kind", "source_id", "target", name="uq_failures_key"),
+    Index("ix_failures_state_target", "state", "target"),
+    Index("ix_failures_error_kind", "error_kind"),
+)
+
+failure_attempts = Table(
+    "failure_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("failure_id", Integer, ForeignKey("failures.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("at", DateTime, nullable=False),
+    Column("run_id", String(36)),
+    Column("stage", String(16), nullable=False),
+    Column("error_kind", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), nullable=False, unique=True),
+    Column("pipeline", String(100), nullable=False),
+    Column("instance", String(100)),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("status", String(16), nullable=False),  # running | ok | failed | interrupted | error
+    Column("pulled", Integer, nullable=False, default=0),
+    Column("created", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("linked", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("withdrawn", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("retried", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Index("ix_runs_pipeline_started", "pipeline", "started_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("failure_id", Integer),
+    Column("detail", Text),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# Operator-console accounts (``zhifa-sync users add``): argon2 password hashes, never the password.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),  # viewer | operator | admin
+    Column("created_at", DateTime, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str, **kw: Any) -> Engine:
+    """An engine with the settings the ledger needs on each backend."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kw)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kw)
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply every pending migration."""
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def schema_state(engine: Engine) -> tuple[str | None, str]:
+    """(current revision in the database, newest revision shipped)."""
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return current, head or ""

@@ -1,0 +1,47 @@
+"""structlog, configured once: readable console output on a TTY, JSON lines otherwise (journald).
+
+Every event passes through ``mask_personal_data``, so an unmasked 身份证号 cannot reach a log line
+whichever module logged it; secrets are never passed to a logger in the first place.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+from sync.validators import mask_text
+
+
+def mask_personal_data(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = mask_text(value)
+        elif isinstance(value, list | tuple | dict):
+            event[key] = mask_text(str(value))
+    return event
+
+
+def configure(fmt: str = "auto", level: int = logging.INFO) -> None:
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=False),
+        structlog.processors.format_exc_info if use_json else structlog.dev.set_exc_info,
+        mask_personal_data,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer(ensure_ascii=False) if use_json else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[*processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        # Look sys.stderr up at every use: tests and daemons may swap it after configuration.
+        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    # Libraries' own logging (uvicorn, apscheduler, alembic) at warning level, through the same masking.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,266 @@
+"""What happens to a record: pull → validate → map → push → record the outcome, page by page.
+
+One run of one pipeline: first the records that earlier runs left failing and that may now succeed
+(transient failures within their budget, records parked for a mapping when the tables changed, and
+those an operator asked to retry), then everything the source changed since the cursor. Each page is
+handled whole — pushes to each target run concurrently up to the target's limit — and written to the
+ledger in one transaction with the cursor. One bad record never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from connectors.base import Context, PriorDelivery, Source, Target
+from connectors.paging import Position
+from sync import metrics
+from sync.config import PipelineConfig
+from sync.errors import ConnectorError, FatalConnectorError, MappingMissing, RecordInvalid, RetriableError
+from sync.ledger import Delivery, Ledger, Outcome, RecordSnapshot, RunCounts
+from sync.mapping import Mappings
+from sync.records import Record, stable_hash
+from sync.validators import mask_text
+
+log = structlog.get_logger("zhifa.pipeline")
+
+
+def masked_json(value: Any) -> str:
+    return mask_text(json.dumps(value, ensure_ascii=False, default=str, sort_keys=True))
+
+
+class Pipeline:
+    def __init__(
+        self,
+        cfg: PipelineConfig,
+        source: Source,
+        targets: dict[str, Target],
+        ledger: Ledger,
+        mappings: Callable[[], Mappings],
+    ) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.kind = cfg.kind
+        self.source = source
+        self.targets = targets
+        self.ledger = ledger
+        self._mappings = mappings
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+
+    # -- a run -----------------------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None, *, retries_only: bool = False) -> RunCounts:
+        stop = stop or threading.Event()
+        run_id = self.ledger.start_run(self.name)
+        counts = RunCounts()
+        structlog.contextvars.bind_contextvars(pipeline=self.name, run_id=run_id)
+        started = time.monotonic()
+        status, error = "ok", None
+        try:
+            maps = self._mappings()
+            self._pools = {n: ThreadPoolExecutor(t.concurrency, thread_name_prefix=f"push-{n}")
+                           for n, t in self.targets.items()}
+            for target in self.targets.values():
+                target.begin_run(self.kind)
+            self._retry_failures(run_id, maps, counts)
+            if not retries_only:
+                self._pull(run_id, maps, counts, stop)
+            if stop.is_set():
+                status = "interrupted"
+            elif counts.failed:
+                status = "failed"
+        except FatalConnectorError as exc:
+            status, error = "error", str(exc)
+            log.error("run_aborted", error=str(exc))
+        except RetriableError as exc:  # the source itself is unreachable: try again next run
+            status, error = "error", str(exc)
+            log.warning("run_source_unavailable", error=str(exc))
+        except Exception as exc:
+            status, error = "error", f"{type(exc).__name__}: {exc}"
+            log.exception("run_crashed")
+            raise
+        finally:
+            for pool in self._pools.values():
+                pool.shutdown(wait=True)
+            self.ledger.finish_run(run_id, counts, status, mask_text(error) if error else None)
+            if status in ("ok", "failed"):
+                metrics.LAST_SUCCESS.labels(self.name).set(time.time())
+            log.info("run_finished", status=status, seconds=round(time.monotonic() - started, 2), **counts.as_dict())
+            structlog.contextvars.unbind_contextvars("pipeline", "run_id")
+        counts.status, counts.error = status, error
+        return counts
+
+    def _pull(self, run_id: str, maps: Mappings, counts: RunCounts, stop: threading.Event) -> None:
+        saved = self.ledger.get_cursor(self.name)
+        position = Position.from_json(saved) if saved else Position(self.cfg.start)
+        until = self.source.now() - timedelta(seconds=self.cfg.lag_s)
+        for page in self.source.pull(self.kind, position, until, self.cfg.batch_size):
+            self._handle(run_id, maps, counts, page.items, cursor=page.position.to_json())
+            metrics.LAG_SECONDS.labels(self.name).set(max(0.0, (self.source.now() - page.position.ts).total_seconds()))
+            if stop.is_set():
+                log.info("stopping_after_batch")
+                return
+
+    def _retry_failures(self, run_id: str, maps: Mappings, counts: RunCounts) -> None:
+        pairs = self.ledger.failures_to_retry(self.name, max_attempts=self.cfg.auto_retry_attempts,
+                                              mapping_version=maps.version)
+        if not pairs:
+            return
+        wanted: dict[str, set[str]] = {}
+        for source_id, target in pairs:
+            if target in self.targets:
+                wanted.setdefault(source_id, set()).add(target)
+        ids = list(wanted)
+        for start in range(0, len(ids), self.cfg.batch_size):
+            chunk = ids[start : start + self.cfg.batch_size]
+            bodies = self.ledger.load_records(self.source.name, self.kind, chunk)
+            raws = [json.loads(bodies[i]) for i in chunk if i in bodies]
+            counts.retried += len(raws)
+            log.info("retrying_failures", records=len(raws))
+            self._handle(run_id, maps, counts, raws, cursor=None, only={i: wanted[i] for i in chunk})
+
+    # -- one page --------------------------------------------------------------------------------
+    def _handle(self, run_id: str, maps: Mappings, counts: RunCounts, raws: Sequence[Any], *,
+                cursor: dict[str, Any] | None, only: dict[str, set[str]] | None = None) -> None:
+        snapshots: list[RecordSnapshot] = []
+        outcomes: list[Outcome] = []
+        valid: list[Record] = []
+        for raw in raws:
+            counts.pulled += 1
+            if isinstance(raw, dict) and self.source.is_unsubmitted(self.kind, raw):
+                counts.skipped += 1  # drafts / filed cases are never synced
+                continue
+            try:
+                record = self.source.parse(self.kind, raw)
+            except RecordInvalid as exc:
+                outcomes.extend(self._invalid(raw, exc, maps, only))
+                snap = self._raw_snapshot(raw)
+                if snap:
+                    snapshots.append(snap)
+                continue
+            snapshots.append(self._snapshot(record, raw))
+            valid.append(record)
+
+        prior = self.ledger.deliveries_for(self.source.name, self.kind, [r.id for r in valid])
+        ctx = Context(maps, lambda kind, sid, target: self.ledger.target_id(self.source.name, kind, sid, target))
+        jobs: list[tuple[Record, str, dict[str, Any], str, Delivery | None]] = []
+        for record in valid:
+            for name, target in self.targets.items():
+                if only is not None and name not in only.get(record.id, ()):
+                    continue
+                outcome, job = self._plan(record, name, target, ctx, prior.get((record.id, name)), maps)
+                if outcome:
+                    outcomes.append(outcome)
+                if job:
+                    jobs.append(job)
+        fatal: FatalConnectorError | None = None
+        futures = [(job, self._pools[job[1]].submit(self._push, *job)) for job in jobs]
+        for (record, name, payload, _h, _d), fut in futures:
+            try:
+                outcomes.append(fut.result())
+            except FatalConnectorError as exc:
+                fatal = fatal or exc
+                outcomes.append(self._failure(record, name, "push", exc, maps, payload))
+        for o in outcomes:
+            counts.add(o)
+            metrics.RECORDS.labels(self.name, o.target, o.action).inc()
+            if o.failed:
+                metrics.FAILURES.labels(self.name, o.target, o.error_kind).inc()
+        self.ledger.commit_page(pipeline=self.name, run_id=run_id, snapshots=snapshots, outcomes=outcomes, cursor=cursor)
+        if fatal:
+            raise fatal
+
+    def _plan(self, record: Record, name: str, target: Target, ctx: Context, prior: Delivery | None, maps: Mappings
+              ) -> tuple[Outcome | None, tuple[Record, str, dict[str, Any], str, Delivery | None] | None]:
+        base = {"system": self.source.name, "kind": self.kind, "source_id": record.id, "target": name}
+        if not target.wants(record):
+            return Outcome(action="skipped", **base), None
+        if record.withdrawn and (prior is None or prior.target_id is None) and not getattr(target, "keeps_withdrawn", True):
+            return Outcome(action="skipped", **base), None
+        try:
+            payload = target.translate(record, ctx)
+        except (MappingMissing, RecordInvalid) as exc:
+            return self._failure(record, name, "map", exc, maps, None), None
+        digest = stable_hash(payload)
+        if prior is not None and prior.payload_hash == digest and prior.state in ("delivered", "withdrawn", "sent"):
+            return Outcome(action="unchanged", target_id=prior.target_id, payload_hash=digest, **base), None
+        return None, (record, name, payload, digest, prior)
+
+    def _push(self, record: Record, name: str, payload: dict[str, Any], digest: str, prior: Delivery | None) -> Outcome:
+        target = self.targets[name]
+        started = time.monotonic()
+        structlog.contextvars.bind_contextvars(pipeline=self.name, record_id=record.id, system=name)
+        try:
+            p = PriorDelivery(prior.target_id, prior.state, prior.linked, prior.target_version) if prior else None
+            done = target.deliver(record, payload, p)
+        except FatalConnectorError:
+            raise
+        except (ConnectorError, MappingMissing, RecordInvalid) as exc:
+            return self._failure(record, name, "push", exc, None, payload)
+        except Exception as exc:  # a bug must not stop the other records
+            log.exception("push_crashed")
+            return self._failure(record, name, "push", exc, None, payload)
+        finally:
+            metrics.PUSH_SECONDS.labels(name).observe(time.monotonic() - started)
+            structlog.contextvars.unbind_contextvars("record_id", "system")
+        log.debug("pushed", record_id=record.id, system=name, action=done.action, target_id=done.target_id)
+        return Outcome(system=self.source.name, kind=self.kind, source_id=record.id, target=name, action=done.action,
+                       target_id=done.target_id, payload_hash=digest, linked=done.linked,
+                       target_version=done.target_version)
+
+    # -- failures --------------------------------------------------------------------------------
+    def _failure(self, record: Record, target: str, stage: str, exc: Exception, maps: Mappings | None,
+                 payload: dict[str, Any] | None) -> Outcome:
+        kind = getattr(exc, "kind", "internal")
+        parked = isinstance(exc, MappingMissing)
+        message = str(exc) if isinstance(exc, ConnectorError | MappingMissing | RecordInvalid) else f"内部错误 {type(exc).__name__}: {exc}"
+        log.warning("record_failed", record_id=record.id, system=target, stage=stage, error_kind=kind,
+                    message=mask_text(message))
+        return Outcome(
+            system=self.source.name, kind=self.kind, source_id=record.id, target=target,
+            action="parked" if parked else "failed", stage=stage, error_kind=kind,
+            error_code=getattr(exc, "code", None), message=mask_text(message),
+            payload=masked_json(payload) if payload is not None else None,
+            response=mask_text(str(getattr(exc, "response", None) or "")) or None,
+            doc_no=record.doc_no, party_name=record.party_name, party_code=record.party_code,
+            mapping_version=(maps or self._mappings()).version if parked else None,
+        )
+
+    def _invalid(self, raw: Any, exc: RecordInvalid, maps: Mappings, only: dict[str, set[str]] | None) -> list[Outcome]:
+        """An invalid record goes nowhere: a failure for every target."""
+        log.warning("record_invalid", record_id=exc.record_id, message=mask_text(str(exc)))
+        doc = raw.get("decision_no") or raw.get("document_no") if isinstance(raw, dict) else None
+        party = (raw.get("party") or raw.get("enterprise")) if isinstance(raw, dict) else None
+        name = party.get("name") if isinstance(party, dict) else None
+        code = party.get("uscc") if isinstance(party, dict) else None
+        targets = only.get(exc.record_id, set()) if only is not None else self.targets
+        return [
+            Outcome(system=self.source.name, kind=self.kind, source_id=exc.record_id, target=t, action="failed",
+                    stage="validate", error_kind="validation", message=mask_text(str(exc)),
+                    payload=masked_json(raw), doc_no=str(doc)[:128] if doc else None,
+                    party_name=str(name)[:200] if name else None, party_code=str(code)[:32] if code else None)
+            for t in targets
+        ]
+
+    def _snapshot(self, record: Record, raw: dict[str, Any]) -> RecordSnapshot:
+        return RecordSnapshot(
+            system=self.source.name, kind=self.kind, source_id=record.id, status=record.status,
+            record_hash=stable_hash(raw), body=json.dumps(raw, ensure_ascii=False, default=str),
+            doc_no=record.doc_no, party_name=record.party_name, party_code=record.party_code,
+            dept_code=record.dept_code, event_date=record.event_date, source_updated_at=record.updated_at,
+        )
+
+    def _raw_snapshot(self, raw: Any) -> RecordSnapshot | None:
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+            return None
+        return RecordSnapshot(
+            system=self.source.name, kind=self.kind, source_id=raw["id"][:64], status="invalid",
+            record_hash=stable_hash(raw), body=json.dumps(raw, ensure_ascii=False, default=str),
+            doc_no=None, party_name=None, party_code=None, dept_code=None, event_date=None, source_updated_at=None,
+        )

@@ -1,0 +1,327 @@
+"""The canonical record model: every connector translates to and from these.
+
+Codes are the source district's own code lists (the mapping tables translate them for each target);
+amounts are ``Decimal`` in 元; times are naive Beijing time. ``parse_record`` turns a raw dict into a
+model or raises ``RecordInvalid`` listing every bad field, in Chinese, with the value (masked where
+personal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from sync.errors import FieldError, RecordInvalid
+from sync.validators import id_card_problem, mask_id, region_problem, uscc_problem
+
+RecordKind = Literal["inspection", "penalty"]
+KINDS: tuple[RecordKind, ...] = ("inspection", "penalty")
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def _strip(v: Any) -> Any:
+    return v.strip() if isinstance(v, str) else v
+
+
+def _blank_to_none(v: Any) -> Any:
+    v = _strip(v)
+    return None if v == "" else v
+
+
+def _parse_time(v: Any) -> Any:
+    if isinstance(v, str):
+        v = v.strip()
+        try:
+            return datetime.strptime(v, TIME_FORMAT)
+        except ValueError:
+            raise ValueError(f"时间格式应为 yyyy-MM-dd HH:mm:ss, 实际为 {v!r}") from None
+    return v
+
+
+def _parse_date(v: Any) -> Any:
+    if isinstance(v, str):
+        v = v.strip()
+        try:
+            return date.fromisoformat(v) if len(v) == 10 else datetime.strptime(v, "%Y-%m-%d").date()
+        except ValueError:
+            raise ValueError(f"日期格式应为 yyyy-MM-dd, 实际为 {v!r}") from None
+    return v
+
+
+def _parse_amount(v: Any) -> Any:
+    if isinstance(v, bool | float):
+        raise ValueError("金额应为十进制字符串 (元), 不接受浮点数")
+    if isinstance(v, int):
+        return Decimal(v)
+    if isinstance(v, str):
+        text = v.strip()
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            raise ValueError(f"金额应为数字 (元), 实际为 {v!r}") from None
+        if not amount.is_finite():
+            raise ValueError(f"金额无效: {v!r}")
+        return amount
+    return v
+
+
+Str = Annotated[str, BeforeValidator(_strip)]
+OptStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
+Time = Annotated[datetime, BeforeValidator(_parse_time)]
+Day = Annotated[date, BeforeValidator(_parse_date)]
+Amount = Annotated[Decimal, BeforeValidator(_parse_amount)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Enterprise(_Model):
+    name: Str = Field(min_length=1, max_length=200)
+    uscc: Str
+    address: OptStr = None
+    region_code: Str
+
+    @field_validator("uscc")
+    @classmethod
+    def _uscc(cls, v: str) -> str:
+        v = v.upper()
+        if problem := uscc_problem(v):
+            raise ValueError(f"统一社会信用代码 {v} {problem}")
+        return v
+
+    @field_validator("region_code")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        if problem := region_problem(v):
+            raise ValueError(f"{problem}, 实际为 {v!r}")
+        return v
+
+
+class Party(_Model):
+    type: Literal["1", "2", "3"]
+    name: Str = Field(min_length=1, max_length=200)
+    uscc: OptStr = None
+    legal_rep: OptStr = None
+    id_type: OptStr = None
+    id_no: OptStr = None
+
+    @model_validator(mode="after")
+    def _by_type(self) -> Party:
+        if self.type in ("1", "3"):
+            if not self.uscc:
+                raise ValueError("法人/个体工商户须有统一社会信用代码 (party.uscc)")
+            if problem := uscc_problem(self.uscc.upper()):
+                raise ValueError(f"party.uscc: 统一社会信用代码 {self.uscc} {problem}")
+            if self.type == "1" and not self.legal_rep:
+                raise ValueError("法人及非法人组织须有法定代表人 (party.legal_rep)")
+        else:
+            if not self.id_type or not self.id_no:
+                raise ValueError("自然人须有证件类型和证件号码 (party.id_type, party.id_no)")
+            if self.id_type == "SFZ" and (problem := id_card_problem(self.id_no.upper())):
+                raise ValueError(f"party.id_no: 身份证号 {mask_id(self.id_no)} {problem}")
+        return self
+
+    @field_validator("uscc", "id_no")
+    @classmethod
+    def _upper(cls, v: str | None) -> str | None:
+        # 身份证 final x is sent upper-cased; USCCs are upper-case by definition.
+        return v.upper() if v else v
+
+
+class LicenseAction(_Model):
+    type: Literal["06", "08"]
+    license_name: Str
+    license_no: Str
+    period: OptStr = None
+
+
+class _Record(_Model):
+    kind: ClassVar[RecordKind]
+    id: Str = Field(min_length=1, max_length=64)
+    origin: Str = "district"
+    officers: list[Str]
+    dept_code: OptStr = None
+    item_code: Str = Field(min_length=1)
+    updated_at: Time
+
+    @field_validator("officers")
+    @classmethod
+    def _two_officers(cls, v: list[str]) -> list[str]:
+        if len(set(v)) < 2:
+            raise ValueError(f"至少需要两名执法人员, 实际 {len(set(v))} 名")
+        return v
+
+    @property
+    def active(self) -> bool:
+        raise NotImplementedError
+
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+class Inspection(_Record):
+    kind: ClassVar[RecordKind] = "inspection"
+    status: Literal["draft", "submitted", "void"]
+    enterprise: Enterprise
+    inspection_type: Str
+    plan_id: OptStr = None
+    started_at: Time
+    ended_at: Time
+    result: Str
+    hazard_count: int = Field(default=0, ge=0)
+    major_hazard_count: int = Field(default=0, ge=0)
+    document_no: OptStr = None
+
+    @model_validator(mode="after")
+    def _times(self) -> Inspection:
+        if self.ended_at < self.started_at:
+            raise ValueError("检查结束时间 (ended_at) 早于开始时间 (started_at)")
+        return self
+
+    @property
+    def syncable(self) -> bool:
+        return self.status != "draft"
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.status == "void"
+
+    @property
+    def natural_key(self) -> str:
+        return f"{self.enterprise.uscc}|{self.started_at.date()}|{self.item_code}"
+
+    @property
+    def doc_no(self) -> str | None:
+        return self.document_no
+
+    @property
+    def party_name(self) -> str:
+        return self.enterprise.name
+
+    @property
+    def party_code(self) -> str | None:
+        return self.enterprise.uscc
+
+    @property
+    def event_date(self) -> date:
+        return self.started_at.date()
+
+
+class Penalty(_Record):
+    kind: ClassVar[RecordKind] = "penalty"
+    status: Literal["filed", "decided", "revoked", "closed"]
+    decision_no: Str = Field(min_length=1, max_length=128)
+    party: Party
+    inspection_id: OptStr = None
+    violation: Str = Field(min_length=1, max_length=2000)
+    facts: Str = Field(min_length=1, max_length=2000)
+    basis: Str = Field(min_length=1, max_length=2048)
+    penalty_types: list[Str] = Field(min_length=1)
+    fine_yuan: Amount = Decimal("0")
+    confiscation_yuan: Amount = Decimal("0")
+    license_action: LicenseAction | None = None
+    procedure: Literal["general", "summary"]
+    decided_on: Day
+    double_penalty: bool = False
+
+    @field_validator("fine_yuan", "confiscation_yuan")
+    @classmethod
+    def _amount(cls, v: Decimal) -> Decimal:
+        if v < 0:
+            raise ValueError(f"金额不能为负数: {v}")
+        if v.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise ValueError(f"金额最多两位小数 (元): {v}")
+        return v.quantize(Decimal("0.01"))
+
+    @model_validator(mode="after")
+    def _fine(self) -> Penalty:
+        if "03" in self.penalty_types and self.fine_yuan <= 0:
+            raise ValueError("处罚类别含罚款 (03) 但罚款金额 fine_yuan 为 0")
+        if any(t in self.penalty_types for t in ("06", "08")) and self.license_action is None:
+            raise ValueError("处罚类别含暂扣/吊销许可证件但缺少 license_action")
+        return self
+
+    @property
+    def syncable(self) -> bool:
+        return self.status != "filed"
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.status == "revoked"
+
+    @property
+    def natural_key(self) -> str:
+        from sync.validators import normalize_decision_no
+
+        return normalize_decision_no(self.decision_no)
+
+    @property
+    def doc_no(self) -> str | None:
+        return self.decision_no
+
+    @property
+    def party_name(self) -> str:
+        return self.party.name
+
+    @property
+    def party_code(self) -> str | None:
+        return self.party.uscc or (mask_id(self.party.id_no) if self.party.id_no else None)
+
+    @property
+    def event_date(self) -> date:
+        return self.decided_on
+
+
+Record = Inspection | Penalty
+MODELS: dict[str, type[Inspection] | type[Penalty]] = {"inspection": Inspection, "penalty": Penalty}
+
+_STATUS_SKIP = {"inspection": "draft", "penalty": "filed"}
+
+
+def is_unsubmitted(kind: RecordKind, raw: dict[str, Any]) -> bool:
+    """Drafts and filed-but-undecided cases are never synced (and may be incomplete)."""
+    return raw.get("status") == _STATUS_SKIP[kind]
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if not str(p).startswith("function-")]
+    return ".".join(parts) or "(记录)"
+
+
+def parse_record(kind: RecordKind, raw: Any) -> Record:
+    """Validate a raw record into the canonical model, or raise ``RecordInvalid`` naming every field."""
+    record_id = str(raw.get("id", "?")) if isinstance(raw, dict) else "?"
+    if not isinstance(raw, dict):
+        raise RecordInvalid(record_id, [FieldError("(记录)", f"应为 JSON 对象, 实际为 {type(raw).__name__}")])
+    try:
+        return MODELS[kind].model_validate(raw)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors(include_url=False, include_input=False):
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "missing":
+                msg = "必填字段缺失"
+            elif err["type"] == "literal_error":
+                msg = f"取值无效, 应为 {err.get('ctx', {}).get('expected', '')}"
+            errors.append(FieldError(_field_path(err["loc"]), msg))
+        raise RecordInvalid(record_id, errors) from None
+
+
+def stable_hash(payload: Any) -> str:
+    """Hash of a JSON-able payload, stable across runs (sorted keys, Decimals as text)."""
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

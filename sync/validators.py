@@ -1,0 +1,82 @@
+"""Identifier checks: 统一社会信用代码 (GB 32100), 居民身份证号 (GB 11643), region codes, and masking.
+
+python-stdnum's ``cn.uscc`` rejects valid codes whose first character is A, N or Y (registration
+authorities that GB 32100 allows), so the USCC check is written out here; 身份证 uses stdnum's
+``cn.ric``, which also checks the birth date.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError as StdnumError
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_USCC_FIRST = set("123456789ANY")
+_REGION_RE = re.compile(r"^[1-9]\d{5}$")
+
+
+def uscc_problem(code: str) -> str | None:
+    """Why ``code`` is not a valid 统一社会信用代码, or None when it is."""
+    if len(code) != 18:
+        return f"应为18位, 实际{len(code)}位"
+    bad = sorted({c for c in code if c not in USCC_ALPHABET})
+    if bad:
+        return f"含非法字符 {''.join(bad)}"
+    if code[0] not in _USCC_FIRST:
+        return f"登记管理部门代码 {code[0]} 无效"
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(code, _USCC_WEIGHTS, strict=False))
+    expected = USCC_ALPHABET[(31 - total % 31) % 31]
+    if code[17] != expected:
+        return f"校验位错误 (应为 {expected})"
+    return None
+
+
+def id_card_problem(number: str) -> str | None:
+    """Why ``number`` is not a valid 居民身份证号 (GB 11643), or None when it is."""
+    if len(number) != 18:
+        return f"应为18位, 实际{len(number)}位"
+    try:
+        ric.validate(number)
+    except StdnumError as exc:
+        return {"InvalidChecksum": "校验位错误"}.get(type(exc).__name__, "格式或出生日期无效")
+    return None
+
+
+def region_problem(code: str) -> str | None:
+    return None if _REGION_RE.match(code) else "行政区划代码应为6位数字"
+
+
+def mask_id(number: str) -> str:
+    """``120101199001011234`` → ``1201**********1234``."""
+    if len(number) <= 8:
+        return "*" * len(number)
+    return number[:4] + "*" * (len(number) - 8) + number[-4:]
+
+
+_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
+
+
+def mask_text(text: str) -> str:
+    """Mask every 身份证号-shaped number in free text (log lines, error messages, payloads).
+
+    A number with a wrong check character is masked too (it is still someone's ID, typed wrong);
+    only an 18-character string that is a valid 统一社会信用代码 is left as it is.
+    """
+    return _ID_LIKE.sub(lambda m: m.group(0) if uscc_problem(m.group(0).upper()) is None else mask_id(m.group(0)), text)
+
+
+def to_halfwidth(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+_BRACKETS = str.maketrans({"〔": "[", "〕": "]", "【": "[", "】": "]", "［": "[", "］": "]", "（": "(", "）": ")"})
+
+
+def normalize_decision_no(number: str) -> str:
+    """Compare decision numbers typed with different brackets, widths and spaces as one."""
+    text = to_halfwidth(number).translate(_BRACKETS)
+    return re.sub(r"\s+", "", text).upper()

@@ -1,0 +1,63 @@
+"""Shared fixtures: ledgers on SQLite and (where a server answers) PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+
+PG_CANDIDATES = [
+    os.environ.get("ZHIFA_TEST_PG_URL", ""),
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "postgresql+psycopg://root@127.0.0.1:5432/test",
+]
+_pg_url: str | None = None
+_pg_reason = ""
+
+
+def pg_url() -> str | None:
+    """The first PostgreSQL URL that accepts a connection, or None (with the reason kept for the skip)."""
+    global _pg_url, _pg_reason
+    if _pg_url is None and not _pg_reason:
+        errors = []
+        for url in filter(None, PG_CANDIDATES):
+            try:
+                engine = create_engine(url, connect_args={"connect_timeout": 3})
+                with engine.connect() as conn:
+                    conn.execute(text("select 1"))
+                engine.dispose()
+                _pg_url = url
+                break
+            except Exception as exc:
+                errors.append(f"{url}: {str(exc).splitlines()[0]}")
+        if _pg_url is None:
+            _pg_reason = "no PostgreSQL server reachable (" + "; ".join(errors) + ")"
+    return _pg_url
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A URL whose connections use a fresh, private schema on the PostgreSQL test server."""
+    url = pg_url()
+    if url is None:
+        pytest.skip(_pg_reason)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'create schema "{schema}"'))
+    sep = "&" if "?" in url else "?"
+    yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'drop schema "{schema}" cascade'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def ledger_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """A ledger database URL: an SQLite file, and a private PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return request.getfixturevalue("pg_schema_url")

@@ -1,0 +1,77 @@
+"""Configuration: every error reported with its path; secrets never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sync.config import load_settings
+from sync.errors import ConfigError
+
+GOOD = """
+database: {url: "sqlite:///x.db"}
+mappings_dir: maps
+systems:
+  district: {type: district, base_url: "http://d", username: u, password: {env: ZS_TEST_PW}}
+  municipal: {type: municipal, base_url: "http://m", app_key: k, app_secret: {file: secret.txt}, region_code: "120116"}
+pipelines:
+  - {name: insp, source: district, kind: inspection, targets: [municipal], schedule: {cron: "*/5 * * * *"}}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "secret.txt").write_text("s3cr3t-value\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_good_config_resolves_secrets_without_showing_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secrets come from env and files; no repr shows them."""
+    monkeypatch.setenv("ZS_TEST_PW", "pw-from-env")
+    settings, secrets = load_settings(write(tmp_path, GOOD))
+    assert secrets.get("municipal", "app_secret") == "s3cr3t-value"
+    assert secrets.get("district", "password") == "pw-from-env"
+    assert "s3cr3t" not in repr(settings) + repr(secrets) and "pw-from-env" not in repr(secrets)
+    assert settings.mappings_dir == (tmp_path / "maps").resolve()
+
+
+def test_every_error_has_its_path(tmp_path: Path) -> None:
+    """Problems anywhere in the file are all reported at once, each with its path."""
+    bad = GOOD.replace('targets: [municipal]', 'targets: [municipal, credit]').replace('"*/5 * * * *"', '"nonsense"')
+    bad += "  - {name: insp, source: nowhere, kind: complaint, targets: []}\n"
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, bad))
+    text = "\n".join(info.value.errors)
+    assert "pipelines[0].schedule" in text and "cron" in text
+    assert "pipelines[1].kind" in text
+    assert "pipelines[1].targets" in text
+
+
+def test_cross_references_and_missing_secrets(tmp_path: Path) -> None:
+    """Unknown systems and unset environment variables are named."""
+    bad = GOOD.replace('targets: [municipal]', 'targets: [credit]')
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, bad))
+    text = "\n".join(info.value.errors)
+    assert "pipelines[0].targets[0]: 未定义的系统 credit" in text
+    assert "systems.district.password: 环境变量 ZS_TEST_PW 未设置" in text
+
+
+def test_secret_written_in_the_file_is_refused(tmp_path: Path) -> None:
+    """A plain password string is not accepted."""
+    bad = GOOD.replace("password: {env: ZS_TEST_PW}", "password: hunter2")
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, bad))
+    assert any(e.startswith("systems.district.password") for e in info.value.errors)
+    assert "hunter2" not in str(info.value)
+
+
+def test_cli_exits_non_zero_on_a_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`zhifa-sync status` on a broken file prints the problems and exits 2."""
+    from sync.cli import main
+
+    rc = main(["-c", str(write(tmp_path, "systems: {}\npipelines: 3\n")), "status"])
+    assert rc == 2
+    assert "pipelines" in capsys.readouterr().err

@@ -1,0 +1,86 @@
+"""Mapping tables as administrators save them: BOM, .xlsx, GBK, duplicates, blanks."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from sync.errors import MappingMissing
+from sync.mapping import MappingFileError, Mappings
+
+REPO_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+
+
+@pytest.fixture
+def maps_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "mappings"
+    shutil.copytree(REPO_MAPPINGS, target, ignore=shutil.ignore_patterns("*.md"))
+    return target
+
+
+def test_shipped_tables_load(maps_dir: Path) -> None:
+    """The repository's tables are a valid set."""
+    maps = Mappings.load(maps_dir)
+    assert maps.get("officers", "u1001", "cert_no")
+
+
+def test_csv_with_and_without_bom(maps_dir: Path) -> None:
+    """Excel's 'CSV UTF-8' adds a BOM; both forms load the same."""
+    path = maps_dir / "inspection_types.csv"
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    with_bom = Mappings.load(maps_dir).get("inspection_types", "02", "municipal_code")
+    path.write_bytes(raw[3:])
+    assert Mappings.load(maps_dir).get("inspection_types", "02", "municipal_code") == with_bom == "SSJ"
+
+
+def test_gbk_file_is_refused_with_what_to_do(maps_dir: Path) -> None:
+    """A file saved as GBK is named, with how to save it right."""
+    path = maps_dir / "officers.csv"
+    path.write_bytes(path.read_text(encoding="utf-8-sig").encode("gbk"))
+    with pytest.raises(MappingFileError) as info:
+        Mappings.load(maps_dir)
+    assert "officers.csv" in str(info.value) and "GBK" in str(info.value) and "UTF-8" in str(info.value)
+
+
+def test_xlsx_table_loads(maps_dir: Path) -> None:
+    """An .xlsx in place of a .csv is read from its first sheet."""
+    (maps_dir / "inspection_types.csv").unlink()
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["district_code", "name", "municipal_code", "hlwjg_code"])
+    ws.append(["01", "日常检查", "RCJC", "9"])
+    ws.append(["02", "双随机抽查", "SSJ", "1"])
+    wb.save(maps_dir / "inspection_types.xlsx")
+    assert Mappings.load(maps_dir).get("inspection_types", "02", "municipal_code") == "SSJ"
+
+
+def test_duplicate_key_and_blank_key_report_file_and_line(maps_dir: Path) -> None:
+    """Each problem is reported as file:line: column: what is wrong."""
+    path = maps_dir / "officers.csv"
+    text = path.read_text(encoding="utf-8-sig")
+    path.write_text(text + "u1001,重复,999\n,无键,888\n", encoding="utf-8-sig")
+    lines = len(text.splitlines())
+    with pytest.raises(MappingFileError) as info:
+        Mappings.load(maps_dir)
+    problems = [str(p) for p in info.value.problems]
+    assert f"officers.csv:{lines + 1}: district_user_id: 键 u1001 重复 (第 2 行已有): 请删除其中一行" in problems
+    assert any(p.startswith(f"officers.csv:{lines + 2}: district_user_id: 键列为空") for p in problems)
+
+
+def test_missing_row_and_blank_cell_name_table_key_and_column(maps_dir: Path) -> None:
+    """A lookup failure says which table, which key, which column."""
+    path = maps_dir / "officers.csv"
+    lines = [("u1002,某人," if line.startswith("u1002,") else line)
+             for line in path.read_text(encoding="utf-8-sig").splitlines()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
+    maps = Mappings.load(maps_dir)
+    with pytest.raises(MappingMissing) as missing:
+        maps.get("officers", "u9999", "cert_no", what="执法人员")
+    assert str(missing.value).startswith("映射表 officers.csv 中没有执法人员 u9999 这一行")
+    with pytest.raises(MappingMissing) as blank:
+        maps.get("officers", "u1002", "cert_no")
+    assert "u1002 的 cert_no 列为空" in str(blank.value)

@@ -1,0 +1,109 @@
+"""The canonical model: field-level validation messages, amounts, normalisation."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from sync.errors import RecordInvalid
+from sync.records import parse_record
+
+PENALTY: dict[str, Any] = {
+    "id": "CF2021000045", "origin": "district", "status": "decided",
+    "decision_no": " （滨海）应急罚〔2021〕45号 ",
+    "party": {"type": "1", "name": "天津滨港化工有限公司", "uscc": "91120116MA05K1XY35", "legal_rep": "张建国",
+              "id_type": None, "id_no": None},
+    "inspection_id": "JC2021000123", "item_code": "QZCF-0031", "violation": "未按规定培训", "facts": "经查…",
+    "basis": "《安全生产法》第九十七条", "penalty_types": ["01", "03"], "fine_yuan": "30000.00",
+    "confiscation_yuan": "0.00", "license_action": None, "procedure": "general", "decided_on": "2021-06-20",
+    "officers": ["u1024", "u2048"], "dept_code": "BH-ZFDD-01", "double_penalty": False,
+    "updated_at": "2021-06-20 16:40:03",
+}
+
+
+def penalty(**changes: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(PENALTY)
+    for key, value in changes.items():
+        if "." in key:
+            outer, inner = key.split(".")
+            raw[outer][inner] = value
+        else:
+            raw[key] = value
+    return raw
+
+
+def errors_of(raw: Any) -> dict[str, str]:
+    with pytest.raises(RecordInvalid) as info:
+        parse_record("penalty", raw)
+    return {e.field: e.message for e in info.value.errors}
+
+
+def test_valid_penalty_is_trimmed_and_amounts_are_decimal() -> None:
+    """Names and numbers are trimmed; amounts are Decimal with two places."""
+    p = parse_record("penalty", PENALTY)
+    assert p.decision_no == "（滨海）应急罚〔2021〕45号"
+    assert p.fine_yuan == Decimal("30000.00") and isinstance(p.fine_yuan, Decimal)
+
+
+def test_bad_uscc_names_the_field_and_the_value() -> None:
+    """A wrong check character is reported on party with the code."""
+    errs = errors_of(penalty(**{"party.uscc": "91120116MA05K1XY3C"}))
+    assert "91120116MA05K1XY3C" in errs["party"] and "校验位" in errs["party"]
+
+
+def test_fine_of_zero_with_fine_type_is_invalid() -> None:
+    """罚款 among the types needs a positive fine."""
+    errs = errors_of(penalty(fine_yuan="0"))
+    assert any("罚款" in m for m in errs.values())
+
+
+def test_fewer_than_two_officers_is_invalid() -> None:
+    """两名以上执法人员."""
+    assert "两名" in errors_of(penalty(officers=["u1024"]))["officers"]
+
+
+def test_every_missing_field_is_listed() -> None:
+    """All problems at once, each with its field."""
+    raw = penalty()
+    del raw["decision_no"], raw["basis"]
+    errs = errors_of(raw)
+    assert errs["decision_no"] == "必填字段缺失" and errs["basis"] == "必填字段缺失"
+
+
+@pytest.mark.parametrize("amount", ["3万元", "30,000", "abc", 30000.5])
+def test_amounts_in_other_forms_are_refused_with_the_value(amount: Any) -> None:
+    """Text amounts with units, commas or floats are not guessed at."""
+    assert "fine_yuan" in errors_of(penalty(fine_yuan=amount))
+
+
+def test_natural_person_id_is_checked_and_masked_in_the_message() -> None:
+    """A wrong 身份证 check digit is reported without showing the number."""
+    raw = penalty(party={"type": "2", "name": "张三", "uscc": None, "legal_rep": None, "id_type": "SFZ",
+                         "id_no": "110105194912310021"})
+    errs = errors_of(raw)
+    message = " ".join(errs.values())
+    assert "校验位" in message and "110105194912310021" not in message and "1101**********0021" in message
+
+
+def test_id_number_final_x_is_upper_cased() -> None:
+    raw = penalty(party={"type": "2", "name": "张三", "id_type": "SFZ", "id_no": "11010519491231002x"})
+    assert parse_record("penalty", raw).party.id_no == "11010519491231002X"
+
+
+def test_not_an_object() -> None:
+    """JSON that is not an object is a clear record error."""
+    assert "JSON 对象" in errors_of(["not", "a", "record"])["(记录)"]
+
+
+def test_inspection_dates_and_region() -> None:
+    """Bad time formats and region codes are named."""
+    raw = {"id": "JC1", "status": "submitted", "enterprise": {"name": "x", "uscc": "91120116MA05K1XY35",
+           "region_code": "12011"}, "item_code": "QZJC-0005", "inspection_type": "02", "started_at": "2021/06/01",
+           "ended_at": "2021-06-01 11:00:00", "officers": ["a", "b"], "result": "1", "updated_at": "2021-06-01 11:05:12"}
+    with pytest.raises(RecordInvalid) as info:
+        parse_record("inspection", raw)
+    fields = {e.field for e in info.value.errors}
+    assert fields == {"enterprise.region_code", "started_at"}
