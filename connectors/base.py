@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from connectors.paging import Position
 from sync.config import Secrets, SystemConfig
 from sync.mapping import Mappings
 from sync.records import Record, RecordKind
@@ -20,8 +19,21 @@ from sync.records import Record, RecordKind
 
 @dataclass
 class Page:
-    items: list[dict[str, Any]]
-    position: Position
+    """A page of raw records and the source position after them (JSON-able, saved with the page)."""
+
+    items: list[Any]
+    position: dict[str, Any]
+
+
+@dataclass
+class Feedback:
+    """An asynchronous verdict on a delivered record version (the 前置库's TR_T_FEEDBACK)."""
+
+    kind: str
+    source_id: str
+    target_version: str | None
+    ok: bool
+    message: str = ""
 
 
 @dataclass
@@ -59,7 +71,10 @@ class Source(Protocol):
         """The source's clock (naive Beijing time)."""
         ...
 
-    def pull(self, kind: RecordKind, position: Position, until: datetime, page_size: int) -> Iterator[Page]: ...
+    def pull(self, kind: RecordKind, saved: dict[str, Any] | None, start: datetime, until: datetime,
+             page_size: int) -> Iterator[Page]:
+        """Pages of records changed since ``saved`` (the last page's position) or ``start``, up to ``until``."""
+        ...
 
     def parse(self, kind: RecordKind, raw: Any) -> Record: ...
 
@@ -84,6 +99,27 @@ class Target(Protocol):
     def deliver(self, record: Record, payload: dict[str, Any], prior: PriorDelivery | None) -> Delivered: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class BatchTarget(Target, Protocol):
+    """A target that takes many records per call (credit: at most 200)."""
+
+    batch_size: int
+
+    def deliver_batch(self, jobs: list[tuple[Record, dict[str, Any], PriorDelivery | None]]
+                      ) -> list[Delivered | Exception]:
+        """One result per job, in order: a ``Delivered``, or the error for that record alone."""
+        ...
+
+
+@runtime_checkable
+class FeedbackTarget(Target, Protocol):
+    """A target that accepts writes now and says later whether they were taken (the 前置库)."""
+
+    def poll_feedback(self, watermark: str | None) -> tuple[list[Feedback], str | None]:
+        """Verdicts written since ``watermark``, and the new watermark."""
+        ...
 
 
 Factory = Callable[[str, SystemConfig, Secrets], Any]

@@ -111,8 +111,10 @@ class DistrictConnector:
     def now(self) -> datetime:
         return datetime.now(BEIJING).replace(tzinfo=None, microsecond=0)
 
-    def pull(self, kind: RecordKind, position: Position, until: datetime, page_size: int) -> Iterator[Page]:
+    def pull(self, kind: RecordKind, saved: dict[str, Any] | None, start: datetime, until: datetime,
+             page_size: int) -> Iterator[Page]:
         path = _PATHS[kind]
+        position = Position.from_json(saved) if saved else Position(start)
 
         def fetch(start: datetime, end: datetime, page: int, size: int) -> tuple[int, list[dict[str, Any]]]:
             data = self.call("GET", path, params={
@@ -124,7 +126,7 @@ class DistrictConnector:
             return int(data.get("total", 0)), data["items"]
 
         for items, pos in iter_window(fetch, position, until, page_size, _window_key):
-            yield Page(items, pos)
+            yield Page(items, pos.to_json())
 
     def parse(self, kind: RecordKind, raw: Any) -> Record:
         return parse_record(kind, raw)

@@ -121,7 +121,7 @@ class MunicipalConnector:
                         self._twins[key] = ajbh
                     elif self._twins.get(key) == ajbh:
                         del self._twins[key]  # linked since: no longer a candidate
-                position = page.position
+                position = Position.from_json(page.position)
             self._twins_position = position
 
     def pull_list(self, kind: RecordKind, position: Position, until: datetime, page_size: int) -> Iterator[Page]:
@@ -142,7 +142,7 @@ class MunicipalConnector:
                 return None
 
         for items, pos in iter_window(fetch, position, until, min(page_size, 100), key):
-            yield Page(items, pos)
+            yield Page(items, pos.to_json())
 
     def wants(self, record: Record) -> bool:
         return True

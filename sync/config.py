@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,6 +79,17 @@ class SystemConfig(_Frozen):
     rate_limit_per_s: float = Field(default=0, ge=0)  # 0 = no client-side limit
     page_size: int = Field(default=200, ge=1, le=500)
     retry: RetryConfig = RetryConfig()
+    # credit (双公示)
+    batch_size: int = Field(default=200, ge=1, le=200)
+    data_source_name: str | None = None  # 数据来源单位 (CF_SJLY); default: the department's agency
+    data_source_uscc: str | None = None  # its USCC (CF_SJLYDM): the source the app is registered for
+    send_summary: bool = False  # summary-procedure (简易程序) penalties are not published by default
+    serious_fine_yuan: Decimal = Decimal("500000.00")  # a fine at or above this is 严重 (3-year period)
+    general_period_years: int = Field(default=1, ge=1, le=10)
+    serious_period_years: int = Field(default=3, ge=1, le=10)
+    # hlwjg (前置库)
+    submitter: str = "zhifa-sync"  # SUBMITTED_PERSONNEL
+    feedback_timeout_minutes: int = Field(default=240, ge=1)  # rows without feedback this long show in status
 
     @model_validator(mode="after")
     def _required(self) -> SystemConfig:
@@ -112,7 +124,7 @@ class Schedule(_Frozen):
 class PipelineConfig(_Frozen):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     source: str
-    kind: Literal["inspection", "penalty"]
+    kind: Literal["inspection", "penalty", "credit_event"]
     targets: list[str] = Field(min_length=1)
     schedule: Schedule = Schedule(interval_minutes=10)
     enabled: bool = True
@@ -143,6 +155,8 @@ class ConsoleConfig(_Frozen):
 class Settings(_Frozen):
     database: DatabaseConfig = DatabaseConfig()
     mappings_dir: Path = Path("mappings")
+    # Holidays for years the chinese-calendar package does not know (administrator-edited).
+    holidays_file: Path = Path("mappings/holidays.csv")
     systems: dict[str, SystemConfig]
     pipelines: list[PipelineConfig]
     console: ConsoleConfig = ConsoleConfig()
@@ -196,8 +210,9 @@ def load_settings(path: Path | str, *, base_dir: Path | None = None) -> tuple[Se
         raise ConfigError(errors) from None
 
     base = base_dir or path.parent
-    if not settings.mappings_dir.is_absolute():
-        settings = settings.model_copy(update={"mappings_dir": (base / settings.mappings_dir).resolve()})
+    for key in ("mappings_dir", "holidays_file"):
+        if not getattr(settings, key).is_absolute():
+            settings = settings.model_copy(update={key: (base / getattr(settings, key)).resolve()})
     seen: set[str] = set()
     for i, p in enumerate(settings.pipelines):
         where = f"pipelines[{i}]"

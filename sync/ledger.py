@@ -283,6 +283,33 @@ class Ledger:
             failure_id=failure_id, at=ts, run_id=run_id, stage=o.stage, error_kind=o.error_kind, message=o.message,
         ))
 
+    def apply_feedback(self, target: str, system: str, items: Sequence[Any], run_id: str,
+                       kind_pipelines: dict[str, str]) -> dict[str, int]:
+        """Mark 'sent' deliveries whose version the feedback speaks of as delivered, or failed."""
+        ts = now()
+        counts = {"accepted": 0, "rejected": 0, "stale": 0}
+        with self.engine.begin() as conn:
+            for fb in items:
+                key = and_(deliveries.c.system == system, deliveries.c.kind == fb.kind,
+                           deliveries.c.source_id == fb.source_id, deliveries.c.target == target)
+                row = conn.execute(select(deliveries.c.state, deliveries.c.target_version, deliveries.c.last_action)
+                                   .where(key)).first()
+                if row is None or row.state != "sent" or (fb.target_version and row.target_version != fb.target_version):
+                    counts["stale"] += 1  # a newer version is on its way, or it is not ours
+                    continue
+                if fb.ok:
+                    conn.execute(update(deliveries).where(key).values(
+                        state="withdrawn" if row.last_action == "withdrawn" else "delivered", updated_at=ts))
+                    counts["accepted"] += 1
+                else:
+                    conn.execute(update(deliveries).where(key).values(state="failed", payload_hash=None, updated_at=ts))
+                    self._record_failure(conn, kind_pipelines.get(fb.kind, f"{system}-{fb.kind}"), run_id, Outcome(
+                        system=system, kind=fb.kind, source_id=fb.source_id, target=target, action="failed",
+                        stage="feedback", error_kind="rejected", message=f"{target} 反馈校验失败: {fb.message}",
+                        response=fb.message), ts)
+                    counts["rejected"] += 1
+        return counts
+
     # -- failures: queries and actions -----------------------------------------------------------
     def failures_to_retry(self, pipeline: str, *, max_attempts: int, mapping_version: str) -> list[tuple[str, str]]:
         """(source_id, target) pairs that later runs retry on their own: transient failures within

@@ -14,13 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
-from connectors.base import Context, PriorDelivery, Source, Target
-from connectors.paging import Position
+from connectors.base import BatchTarget, Context, FeedbackTarget, PriorDelivery, Source, Target
 from sync import metrics
 from sync.config import PipelineConfig
 from sync.errors import ConnectorError, FatalConnectorError, MappingMissing, RecordInvalid, RetriableError
@@ -30,6 +29,8 @@ from sync.records import Record, stable_hash
 from sync.validators import mask_text
 
 log = structlog.get_logger("zhifa.pipeline")
+# (record, target name, payload, payload hash, what the ledger knew)
+Job = tuple[Record, str, dict[str, Any], str, Delivery | None]
 
 
 def masked_json(value: Any) -> str:
@@ -52,6 +53,8 @@ class Pipeline:
         self.targets = targets
         self.ledger = ledger
         self._mappings = mappings
+        # which pipeline owns failures of each record kind reported by feedback (set by the App)
+        self.kind_pipelines: dict[str, str] = {cfg.kind: cfg.name}
         self._pools: dict[str, ThreadPoolExecutor] = {}
 
     # -- a run -----------------------------------------------------------------------------------
@@ -68,6 +71,7 @@ class Pipeline:
                            for n, t in self.targets.items()}
             for target in self.targets.values():
                 target.begin_run(self.kind)
+            self._apply_feedback(run_id)
             self._retry_failures(run_id, maps, counts)
             if not retries_only:
                 self._pull(run_id, maps, counts, stop)
@@ -98,11 +102,12 @@ class Pipeline:
 
     def _pull(self, run_id: str, maps: Mappings, counts: RunCounts, stop: threading.Event) -> None:
         saved = self.ledger.get_cursor(self.name)
-        position = Position.from_json(saved) if saved else Position(self.cfg.start)
         until = self.source.now() - timedelta(seconds=self.cfg.lag_s)
-        for page in self.source.pull(self.kind, position, until, self.cfg.batch_size):
-            self._handle(run_id, maps, counts, page.items, cursor=page.position.to_json())
-            metrics.LAG_SECONDS.labels(self.name).set(max(0.0, (self.source.now() - page.position.ts).total_seconds()))
+        for page in self.source.pull(self.kind, saved, self.cfg.start, until, self.cfg.batch_size):
+            self._handle(run_id, maps, counts, page.items, cursor=page.position)
+            if ts := page.position.get("ts"):
+                lag = (self.source.now() - datetime.strptime(ts, "%Y-%m-%d %H:%M:%S")).total_seconds()
+                metrics.LAG_SECONDS.labels(self.name).set(max(0.0, lag))
             if stop.is_set():
                 log.info("stopping_after_batch")
                 return
@@ -149,7 +154,7 @@ class Pipeline:
 
         prior = self.ledger.deliveries_for(self.source.name, self.kind, [r.id for r in valid])
         ctx = Context(maps, lambda kind, sid, target: self.ledger.target_id(self.source.name, kind, sid, target))
-        jobs: list[tuple[Record, str, dict[str, Any], str, Delivery | None]] = []
+        jobs: list[Job] = []
         for record in valid:
             for name, target in self.targets.items():
                 if only is not None and name not in only.get(record.id, ()):
@@ -160,13 +165,21 @@ class Pipeline:
                 if job:
                     jobs.append(job)
         fatal: FatalConnectorError | None = None
-        futures = [(job, self._pools[job[1]].submit(self._push, *job)) for job in jobs]
-        for (record, name, payload, _h, _d), fut in futures:
+        futures = []
+        for name, target in self.targets.items():
+            mine = [job for job in jobs if job[1] == name]
+            if isinstance(target, BatchTarget):
+                for start in range(0, len(mine), target.batch_size):
+                    chunk = mine[start : start + target.batch_size]
+                    futures.append((chunk, self._pools[name].submit(self._push_batch, target, chunk)))
+            else:
+                futures.extend(([job], self._pools[name].submit(lambda j: [self._push(*j)], job)) for job in mine)
+        for chunk, fut in futures:
             try:
-                outcomes.append(fut.result())
+                outcomes.extend(fut.result())
             except FatalConnectorError as exc:
                 fatal = fatal or exc
-                outcomes.append(self._failure(record, name, "push", exc, maps, payload))
+                outcomes.extend(self._failure(r, n, "push", exc, maps, payload) for r, n, payload, _h, _d in chunk)
         for o in outcomes:
             counts.add(o)
             metrics.RECORDS.labels(self.name, o.target, o.action).inc()
@@ -177,7 +190,7 @@ class Pipeline:
             raise fatal
 
     def _plan(self, record: Record, name: str, target: Target, ctx: Context, prior: Delivery | None, maps: Mappings
-              ) -> tuple[Outcome | None, tuple[Record, str, dict[str, Any], str, Delivery | None] | None]:
+              ) -> tuple[Outcome | None, Job | None]:
         base = {"system": self.source.name, "kind": self.kind, "source_id": record.id, "target": name}
         if not target.wants(record):
             return Outcome(action="skipped", **base), None
@@ -213,6 +226,43 @@ class Pipeline:
         return Outcome(system=self.source.name, kind=self.kind, source_id=record.id, target=name, action=done.action,
                        target_id=done.target_id, payload_hash=digest, linked=done.linked,
                        target_version=done.target_version)
+
+    def _push_batch(self, target: BatchTarget, chunk: list[Job]) -> list[Outcome]:
+        started = time.monotonic()
+        try:
+            results = target.deliver_batch([
+                (r, payload, PriorDelivery(d.target_id, d.state, d.linked, d.target_version) if d else None)
+                for r, _n, payload, _h, d in chunk])
+        except FatalConnectorError:
+            raise
+        except Exception as exc:  # the whole call failed: each record of the batch fails with it
+            if not isinstance(exc, ConnectorError):
+                log.exception("batch_crashed", system=target.name)
+            results = [exc] * len(chunk)
+        finally:
+            metrics.PUSH_SECONDS.labels(target.name).observe(time.monotonic() - started)
+        out = []
+        for (record, name, payload, digest, _d), res in zip(chunk, results, strict=True):
+            if isinstance(res, Exception):
+                out.append(self._failure(record, name, "push", res, None, payload))
+            else:
+                out.append(Outcome(system=self.source.name, kind=self.kind, source_id=record.id, target=name,
+                                   action=res.action, target_id=res.target_id, payload_hash=digest, linked=res.linked,
+                                   target_version=res.target_version))
+        return out
+
+    def _apply_feedback(self, run_id: str) -> None:
+        """Turn asynchronous verdicts (前置库 feedback) into delivered / failed."""
+        for name, target in self.targets.items():
+            if not isinstance(target, FeedbackTarget):
+                continue
+            key = f"feedback:{name}"
+            items, watermark = target.poll_feedback(self.ledger.get_meta(key))
+            if items:
+                applied = self.ledger.apply_feedback(name, self.source.name, items, run_id, self.kind_pipelines)
+                log.info("feedback_applied", system=name, received=len(items), **applied)
+            if watermark is not None:
+                self.ledger.set_meta(key, watermark)
 
     # -- failures --------------------------------------------------------------------------------
     def _failure(self, record: Record, target: str, stage: str, exc: Exception, maps: Mappings | None,

@@ -13,7 +13,6 @@ import respx
 from connectors.base import PriorDelivery
 from connectors.district import DistrictConnector
 from connectors.municipal import MunicipalConnector
-from connectors.paging import Position
 from sync.config import RetryConfig, Secrets, SystemConfig
 from sync.errors import BadResponse, FatalConnectorError, RetriableError, TargetRejected
 from sync.records import parse_record
@@ -54,7 +53,7 @@ def test_district_logs_in_again_after_early_token_expiry() -> None:
         ok({"access_token": "t1", "expires_in": 7200}), ok({"access_token": "t2", "expires_in": 7200})])
     calls = respx.get(f"{D}/api/v1/inspections").mock(side_effect=[
         httpx.Response(401, json={"code": 40101, "msg": "令牌无效或已过期", "data": None}), page([])])
-    pages = list(district().pull("inspection", Position(datetime(2025, 1, 1)), datetime(2025, 2, 1), 200))
+    pages = list(district().pull("inspection", None, datetime(2025, 1, 1), datetime(2025, 2, 1), 200))
     assert login.call_count == 2 and calls.call_count == 2
     assert calls.calls[1].request.headers["Authorization"] == "Bearer t2"
     assert pages[0].items == []
@@ -67,7 +66,7 @@ def test_district_honours_retry_after_and_sends_inclusive_window() -> None:
     calls = respx.get(f"{D}/api/v1/penalties").mock(side_effect=[
         httpx.Response(429, headers={"Retry-After": "0"}, json={"code": 42900, "msg": "too many", "data": None}),
         page([])])
-    list(district().pull("penalty", Position(datetime(2025, 1, 1, 8)), datetime(2025, 1, 2, 9, 30), 200))
+    list(district().pull("penalty", None, datetime(2025, 1, 1, 8), datetime(2025, 1, 2, 9, 30), 200))
     params = calls.calls[1].request.url.params
     assert params["start_time"] == "2025-01-01 08:00:00" and params["end_time"] == "2025-01-02 09:30:00"
 
@@ -79,7 +78,7 @@ def test_district_html_outage_page_is_reported_readably() -> None:
     respx.get(f"{D}/api/v1/inspections").mock(return_value=httpx.Response(
         502, text="<html><body><h1>502 Bad Gateway</h1></body></html>", headers={"content-type": "text/html"}))
     with pytest.raises(RetriableError) as info:
-        list(district().pull("inspection", Position(datetime(2025, 1, 1)), datetime(2025, 2, 1), 200))
+        list(district().pull("inspection", None, datetime(2025, 1, 1), datetime(2025, 2, 1), 200))
     assert "HTTP 502" in str(info.value) and "Bad Gateway" in str(info.value)
 
 
@@ -89,7 +88,7 @@ def test_district_wrong_password_is_fatal() -> None:
     respx.post(f"{D}/api/auth/token").mock(return_value=httpx.Response(
         200, json={"code": 40100, "msg": "用户名或密码错误", "data": None}))
     with pytest.raises(FatalConnectorError, match="用户名或密码"):
-        list(district().pull("inspection", Position(datetime(2025, 1, 1)), datetime(2025, 2, 1), 200))
+        list(district().pull("inspection", None, datetime(2025, 1, 1), datetime(2025, 2, 1), 200))
 
 
 @respx.mock
@@ -98,7 +97,7 @@ def test_district_garbage_200_is_a_bad_response() -> None:
     respx.post(f"{D}/api/auth/token").mock(return_value=ok({"access_token": "t", "expires_in": 7200}))
     respx.get(f"{D}/api/v1/inspections").mock(return_value=httpx.Response(200, text="<html>维护中</html>"))
     with pytest.raises(BadResponse, match="HTML"):
-        list(district().pull("inspection", Position(datetime(2025, 1, 1)), datetime(2025, 2, 1), 200))
+        list(district().pull("inspection", None, datetime(2025, 1, 1), datetime(2025, 2, 1), 200))
 
 
 def _sign_ok(request: httpx.Request) -> bool:
