@@ -1,0 +1,586 @@
+"""Simulator of the 市应急管理执法系统 (``municipal``), per ``shared/platforms/municipal.md``.
+
+Quirks kept on purpose: every answer is HTTP 200 with ``success=false`` for errors — auth (E1000–
+E1002) and rate limits (E4290, 10 calls/s per appKey, no Retry-After) included; E5000 at random; the
+proxy's HTML 502/503/504 pages on outages; ``save`` refuses with E2005 to create a record whose
+natural key equals one typed in at the city, comparing **exactly** after trimming spaces (a decision
+number with other brackets or full-width digits is not found); amounts with more than two
+decimals are refused; windows are inclusive on ``gxsj``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import threading
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from simulators import universe
+from simulators.datagen import CITY_OFFICERS, CITY_ORGS
+from simulators.simkit import (
+    DroppedResponse,
+    Faults,
+    RateLimiter,
+    SimClock,
+    fmt_beijing,
+    proxy_page,
+    quiet_dropped_log,
+)
+from simulators.simkit import is_uscc as _is_uscc
+
+MUNICIPAL_APP_KEY = "QJJR-BH"
+MUNICIPAL_APP_SECRET = "municipal-secret"
+WBXTLY = "QJJR"
+RATE_LIMIT = 10  # authenticated calls per second per appKey
+MAX_SKEW_S = 300
+MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 100, 20
+
+JCJL_FIELDS = ("jcjlbh", "wbxtly", "wbxtbh", "qymc", "tyshxydm", "qydz", "xzqhdm", "jcsxbm", "jclx", "jckssj",
+               "jcjssj", "zfry", "jcjg", "sfla", "yhsl", "zdyhsl", "wsbh", "zfjgdm", "jlzt", "gxsj")  # fmt: skip
+XZCF_FIELDS = ("ajbh", "wbxtly", "wbxtbh", "cfjdswh", "dsrlx", "dsrmc", "tyshxydm", "fddbr", "zjlx", "zjhm",
+               "jcjlbh", "jcsxbm", "wfxw", "wfss", "cfyj", "cflb", "fkje", "mswfsdje", "cfjdrq", "cxlx", "ajzt",
+               "zfry", "zfjgdm", "xzqhdm", "gxsj")  # fmt: skip
+_REQUIRED = {
+    "jcjl": ("wbxtly", "wbxtbh", "qymc", "tyshxydm", "xzqhdm", "jcsxbm", "jclx", "jckssj", "jcjssj", "zfry", "jcjg",
+             "sfla", "zfjgdm"),
+    "xzcf": ("wbxtly", "wbxtbh", "cfjdswh", "dsrlx", "dsrmc", "jcsxbm", "wfxw", "wfss", "cfyj", "cflb", "cfjdrq",
+             "cxlx", "zfry", "zfjgdm", "xzqhdm"),
+}  # fmt: skip
+_PARTY_REQUIRED = {"DW": ("tyshxydm", "fddbr"), "GTH": ("tyshxydm",), "GR": ("zjlx", "zjhm")}
+_ID_FIELD = {"jcjl": "jcjlbh", "xzcf": "ajbh"}
+_KINDS = {"jcjl": "jcjl", "xzcf": "xzcf", "inspections": "jcjl", "penalties": "xzcf", "inspection": "jcjl",
+          "penalty": "xzcf"}  # fmt: skip
+_JCLX = {"RCJC", "SSJ", "ZXJC", "JBHC", "FC"}
+_CFLB = {
+    "JG",
+    "TBPP",
+    "FK",
+    "MSWFSD",
+    "MSFFCW",
+    "ZKXKZ",
+    "JDZZ",
+    "DXXKZ",
+    "XZSC",
+    "TCTY",
+    "ZLGB",
+    "XZCY",
+    "XZJL",
+    "QT",
+}
+_MAXLEN = {"wbxtbh": 64, "qymc": 200, "qydz": 400, "wsbh": 100, "cfjdswh": 128, "dsrmc": 200, "wfxw": 2000,
+           "wfss": 2000, "cfyj": 2000, "fddbr": 100, "zjhm": 64}  # fmt: skip
+_REGION = re.compile(r"^\d{6}$")
+
+DICT_JCSX = [
+    {"bm": i.municipal_code, "mc": i.name, "lx": "JC" if i.kind == "inspection" else "CF"}
+    for i in universe.ITEMS
+]
+_ORG_OF = {d.code: d.municipal_org_code for d in universe.DEPARTMENTS}
+DICT_ZFRY = [{"zjh": o.cert_no, "xm": o.name, "zfjgdm": _ORG_OF[o.dept_code]} for o in universe.OFFICERS] + [
+    {"zjh": zjh, "xm": xm, "zfjgdm": org} for zjh, xm, org in CITY_OFFICERS
+]
+DICT_ZFJG = [
+    {"dm": d.municipal_org_code, "mc": d.name, "xzqhdm": universe.REGION_CODE} for d in universe.DEPARTMENTS
+] + [{"dm": dm, "mc": mc, "xzqhdm": region} for dm, mc, region in CITY_ORGS]
+_ITEM_LX = {d["bm"]: d["lx"] for d in DICT_JCSX}
+_CERTS = {d["zjh"] for d in DICT_ZFRY}
+_ORGS = {d["dm"] for d in DICT_ZFJG}
+
+
+class MuniError(Exception):
+    def __init__(self, code: str, msg: str) -> None:
+        super().__init__(f"{code} {msg}")
+        self.code, self.msg = code, msg
+
+
+def sign(app_key: str, secret: str, timestamp: str) -> str:
+    """Upper-case hex MD5 of appKey + appSecret + timestamp."""
+    return hashlib.md5((app_key + secret + timestamp).encode()).hexdigest().upper()
+
+
+def _trim(value: Any) -> Any:
+    return value.strip(" \t\r\n") if isinstance(value, str) else value  # ASCII spaces only: "（" stays
+
+
+def _natural_key(kind: str, rec: dict[str, Any]) -> Any:
+    if kind == "jcjl":
+        return (_trim(rec.get("tyshxydm")), _trim(rec.get("jcsxbm")), (_trim(rec.get("jckssj")) or "")[:8])
+    return _trim(rec.get("cfjdswh"))
+
+
+def _amount(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str, Decimal)):
+        raise ValueError(value)
+    try:
+        d = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise ValueError(value) from None
+    if not d.is_finite() or int(d.as_tuple().exponent) < -2:  # "1234.567" → E2002
+        raise ValueError(value)
+    return d.quantize(Decimal("0.01"))
+
+
+def _fmt_ok(value: Any, fmt: str) -> bool:
+    try:
+        return isinstance(value, str) and datetime.strptime(value, fmt).strftime(fmt) == value
+    except ValueError:
+        return False
+
+
+def _validate(kind: str, body: dict[str, Any], exists: Callable[[str], bool]) -> dict[str, Any]:
+    """Check a ``save`` body; return the record to store (municipal fields only, trimmed, amounts Decimal)."""
+    fields = JCJL_FIELDS if kind == "jcjl" else XZCF_FIELDS
+
+    def bad(name: str) -> MuniError:
+        return MuniError("E2002", f"字段格式错误: {name}")
+
+    def missing(name: str) -> bool:
+        v = body.get(name)
+        return v is None or (isinstance(v, str) and not _trim(v))
+
+    required = list(_REQUIRED[kind])
+    if kind == "xzcf" and body.get("dsrlx") in _PARTY_REQUIRED:
+        required += _PARTY_REQUIRED[body["dsrlx"]]
+    for name in required:
+        if missing(name):
+            raise MuniError("E2001", f"必填字段缺失: {name}")
+    rec = {k: _trim(body.get(k)) for k in fields}
+    for name, limit in _MAXLEN.items():
+        if (
+            name in rec
+            and rec[name] is not None
+            and (not isinstance(rec[name], str) or len(rec[name]) > limit)
+        ):
+            raise bad(name)
+    if rec["wbxtly"] != WBXTLY:
+        raise bad("wbxtly")
+    for name in ("xzqhdm", "jcsxbm", "zfry", "zfjgdm", "tyshxydm", "qymc", "dsrmc", "cfjdswh"):
+        if name in rec and rec[name] is not None and not isinstance(rec[name], str):
+            raise bad(name)
+    if (
+        rec.get("tyshxydm") is not None
+        and not (kind == "xzcf" and rec["dsrlx"] == "GR")
+        and not _is_uscc(rec["tyshxydm"])
+    ):
+        raise bad("tyshxydm")
+    if not _REGION.match(rec["xzqhdm"]):
+        raise bad("xzqhdm")
+    if _ITEM_LX.get(rec["jcsxbm"]) != ("JC" if kind == "jcjl" else "CF"):
+        raise MuniError("E2003", f"检查事项编码不存在: {rec['jcsxbm']}")
+    certs = [_trim(c) for c in rec["zfry"].split(",")]
+    if len(certs) < 2 or "" in certs:
+        raise bad("zfry")
+    for cert in certs:
+        if cert not in _CERTS:
+            raise MuniError("E2004", f"执法人员未注册: {cert}")
+    rec["zfry"] = ",".join(certs)
+    if rec["zfjgdm"] not in _ORGS:
+        raise bad("zfjgdm")
+    if kind == "jcjl":
+        if type(rec["jcjg"]) is int:  # documented as a code; a JSON number is taken as well
+            rec["jcjg"] = str(rec["jcjg"])
+        checks = {"jclx": rec["jclx"] in _JCLX, "jckssj": _fmt_ok(rec["jckssj"], "%Y%m%d%H%M%S"),
+                  "jcjssj": _fmt_ok(rec["jcjssj"], "%Y%m%d%H%M%S"), "jcjg": rec["jcjg"] in ("0", "1"),
+                  "sfla": rec["sfla"] in ("Y", "N"), "jlzt": rec["jlzt"] in (None, "ZC", "ZF")}  # fmt: skip
+        for name in ("yhsl", "zdyhsl"):
+            v = rec[name]
+            checks[name] = v is None or (type(v) is int and v >= 0) or (isinstance(v, str) and v.isdigit())
+            rec[name] = int(v) if v is not None else None
+    else:
+        checks = {"dsrlx": rec["dsrlx"] in _PARTY_REQUIRED, "zjlx": rec["zjlx"] in (None, "01", "02", "03", "04"),
+                  "cflb": all(c.strip() in _CFLB for c in str(rec["cflb"]).split(",")),
+                  "cfjdrq": _fmt_ok(rec["cfjdrq"], "%Y-%m-%d"), "cxlx": rec["cxlx"] in ("YB", "JY"),
+                  "ajzt": rec["ajzt"] in (None, "YJD", "YCX", "YJA"),
+                  "jcjlbh": rec["jcjlbh"] is None or (isinstance(rec["jcjlbh"], str) and exists(rec["jcjlbh"]))}  # fmt: skip
+        for name in ("fkje", "mswfsdje"):
+            try:
+                rec[name] = _amount(rec[name])
+            except ValueError:
+                checks[name] = False
+    for name, ok in checks.items():
+        if not ok:
+            raise bad(name)  # "A jcjlbh that does not exist → E2002" lands here too
+    return rec
+
+
+class MunicipalState:
+    """The city's records, indexes, appKeys, fault knobs and counters. Thread-safe."""
+
+    def __init__(self, app_keys: dict[str, str] | None = None, clock: Callable[[], float] | None = None,
+                 seed: int = 0) -> None:  # fmt: skip
+        self.app_keys = dict(app_keys or {MUNICIPAL_APP_KEY: MUNICIPAL_APP_SECRET})
+        self.clock = clock if clock is not None else SimClock()
+        self.faults = Faults(seed)
+        self.limiter = RateLimiter(self.clock)
+        self._lock = threading.RLock()
+        self._recs: dict[str, dict[str, dict[str, Any]]] = {"jcjl": {}, "xzcf": {}}
+        self._owner: dict[str, str | None] = {}  # id -> appKey that owns its external id (None: city)
+        self._ext: dict[tuple[str, str, str], str] = {}  # (appKey, wbxtly, wbxtbh) -> id
+        self._sorted: dict[tuple[str, str | None], list[tuple[str, str]]] = {}  # (kind, region|None) -> keys
+        self._hand: dict[str, dict[Any, set[str]]] = {"jcjl": {}, "xzcf": {}}  # natural key -> city ids
+        self._by: dict[str, dict[Any, set[str]]] = {"tyshxydm": {}, "cfjdswh": {}}  # query indexes
+        self._seq: dict[str, int] = {"jcjl": 0, "xzcf": 0}
+
+    def now(self) -> str:
+        return fmt_beijing(self.clock())
+
+    # --- storage ----------------------------------------------------------------------------
+    def _index(self, kind: str, rec: dict[str, Any], add: bool) -> None:
+        rid = rec[_ID_FIELD[kind]]
+        key = (rec["gxsj"], rid)
+        for region in (None, rec.get("xzqhdm")):
+            keys = self._sorted.setdefault((kind, region), [])
+            if add:
+                insort(keys, key)
+            else:
+                del keys[bisect_left(keys, key)]
+        entries = [(self._by["tyshxydm"], _trim(rec.get("tyshxydm")))]
+        if kind == "xzcf":
+            entries.append((self._by["cfjdswh"], _trim(rec.get("cfjdswh"))))
+        if rec.get("wbxtly") is None:
+            entries.append((self._hand[kind], _natural_key(kind, rec)))
+        for index, value in entries:
+            if add:
+                index.setdefault(value, set()).add(rid)
+            else:
+                index[value].discard(rid)
+
+    def _store(self, kind: str, rec: dict[str, Any], owner: str | None) -> dict[str, Any]:
+        """Insert or replace (records are replaced, never mutated, so readers can keep references)."""
+        rid = rec[_ID_FIELD[kind]]
+        old = self._recs[kind].get(rid)
+        if old is not None:
+            self._index(kind, old, add=False)
+        self._recs[kind][rid] = rec
+        self._owner[rid] = owner
+        if rec.get("wbxtly") is not None and owner is not None:
+            self._ext[(owner, rec["wbxtly"], rec["wbxtbh"])] = rid
+        self._index(kind, rec, add=True)
+        return rec
+
+    def _new_id(self, kind: str, region: str | None, year: str | None = None) -> str:
+        """``JC1201162025000001``: prefix, region, year of entry, running number."""
+        self._seq[kind] += 1
+        prefix = "JC" if kind == "jcjl" else "AJ"
+        return f"{prefix}{region or universe.CITY_CODE}{year or self.now()[:4]}{self._seq[kind]:06d}"
+
+    # --- open API ---------------------------------------------------------------------------
+    def save(self, app_key: str, kind: str, body: Any) -> dict[str, str]:
+        if not isinstance(body, dict):
+            raise MuniError("E2002", "字段格式错误: body")
+        id_field = _ID_FIELD[kind]
+        with self._lock:
+            rec = _validate(kind, body, lambda bh: bh in self._recs["jcjl"])
+            existing = self._ext.get((app_key, rec["wbxtly"], rec["wbxtbh"]))
+            if existing is None:
+                twins = self._hand[kind].get(_natural_key(kind, rec))
+                if twins:
+                    raise MuniError("E2005", f"数据重复: {min(twins)}")
+                rid = self._new_id(kind, rec["xzqhdm"])
+                status_default = "ZC" if kind == "jcjl" else "YJD"
+            else:
+                rid = existing
+                status_default = self._recs[kind][rid]["jlzt" if kind == "jcjl" else "ajzt"]
+            status = "jlzt" if kind == "jcjl" else "ajzt"
+            rec[status] = rec[status] or status_default  # absent on update: keeps the current state
+            rec[id_field], rec["gxsj"] = rid, self.now()
+            self._store(kind, rec, app_key)
+            return {id_field: rid}
+
+    def link(self, app_key: str, kind: str, body: Any) -> dict[str, str]:
+        id_field = _ID_FIELD[kind]
+        body = body if isinstance(body, dict) else {}
+        for name in (id_field, "wbxtly", "wbxtbh"):
+            if body.get(name) is None or not _trim(str(body[name])):
+                raise MuniError("E2001", f"必填字段缺失: {name}")
+        rid, wbxtly, wbxtbh = _trim(body[id_field]), _trim(body["wbxtly"]), _trim(body["wbxtbh"])
+        if wbxtly != WBXTLY:
+            raise MuniError("E2002", "字段格式错误: wbxtly")
+        with self._lock:
+            rec = self._recs[kind].get(rid)
+            if rec is None:
+                raise MuniError("E2006", "记录不存在")
+            if rec["wbxtly"] is not None and (self._owner[rid], rec["wbxtly"], rec["wbxtbh"]) != (
+                app_key,
+                wbxtly,
+                wbxtbh,
+            ):
+                raise MuniError("E2005", f"数据重复: {rid}")  # already linked to another external id
+            other = self._ext.get((app_key, wbxtly, wbxtbh))
+            if other is not None and other != rid:
+                raise MuniError("E2005", f"数据重复: {other}")  # that wbxtbh is already in use
+            self._store(kind, {**rec, "wbxtly": wbxtly, "wbxtbh": wbxtbh, "gxsj": self.now()}, app_key)
+            return {id_field: rid}
+
+    def query(self, app_key: str, kind: str, body: Any) -> list[dict[str, Any]]:
+        body = body if isinstance(body, dict) else {}
+        allowed = ("wbxtly", "wbxtbh", "tyshxydm") + (("jcrq",) if kind == "jcjl" else ("cfjdswh",))
+        crit = {k: _trim(body[k]) for k in allowed if body.get(k) is not None}
+        if not crit:
+            raise MuniError("E2001", "必填字段缺失: 查询条件")
+        if "jcrq" in crit and not _fmt_ok(crit["jcrq"], "%Y-%m-%d"):
+            raise MuniError("E2002", "字段格式错误: jcrq")
+        with self._lock:
+            recs = self._recs[kind]
+            if "wbxtbh" in crit:  # external ids are per appKey
+                rid = self._ext.get((app_key, crit.get("wbxtly", WBXTLY), crit["wbxtbh"]))
+                ids: Any = [rid] if rid in recs else []
+            elif "cfjdswh" in crit:
+                ids = self._by["cfjdswh"].get(crit["cfjdswh"], ())
+            elif "tyshxydm" in crit:
+                ids = [i for i in self._by["tyshxydm"].get(crit["tyshxydm"], ()) if i in recs]
+            else:
+                ids = recs.keys()
+            out = []
+            for rid in sorted(ids):
+                rec = recs[rid]
+                if ("wbxtly" in crit and rec["wbxtly"] != crit["wbxtly"]) or (
+                    "jcrq" in crit and (rec.get("jckssj") or "")[:8] != crit["jcrq"].replace("-", "")
+                ):
+                    continue
+                if "tyshxydm" in crit and _trim(rec.get("tyshxydm")) != crit["tyshxydm"]:
+                    continue
+                out.append(rec)
+            return out
+
+    def withdraw(self, app_key: str, kind: str, body: Any) -> dict[str, str]:
+        """``/jcjl/void`` (jlzt=ZF) and ``/xzcf/revoke`` (ajzt=YCX)."""
+        body = body if isinstance(body, dict) else {}
+        for name in ("wbxtly", "wbxtbh"):
+            if body.get(name) is None or not _trim(str(body[name])):
+                raise MuniError("E2001", f"必填字段缺失: {name}")
+        with self._lock:
+            rid = self._ext.get((app_key, _trim(body["wbxtly"]), _trim(body["wbxtbh"])))
+            if rid is None:
+                raise MuniError("E2006", "记录不存在")
+            status = {"jlzt": "ZF"} if kind == "jcjl" else {"ajzt": "YCX"}
+            self._store(kind, {**self._recs[kind][rid], **status, "gxsj": self.now()}, app_key)
+            return {_ID_FIELD[kind]: rid}
+
+    def list(self, kind: str, body: Any) -> dict[str, Any]:
+        body = body if isinstance(body, dict) else {}
+        page, size = body.get("pageNo", 1), body.get("pageSize", DEFAULT_PAGE_SIZE)
+        if type(page) is not int or page < 1:
+            raise MuniError("E2002", "字段格式错误: pageNo")
+        if type(size) is not int or not 1 <= size <= MAX_PAGE_SIZE:
+            raise MuniError("E2002", "字段格式错误: pageSize")
+        start, end, region = body.get("gxsjStart"), body.get("gxsjEnd"), body.get("xzqhdm")
+        for name, value in (("gxsjStart", start), ("gxsjEnd", end)):
+            if value is not None and not _fmt_ok(value, "%Y-%m-%d %H:%M:%S"):
+                raise MuniError("E2002", f"字段格式错误: {name}")
+        if region is not None and not (isinstance(region, str) and _REGION.match(region)):
+            raise MuniError("E2002", "字段格式错误: xzqhdm")
+        with self._lock:
+            keys = self._sorted.get((kind, region), [])
+            lo = bisect_left(keys, (start, "")) if start else 0
+            hi = bisect_right(keys, (end, "\U0010ffff")) if end else len(keys)
+            first = lo + (page - 1) * size
+            rows = [self._recs[kind][i] for _, i in keys[first : min(first + size, hi)]] if first < hi else []
+            return {"total": max(hi - lo, 0), "list": rows}
+
+    # --- test hooks -------------------------------------------------------------------------
+    def load(self, dataset: Any) -> None:
+        """Seed the records typed in at the city from a :class:`simulators.datagen.Dataset`."""
+        for rec in dataset.city_inspections:
+            self.add_hand_typed("jcjl", rec)
+        for rec in dataset.city_penalties:
+            self.add_hand_typed("xzcf", rec)
+
+    def add_hand_typed(self, kind: str, record: dict[str, Any]) -> str:
+        """A record typed in at the city (``wbxtly`` null); no API validation. Returns its id."""
+        kind = _KINDS[kind]
+        fields = JCJL_FIELDS if kind == "jcjl" else XZCF_FIELDS
+        rec = {k: copy.deepcopy(record.get(k)) for k in fields}
+        with self._lock:
+            rec.update(wbxtly=None, wbxtbh=None)
+            rec["gxsj"] = record.get("gxsj") or self.now()
+            rec[_ID_FIELD[kind]] = record.get(_ID_FIELD[kind]) or self._new_id(
+                kind, rec["xzqhdm"], rec["gxsj"][:4]
+            )
+            if kind == "jcjl":
+                rec["jlzt"] = rec["jlzt"] or "ZC"
+            else:
+                rec["ajzt"] = rec["ajzt"] or "YJD"
+                for name in ("fkje", "mswfsdje"):
+                    rec[name] = _amount(rec[name])
+            return self._store(kind, rec, None)[_ID_FIELD[kind]]
+
+    def update_city_record(self, kind: str, record_id: str, **fields: Any) -> dict[str, Any]:
+        """A clerk edits a record at the city; ``gxsj`` = now unless given."""
+        kind = _KINDS[kind]
+        with self._lock:
+            rec = {**self._recs[kind][record_id], **copy.deepcopy(fields)}
+            rec.setdefault("gxsj", self.now())
+            if "gxsj" not in fields:
+                rec["gxsj"] = self.now()
+            for name in ("fkje", "mswfsdje"):
+                if name in fields:
+                    rec[name] = _amount(rec[name])
+            return copy.deepcopy(self._store(kind, rec, self._owner.get(record_id)))
+
+    def get(self, kind: str, record_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            rec = self._recs[_KINDS[kind]].get(record_id)
+            return copy.deepcopy(rec) if rec is not None else None
+
+    def records(self, kind: str) -> list[dict[str, Any]]:
+        """Every record of ``kind`` ("jcjl" | "xzcf"), sorted by (gxsj, id), incl. wbxtly/wbxtbh."""
+        kind = _KINDS[kind]
+        with self._lock:
+            return [copy.deepcopy(self._recs[kind][i]) for _, i in self._sorted.get((kind, None), [])]
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+_DEC = re.compile(r'"\\u0000DEC(-?[0-9.]+)\\u0000"')
+
+
+def render(payload: Any) -> bytes:
+    """JSON with amounts as numbers with two decimals (30000.00), as the vendor's Java stack writes."""
+    text = json.dumps(payload, ensure_ascii=False, default=lambda o: f"\x00DEC{o:.2f}\x00")
+    return _DEC.sub(r"\1", text).encode()
+
+
+def _answer(result: Any = None, error: MuniError | None = None) -> Response:
+    body = {"success": error is None, "errCode": error.code if error else None,
+            "errMsg": error.msg if error else None, "result": result}  # fmt: skip
+    return Response(render(body), media_type="application/json")
+
+
+def create_app(state: MunicipalState | None = None) -> Starlette:
+    """The open API (all POST) plus the ``/_sim/`` admin hooks."""
+    state = state if state is not None else MunicipalState()
+    quiet_dropped_log()
+    faults = state.faults
+
+    def authenticate(request: Request) -> str:
+        app_key = request.headers.get("appKey", "")
+        secret = state.app_keys.get(app_key)
+        if secret is None:
+            raise MuniError("E1000", "应用不存在")
+        ts = request.headers.get("timestamp", "")
+        if not ts.isdigit() or abs(int(ts) / 1000 - state.clock()) > MAX_SKEW_S:
+            raise MuniError("E1002", "签名已过期")
+        if request.headers.get("sign", "") != sign(app_key, secret, ts):
+            raise MuniError("E1001", "签名错误")
+        return app_key
+
+    def api(name: str, handler: Callable[[str, Any], Any], write: bool = False) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            faults.call(name)
+            await faults.delay()
+            if faults["down"]:
+                faults.count("5xx")
+                return proxy_page(503)
+            if faults.roll("html_error_rate") or (faults.roll("error_rate") and faults.choice([True, False])):
+                faults.count("5xx")
+                return proxy_page(faults.choice([502, 503, 504]))
+            try:
+                app_key = authenticate(request)
+                if not state.limiter.allow(app_key, faults.limit(RATE_LIMIT)):
+                    faults.count("E4290")
+                    raise MuniError("E4290", "调用频率超限")
+                if faults.roll("e5000_rate") or faults.roll("error_rate"):
+                    faults.count("E5000")
+                    raise MuniError("E5000", "系统繁忙")
+                try:
+                    body = json.loads(await request.body() or b"{}", parse_float=Decimal)
+                except ValueError:
+                    raise MuniError("E2002", "字段格式错误: 请求体不是JSON") from None
+                result = handler(app_key, body)
+            except MuniError as e:
+                if e.code in ("E1000", "E1001", "E1002"):
+                    faults.count("auth")
+                return _answer(error=e)
+            if write and faults.roll("drop_after_store_rate"):
+                faults.count("drop")
+                return DroppedResponse()  # stored; the client sees the connection drop
+            return _answer(result)
+
+        return endpoint
+
+    routes = [*_admin_routes(state)]
+    for kind in ("jcjl", "xzcf"):
+        withdraw = "void" if kind == "jcjl" else "revoke"
+        for op, fn, write in (
+            ("list", lambda k, b, kind=kind: state.list(kind, b), False),
+            ("save", lambda k, b, kind=kind: state.save(k, kind, b), True),
+            ("link", lambda k, b, kind=kind: state.link(k, kind, b), True),
+            ("query", lambda k, b, kind=kind: state.query(k, kind, b), False),
+            (withdraw, lambda k, b, kind=kind: state.withdraw(k, kind, b), True),
+        ):
+            routes.append(Route(f"/openapi/{kind}/{op}", api(f"{kind}/{op}", fn, write), methods=["POST"]))
+    for name, rows in (("jcsx", DICT_JCSX), ("zfry", DICT_ZFRY), ("zfjg", DICT_ZFJG)):
+        routes.append(
+            Route(
+                f"/openapi/dict/{name}", api(f"dict/{name}", lambda k, b, rows=rows: rows), methods=["POST"]
+            )
+        )
+    return Starlette(routes=routes)
+
+
+def _admin_routes(state: MunicipalState) -> list[Route]:
+    """``/_sim/``: test hooks; no auth, no faults, not counted."""
+
+    async def body_of(request: Request) -> Any:
+        try:
+            return json.loads(await request.body() or b"{}", parse_float=Decimal)
+        except ValueError:
+            return {}
+
+    async def faults(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                state.faults.update(await body_of(request))
+            except KeyError as e:
+                return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse(state.faults.knobs)
+
+    async def stats(request: Request) -> Response:
+        if request.method == "POST":  # reset
+            state.faults.reset_stats()
+        return JSONResponse(state.faults.stats())
+
+    async def clock(request: Request) -> Response:
+        if not isinstance(state.clock, SimClock):
+            return JSONResponse({"error": "clock is not a SimClock"}, status_code=400)
+        return JSONResponse(state.clock.admin(await body_of(request) if request.method == "POST" else {}))
+
+    async def records(request: Request) -> Response:
+        kind = request.path_params["kind"]
+        if kind not in _KINDS:
+            return JSONResponse({"error": "unknown kind"}, status_code=404)
+        if request.method == "GET":
+            return Response(render(state.records(kind)), media_type="application/json")
+        body = await body_of(request)
+        rows = body if isinstance(body, list) else [body]
+        return JSONResponse({"ids": [state.add_hand_typed(kind, r) for r in rows]})
+
+    async def one(request: Request) -> Response:
+        kind, rid = request.path_params["kind"], request.path_params["id"]
+        if kind not in _KINDS or state.get(kind, rid) is None:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        if request.method == "GET":
+            return Response(render(state.get(kind, rid)), media_type="application/json")
+        rec = state.update_city_record(kind, rid, **(await body_of(request)))
+        return Response(render(rec), media_type="application/json")
+
+    return [
+        Route("/_sim/faults", faults, methods=["GET", "POST"]),
+        Route("/_sim/stats", stats, methods=["GET", "POST"]),
+        Route("/_sim/clock", clock, methods=["GET", "POST"]),
+        Route("/_sim/records/{kind:str}", records, methods=["GET", "POST"]),
+        Route("/_sim/records/{kind:str}/{id:str}", one, methods=["GET", "POST"]),
+    ]
