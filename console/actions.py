@@ -1,0 +1,81 @@
+"""What operators do to failures (POST): retry one, retry all of one error kind, resolve, reopen.
+
+The ledger writes an audit row (who, when, which failure, the note) for every failure it changes.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from console.auth import action
+from console.present import ERROR_KIND_LABELS
+from console.web import flash, query_url, redirect, safe_next, state
+
+NOTE_MAX = 500
+
+
+def _detail(request: Request) -> str:
+    back = str(request.state.form.get("back") or "")
+    return query_url(f"/failures/{request.path_params['failure_id']}", {"back": safe_next(back, "") or None})
+
+
+def _note(request: Request) -> str:
+    return " ".join(str(request.state.form.get("note") or "").split())[:NOTE_MAX]
+
+
+@action()
+def retry(request: Request) -> Response:
+    failure_id = request.path_params["failure_id"]
+    done = state(request).ledger.mark_retry([failure_id], request.state.user.username)
+    if done:
+        flash(request, "已加入重试队列: 该管道下次运行时会从保存的来源记录重新处理。")
+    else:
+        flash(request, "该失败当前状态不能重试 (只有待处理、待映射的失败可以重试)。", "warn")
+    return redirect(_detail(request))
+
+
+@action()
+def resolve(request: Request) -> Response:
+    note = _note(request)
+    if not note:
+        flash(request, "请填写处理说明 (例如: 已在市系统手工补录)。", "error")
+        return redirect(_detail(request))
+    done = state(request).ledger.resolve(
+        [request.path_params["failure_id"]], request.state.user.username, note
+    )
+    flash(request, "已标记为已解决。" if done else "该失败已是已解决状态。", "ok" if done else "warn")
+    return redirect(_detail(request))
+
+
+@action()
+def reopen(request: Request) -> Response:
+    note = _note(request) or None
+    done = state(request).ledger.reopen(
+        [request.path_params["failure_id"]], request.state.user.username, note
+    )
+    flash(request, "已重新打开。" if done else "只有已解决的失败可以重新打开。", "ok" if done else "warn")
+    return redirect(_detail(request))
+
+
+@action()
+def retry_kind(request: Request) -> Response:
+    """Retry every open or parked failure of one error kind (within the pipeline/target filter shown)."""
+    form = request.state.form
+    kind = str(form.get("error_kind") or "")
+    back = safe_next(str(form.get("back") or ""), "/failures")
+    if kind not in ERROR_KIND_LABELS:
+        flash(request, "请先选择错误类型。", "error")
+        return redirect(back)
+    ledger = state(request).ledger
+    ids = ledger.failure_ids(
+        error_kind=kind,
+        pipeline=str(form.get("pipeline") or "") or None,
+        target=str(form.get("target") or "") or None,
+    )
+    # In chunks: a kind can hold tens of thousands of failures, more than one IN (...) may bind.
+    done = sum(
+        ledger.mark_retry(ids[i : i + 500], request.state.user.username) for i in range(0, len(ids), 500)
+    )
+    flash(request, f"已将 {done} 条「{ERROR_KIND_LABELS[kind]}」失败加入重试队列。")
+    return redirect(back)

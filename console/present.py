@@ -1,0 +1,268 @@
+"""How ledger rows are shown: Chinese labels, advice per error kind, masking, formatting, inline SVG.
+
+Every string a template prints passes through ``mask_text`` (the Jinja ``finalize`` hook), so a
+身份证号 in a message, payload or record field never reaches the page even where a view forgets it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup, escape
+
+from console.users import ROLE_LABELS
+from sync.validators import mask_text
+
+TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")
+
+STATE_LABELS = {"open": "待处理", "parked": "待映射", "retry": "待重试", "resolved": "已解决"}
+ERROR_KIND_LABELS = {
+    "mapping": "映射缺失",
+    "validation": "数据不合规",
+    "rejected": "目标拒收",
+    "transient": "暂时故障",
+    "conflict": "数据冲突",
+    "auth": "认证失败",
+    "internal": "内部错误",
+}
+STAGE_LABELS = {"validate": "校验", "map": "映射", "push": "推送", "feedback": "回执"}
+KIND_LABELS = {"inspection": "检查", "penalty": "行政处罚"}
+SYSTEM_TYPE_LABELS = {
+    "district": "区执法监督平台",
+    "municipal": "市应急管理执法系统",
+    "credit": "信用信息共享平台 (双公示)",
+    "hlwjg": "互联网+监管系统",
+}
+RUN_STATUS_LABELS = {
+    "running": "运行中",
+    "ok": "成功",
+    "failed": "有失败",
+    "interrupted": "中断",
+    "error": "出错",
+}
+AUDIT_ACTION_LABELS = {
+    "retry": "重试",
+    "resolve": "标记已解决",
+    "reopen": "重新打开",
+    "login": "登录",
+    "logout": "退出",
+    "login_locked": "登录锁定",
+    "mappings_reload": "映射表更新",
+}
+RESOLVE_NOTES = (
+    "已在市系统手工补录",
+    "已在区平台更正",
+    "重复记录, 无需同步",
+    "目标系统已有该记录, 已人工核对",
+)
+
+
+@dataclass(frozen=True)
+class Advice:
+    """What an operator should do about a failure: a headline and the steps."""
+
+    title: str
+    steps: tuple[str, ...]
+
+
+# The wordings of ``sync.errors.MappingMissing`` (older ones kept: failures logged by them stay in the ledger).
+_MAPPING_RES = (
+    re.compile(
+        r"映射表\s*(?P<table>\S+?)\s*中没有\s*(?P<rest>.+?)\s*这一行\s*[(（]需要列\s*(?P<column>[^)）]+?)\s*[)）]"
+    ),
+    re.compile(r"映射表\s*(?P<table>\S+?)\s*中\s*(?P<rest>.+?)\s*的\s*(?P<column>\S+?)\s*列为空"),
+    re.compile(r"映射表\s*(?P<table>\S+)\s*缺少\s*(?P<rest>.+?)\s*的\s*(?P<column>[^:：]+?)\s*[:：]"),
+)
+
+
+def parse_mapping_message(message: str) -> tuple[str, str, str, str] | None:
+    """(table, what, key, column) from a ``MappingMissing`` message, or None if it is not one."""
+    for pattern in _MAPPING_RES:
+        m = pattern.search(message)
+        if m:
+            what, _, key = m.group("rest").rpartition(" ")
+            return m.group("table"), what.strip(), key, m.group("column")
+    return None
+
+
+def advice(
+    failure: dict[str, Any], *, target_label: str = "", auto_retry_attempts: int | None = None
+) -> Advice:
+    """Plain-Chinese next steps derived from the failure's error kind (and its message for mappings)."""
+    kind = failure.get("error_kind") or ""
+    target = target_label or failure.get("target") or "目标系统"
+    if kind == "mapping":
+        parsed = parse_mapping_message(failure.get("message") or "")
+        where = f"mappings/{parsed[0]}" if parsed else "对应的映射表 (mappings/ 目录)"
+        what = (
+            f"补充 {parsed[1]} {parsed[2]} 的 {parsed[3]}".replace("  ", " ") if parsed else "补充缺少的代码"
+        )
+        return Advice(
+            "修改映射表",
+            (
+                f"请管理员在 {where} 中{what}, 提交并部署映射表。",
+                "映射表更新后, 下次运行会自动重试待映射的记录; 也可在此点击「重试」。",
+            ),
+        )
+    if kind == "validation":
+        return Advice(
+            "在区平台更正来源记录",
+            (
+                "来源记录本身不合规 (见下方错误信息中的字段与取值), 所有目标系统都不会收到它。",
+                "请在区执法监督平台上更正该记录; 更正后的记录会在下次同步时重新处理。",
+                "若记录无需报送 (例如已作废), 可标记为已解决并注明原因。",
+            ),
+        )
+    if kind == "rejected":
+        return Advice(
+            f"目标系统 {target} 拒收",
+            (
+                "对照下方「目标系统答复」找出被拒的字段。",
+                "若是来源数据有误, 请在区平台更正; 若是代码对照有误, 请修改映射表; 然后点击「重试」。",
+                "若已在目标系统手工补录, 请标记为已解决并注明 (如「已在市系统手工补录」)。",
+            ),
+        )
+    if kind == "transient":
+        budget = f"最多 {auto_retry_attempts} 次" if auto_retry_attempts else "有次数上限"
+        return Advice(
+            "暂时故障, 系统会自动重试",
+            (
+                f"网络中断、超时或目标系统繁忙。后续运行会自动重试 ({budget})。",
+                f"若持续失败, 请联系 {target} 的运维确认系统状态, 恢复后点击「重试」。",
+            ),
+        )
+    if kind == "conflict":
+        return Advice(
+            "数据冲突, 需要人工核对",
+            (
+                f"{target} 中已有一条与本记录冲突的记录 (如同一文号但内容不同)。",
+                "请核对两条记录是否为同一案件: 是则在目标系统中核对一致后标记为已解决并注明; 否则在区平台更正文号后重试。",
+            ),
+        )
+    if kind == "auth":
+        return Advice(
+            "目标系统认证失败",
+            (
+                f"zhifa-sync 登录 {target} 失败, 请 IT 人员检查配置中的账号、密钥是否过期。",
+                "配置修复后点击「重试」。",
+            ),
+        )
+    return Advice(
+        "程序内部错误",
+        (
+            "请将本页的失败编号和错误信息告知 IT 支持。",
+            "问题修复后点击「重试」。",
+        ),
+    )
+
+
+def mask(value: Any) -> Any:
+    """``mask_text`` for strings, anything else unchanged."""
+    return mask_text(value) if isinstance(value, str) else value
+
+
+def masked_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: mask(v) for k, v in row.items()}
+
+
+def pretty(text: str | None) -> str:
+    """JSON shown indented with Chinese as is; anything else as it came; masked either way."""
+    if not text:
+        return ""
+    with contextlib.suppress(ValueError):
+        text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+    return mask_text(text)
+
+
+def fmt_dt(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return "" if value is None else str(value)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """1 小时 5 分 style, for lags and run times."""
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    if s < 60:
+        return f"{s} 秒"
+    if s < 3600:
+        return f"{s // 60} 分 {s % 60} 秒"
+    if s < 86400:
+        return f"{s // 3600} 小时 {s % 3600 // 60} 分"
+    return f"{s // 86400} 天 {s % 86400 // 3600} 小时"
+
+
+def shorten(text: str | None, limit: int = 80) -> str:
+    # Masked before cutting: a 身份证号 cut in half would no longer be recognised by the final mask.
+    text = " ".join(mask_text(text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bar_chart(items: Sequence[tuple[str, int]], *, width: int = 460, bar_height: int = 22) -> Markup:
+    """A horizontal bar chart as inline SVG (no script, no external file); labels are escaped."""
+    if not items:
+        return Markup("")
+    label_w, value_w = 110, 60
+    top = max(n for _, n in items) or 1
+    height = len(items) * (bar_height + 6) + 4
+    parts = [
+        f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    span = width - label_w - value_w
+    for i, (label, n) in enumerate(items):
+        y = 2 + i * (bar_height + 6)
+        w = max(2, round(span * n / top)) if n else 0
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + bar_height - 6}" text-anchor="end" font-size="13" fill="#333">'
+            f"{escape(label)}</text>"
+            f'<rect x="{label_w}" y="{y}" width="{w}" height="{bar_height}" fill="#3b6ea5"></rect>'
+            f'<text x="{label_w + w + 6}" y="{y + bar_height - 6}" font-size="13" fill="#333">{n}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _finalize(value: Any) -> Any:
+    # Runs on every {{ expression }} before autoescaping: mask personal data, print None as blank.
+    if value is None:
+        return ""
+    if isinstance(value, Markup):
+        return Markup(mask_text(str(value)))
+    if isinstance(value, str):
+        return mask_text(value)
+    return value
+
+
+def make_env() -> jinja2.Environment:
+    """The template environment: autoescape on for everything, masking finalize, our filters."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        finalize=_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(dt=fmt_dt, duration=fmt_duration, shorten=shorten, pretty=pretty)
+    env.globals.update(
+        STATE_LABELS=STATE_LABELS,
+        ERROR_KIND_LABELS=ERROR_KIND_LABELS,
+        STAGE_LABELS=STAGE_LABELS,
+        KIND_LABELS=KIND_LABELS,
+        RUN_STATUS_LABELS=RUN_STATUS_LABELS,
+        AUDIT_ACTION_LABELS=AUDIT_ACTION_LABELS,
+        RESOLVE_NOTES=RESOLVE_NOTES,
+        ROLE_LABELS=ROLE_LABELS,
+    )
+    return env

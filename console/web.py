@@ -1,0 +1,87 @@
+"""What every console request handler shares: the app's state, rendering, flash messages, redirects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from sync.config import Settings
+from sync.ledger import Ledger
+
+if TYPE_CHECKING:
+    from console.auth import LoginLimiter
+    from console.users import User
+
+StatusFn = Callable[[], dict[str, Any]]
+
+
+@dataclass
+class ConsoleState:
+    """Everything the handlers need, kept on ``app.state.console``."""
+
+    ledger: Ledger
+    settings: Settings | None
+    status: StatusFn | None
+    templates: Jinja2Templates
+    limiter: LoginLimiter
+    clock: Callable[[], float]
+    session_seconds: int
+    page_size: int = 50
+
+
+def state(request: Request) -> ConsoleState:
+    result: ConsoleState = request.app.state.console
+    return result
+
+
+def current(request: Request) -> User | None:
+    """The logged-in user of this request (set by the auth decorators)."""
+    return getattr(request.state, "user", None)
+
+
+def flash(request: Request, message: str, level: str = "ok") -> None:
+    """A one-time message shown on the next page (kept in the session)."""
+    request.session.setdefault("flash", []).append([level, message])
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> Response:
+    from console.auth import csrf_token  # a cycle at import time otherwise
+
+    ctx: dict[str, Any] = {
+        "user": current(request),
+        "csrf_token": csrf_token(request),
+        "flashes": request.session.pop("flash", []) if "session" in request.scope else [],
+        "path": request.url.path,
+    }
+    ctx.update(context or {})
+    return state(request).templates.TemplateResponse(request, template, ctx, status_code=status_code)
+
+
+def error_page(request: Request, status_code: int, title: str, message: str) -> Response:
+    return render(request, "error.html", {"title": title, "message": message}, status_code)
+
+
+def redirect(url: str) -> RedirectResponse:
+    # 303 so a POST is followed by a GET (reloading the page does not repeat the action).
+    return RedirectResponse(url, status_code=303)
+
+
+def query_url(path: str, params: dict[str, Any]) -> str:
+    """``path?a=1&b=2`` without empty parameters."""
+    clean = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"{path}?{urlencode(clean)}" if clean else path
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """A local path to go back to; anything else (another host, ``//x``) becomes ``default``."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
