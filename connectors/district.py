@@ -72,6 +72,7 @@ class DistrictConnector:
 
     def _envelope(self, resp: httpx.Response) -> dict[str, Any]:
         if resp.status_code == 429:
+            self._limiter.cool_down(retry_after(resp) or 1.0)
             raise RetriableError(f"{self.name} 调用频率超限 (HTTP 429)", system=self.name, code="429",
                                  retry_after=retry_after(resp))
         if resp.status_code >= 500:

@@ -21,7 +21,9 @@ log = structlog.get_logger("zhifa.http")
 
 
 class RateLimiter:
-    """Token bucket shared by all threads calling one system: at most ``rate`` calls per second."""
+    """Spacing shared by all threads calling one system: at most ``rate`` calls per second, and a
+    common pause for everyone after the system said "too many calls" (each thread backing off alone
+    would keep the others hammering the limit)."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
@@ -29,14 +31,18 @@ class RateLimiter:
         self._next = time.monotonic()
 
     def acquire(self) -> None:
-        if self.rate <= 0:
-            return
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next)
-            self._next = slot + 1.0 / self.rate
+            if self.rate > 0:
+                self._next = slot + 1.0 / self.rate
         if slot > now:
             time.sleep(slot - now)
+
+    def cool_down(self, seconds: float) -> None:
+        """Hold every caller for ``seconds`` from now."""
+        with self._lock:
+            self._next = max(self._next, time.monotonic() + seconds)
 
 
 class _Wait:

@@ -91,6 +91,8 @@ class MunicipalConnector:
         if env["success"] is True:
             return env.get("result")
         code, msg = str(env.get("errCode") or ""), str(env.get("errMsg") or "")
+        if code == "E4290":  # no Retry-After: pause every thread a moment (the limit is per second)
+            self._limiter.cool_down(1.0)
         if code in _RETRIABLE:
             raise RetriableError(f"{self.name} {code} {msg or _RETRIABLE[code]}", system=self.name, code=code, response=msg)
         if code in _FATAL:

@@ -1,8 +1,9 @@
 """Identifier checks: 统一社会信用代码 (GB 32100), 居民身份证号 (GB 11643), region codes, and masking.
 
 python-stdnum's ``cn.uscc`` rejects valid codes whose first character is A, N or Y (registration
-authorities that GB 32100 allows), so the USCC check is written out here; 身份证 uses stdnum's
-``cn.ric``, which also checks the birth date.
+authorities that GB 32100 allows), so the USCC check is written out here. For 身份证 we use stdnum's
+``cn.ric`` check character (ISO 7064 MOD 11-2) and birth date, but not its birth-place table: that
+table lags behind new districts (it rejects every number from 120116 滨海新区).
 """
 
 from __future__ import annotations
@@ -39,10 +40,14 @@ def id_card_problem(number: str) -> str | None:
     """Why ``number`` is not a valid 居民身份证号 (GB 11643), or None when it is."""
     if len(number) != 18:
         return f"应为18位, 实际{len(number)}位"
+    if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+        return "应为17位数字加一位校验位 (数字或X)"
+    if number[17] != ric.calc_check_digit(number):
+        return "校验位错误"
     try:
-        ric.validate(number)
-    except StdnumError as exc:
-        return {"InvalidChecksum": "校验位错误"}.get(type(exc).__name__, "格式或出生日期无效")
+        ric.get_birth_date(number)
+    except StdnumError:
+        return "出生日期无效"
     return None
 
 
