@@ -20,7 +20,7 @@ demo: $(STAMP)
 
 ## make test: install and run the whole suite (PostgreSQL tests run when 127.0.0.1:5432 answers)
 test: $(STAMP)
-	@bash scripts/ensure-chromium.sh || true
+	@bash scripts/ensure-tools.sh || true
 	$(BIN)/python -m pytest -n 2 -q
 
 check: $(STAMP)

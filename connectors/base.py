@@ -53,6 +53,8 @@ class Context:
 
     mappings: Mappings
     link: Callable[[RecordKind, str, str], str | None]  # (kind, source_id, target) -> target id
+    # (system, kind, natural key) -> [(source id, stored JSON body)] of records seen from that system
+    same_key: Callable[[str, str, str], list[tuple[str, str]]] | None = None
 
 
 @dataclass
@@ -134,11 +136,30 @@ def register(type_name: str) -> Callable[[Factory], Factory]:
     return deco
 
 
+# Modules that register connector types; an explicit list, so a type is found without scanning.
+CONNECTOR_MODULES = (
+    "connectors.district",
+    "connectors.municipal",
+    "connectors.municipal_source",
+    "connectors.credit",
+    "connectors.hlwjg",
+)
+
+
+def _load_modules() -> None:
+    import importlib
+
+    for module in CONNECTOR_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # a real missing dependency, not an absent optional module
+                raise
+
+
 def create(name: str, cfg: SystemConfig, secrets: Secrets) -> Any:
     """Build the connector for system ``name``; an unknown type names the known ones."""
-    import connectors.district
-    import connectors.municipal  # noqa: F401  (registration side effect)
-
+    _load_modules()
     try:
         factory = _REGISTRY[cfg.type]
     except KeyError:
