@@ -24,11 +24,23 @@ def _note(request: Request) -> str:
     return " ".join(str(request.state.form.get("note") or "").split())[:NOTE_MAX]
 
 
+def _run_now(request: Request, failure_ids: list[int]) -> bool:
+    """Ask the service to run the retries now; False when there is no service to ask."""
+    console = state(request)
+    if console.retry_now is None or not failure_ids:
+        return False
+    pipelines = sorted({f["pipeline"] for i in failure_ids[:1000] if (f := console.ledger.get_failure(i))})
+    console.retry_now(pipelines)
+    return True
+
+
 @action()
 def retry(request: Request) -> Response:
     failure_id = request.path_params["failure_id"]
     done = state(request).ledger.mark_retry([failure_id], request.state.user.username)
-    if done:
+    if done and _run_now(request, [failure_id]):
+        flash(request, "已开始重试: 结果见下方状态 (重试成功后自动标记为已解决)。")
+    elif done:
         flash(request, "已加入重试队列: 该管道下次运行时会从保存的来源记录重新处理。")
     else:
         flash(request, "该失败当前状态不能重试 (只有待处理、待映射的失败可以重试)。", "warn")
@@ -77,5 +89,6 @@ def retry_kind(request: Request) -> Response:
     done = sum(
         ledger.mark_retry(ids[i : i + 500], request.state.user.username) for i in range(0, len(ids), 500)
     )
+    _run_now(request, ids)
     flash(request, f"已将 {done} 条「{ERROR_KIND_LABELS[kind]}」失败加入重试队列。")
     return redirect(back)

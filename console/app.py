@@ -127,6 +127,7 @@ def create_app(
     status: StatusFn | None = None,
     secret_key: str | None = None,
     clock: Callable[[], float] = time.time,
+    retry_now: Callable[[list[str]], None] | None = None,
 ) -> Starlette:
     """The console app over ``ledger``.
 
@@ -144,6 +145,7 @@ def create_app(
         limiter=LoginLimiter(clock),
         clock=clock,
         session_seconds=session_seconds,
+        retry_now=retry_now,
     )
     routes = [
         Route("/healthz", healthz),

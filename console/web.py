@@ -33,6 +33,8 @@ class ConsoleState:
     clock: Callable[[], float]
     session_seconds: int
     page_size: int = 50
+    # Run queued retries of these pipelines now (the service provides it); None: the next scheduled run does.
+    retry_now: Callable[[list[str]], None] | None = None
 
 
 def state(request: Request) -> ConsoleState:

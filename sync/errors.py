@@ -45,9 +45,10 @@ class RetriableError(ConnectorError):
 
     kind = "transient"
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: str | None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, system: str = "", code: str | None = None,
+                 response: str | None = None) -> None:
         self.retry_after = retry_after
-        super().__init__(message, **kw)
+        super().__init__(message, system=system, code=code, response=response)
 
 
 class BadResponse(RetriableError):

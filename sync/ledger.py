@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sync import db
@@ -127,6 +127,7 @@ class RecordSnapshot:
     dept_code: str | None
     event_date: Any
     source_updated_at: datetime | None
+    natural_key: str | None = None
 
 
 class Ledger:
@@ -189,6 +190,14 @@ class Ledger:
                     out[(r.source_id, r.target)] = Delivery(r.target_id, r.payload_hash, r.state, r.linked, r.target_version)
         return out
 
+    def find_by_natural_key(self, system: str, kind: str, key: str) -> list[tuple[str, str]]:
+        """(source id, stored body) of the records seen from ``system`` with this natural key."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(records.c.source_id, records.c.body).where(
+                records.c.system == system, records.c.kind == kind, records.c.natural_key == key[:200],
+            ).order_by(records.c.source_id))
+            return [(r.source_id, r.body) for r in rows]
+
     def target_id(self, system: str, kind: str, source_id: str, target: str) -> str | None:
         with self.engine.connect() as conn:
             result: str | None = conn.scalar(
@@ -217,7 +226,7 @@ class Ledger:
                 [dict(s.__dict__, first_seen=ts, last_seen=ts) for s in snapshots],
                 ["system", "kind", "source_id"],
                 ["status", "record_hash", "body", "doc_no", "party_name", "party_code", "dept_code",
-                 "event_date", "source_updated_at", "last_seen"],
+                 "event_date", "source_updated_at", "last_seen", "natural_key"],
             )
             self._write_outcomes(conn, pipeline, run_id, outcomes, ts)
             if cursor is not None:
@@ -228,6 +237,8 @@ class Ledger:
         rows = []
         for o in done:
             state = {"withdrawn": "withdrawn", "sent": "sent"}.get(o.action, "delivered")
+            if o.action == "withdrawn" and o.target_version is not None:
+                state = "sent"  # a 前置库 `d` row: withdrawn once its feedback says so
             rows.append({
                 "system": o.system, "kind": o.kind, "source_id": o.source_id, "target": o.target,
                 "target_id": o.target_id, "payload_hash": o.payload_hash, "state": state,
@@ -264,12 +275,14 @@ class Ledger:
             "mapping_version": o.mapping_version,
         }
         if existing is None:
-            failure_id = conn.execute(
+            inserted = conn.execute(
                 failures.insert().values(
                     system=o.system, kind=o.kind, source_id=o.source_id, target=o.target,
                     attempts=1, first_seen=ts, state=state, **values,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert inserted is not None
+            failure_id = inserted[0]
         else:
             failure_id = existing.id
             # A resolved failure that fails again is reopened; the resolution stays in the audit log.
@@ -424,7 +437,7 @@ class Ledger:
 
     def failure_ids(self, *, error_kind: str | None = None, state: Sequence[str] = ("open", "parked"),
                     pipeline: str | None = None, target: str | None = None) -> list[int]:
-        cond = [failures.c.state.in_(state)]
+        cond: list[ColumnElement[bool]] = [failures.c.state.in_(state)]
         if error_kind:
             cond.append(failures.c.error_kind == error_kind)
         if pipeline:

@@ -153,7 +153,8 @@ class Pipeline:
             valid.append(record)
 
         prior = self.ledger.deliveries_for(self.source.name, self.kind, [r.id for r in valid])
-        ctx = Context(maps, lambda kind, sid, target: self.ledger.target_id(self.source.name, kind, sid, target))
+        ctx = Context(maps, lambda kind, sid, target: self.ledger.target_id(self.source.name, kind, sid, target),
+                      self.ledger.find_by_natural_key)
         jobs: list[Job] = []
         for record in valid:
             for name, target in self.targets.items():
@@ -191,7 +192,7 @@ class Pipeline:
 
     def _plan(self, record: Record, name: str, target: Target, ctx: Context, prior: Delivery | None, maps: Mappings
               ) -> tuple[Outcome | None, Job | None]:
-        base = {"system": self.source.name, "kind": self.kind, "source_id": record.id, "target": name}
+        base: dict[str, Any] = {"system": self.source.name, "kind": self.kind, "source_id": record.id, "target": name}
         if not target.wants(record):
             return Outcome(action="skipped", **base), None
         if record.withdrawn and (prior is None or prior.target_id is None) and not getattr(target, "keeps_withdrawn", True):
@@ -304,6 +305,7 @@ class Pipeline:
             record_hash=stable_hash(raw), body=json.dumps(raw, ensure_ascii=False, default=str),
             doc_no=record.doc_no, party_name=record.party_name, party_code=record.party_code,
             dept_code=record.dept_code, event_date=record.event_date, source_updated_at=record.updated_at,
+            natural_key=record.natural_key[:200],
         )
 
     def _raw_snapshot(self, raw: Any) -> RecordSnapshot | None:

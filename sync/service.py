@@ -1,7 +1,9 @@
 """``zhifa-sync run``: the pipelines on their schedules (APScheduler) until SIGTERM.
 
 SIGTERM/SIGINT set a stop event: each running pipeline finishes the page in hand, saves its cursor and
-returns; the scheduler then shuts down and the process exits.
+returns; the scheduler then shuts down and the process exits. Under systemd (``Type=notify``) the
+service says ``READY=1`` once config, database and mapping tables are loaded and the scheduler runs,
+and pings the watchdog from the main loop only while the scheduler thread is alive.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from sync import systemd
 from sync.app import App
 from sync.config import PipelineConfig
 
@@ -67,6 +70,13 @@ class Service:
             "deadlines": None,
         }
 
+    def retry_now(self, pipelines: list[str]) -> None:
+        """Bring the next run of these pipelines forward to now (it retries what was queued)."""
+        now = datetime.now(self.scheduler.timezone)
+        for name in pipelines:
+            if self.scheduler.get_job(name) is not None:
+                self.scheduler.modify_job(name, next_run_time=now)
+
     def start(self) -> None:
         now = datetime.now()
         for p in self.app.settings.pipelines:
@@ -85,17 +95,23 @@ class Service:
             log.warning("console_unavailable")
             return
         cfg = self.app.settings.console
-        app = create_app(self.app.ledger, self.app.settings, status=self.status)
+        app = create_app(self.app.ledger, self.app.settings, status=self.status, retry_now=self.retry_now)
         server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning",
                                                access_log=False))
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours handle SIGTERM
+        # uvicorn installs no signal handlers outside the main thread: ours handle SIGTERM.
         thread = threading.Thread(target=server.run, name="console", daemon=True)
         thread.start()
         self._console_server = (server, thread)
         log.info("console_listening", url=f"http://{cfg.host}:{cfg.port}/")
 
+    def scheduler_alive(self) -> bool:
+        """The scheduler runs and its thread is alive (what the systemd watchdog vouches for)."""
+        thread = getattr(self.scheduler, "_thread", None)
+        return bool(self.scheduler.running) and (thread is None or thread.is_alive())
+
     def shutdown(self) -> None:
         self.stop.set()
+        systemd.notify("STOPPING=1", "STATUS=finishing the batch in hand")
         self.scheduler.shutdown(wait=True)  # running pipelines finish the batch in hand
         if self._console_server is not None:
             server, thread = self._console_server
@@ -111,8 +127,11 @@ class Service:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         self.start()
+        systemd.notify("READY=1", "STATUS=scheduler running")
+        watchdog = systemd.watchdog_interval()
         try:
-            while not self.stop.wait(1.0):
-                pass
+            while not self.stop.wait(min(1.0, watchdog or 1.0)):
+                if watchdog and self.scheduler_alive():
+                    systemd.notify("WATCHDOG=1")
         finally:
             self.shutdown()
