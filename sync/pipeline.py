@@ -9,13 +9,16 @@ ledger in one transaction with the cursor. One bad record never stops the others
 
 from __future__ import annotations
 
+import contextvars
+import hashlib
 import json
+import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -29,8 +32,45 @@ from sync.records import Record, stable_hash
 from sync.validators import mask_text
 
 log = structlog.get_logger("zhifa.pipeline")
+T = TypeVar("T")
 # (record, target name, payload, payload hash, what the ledger knew)
 Job = tuple[Record, str, dict[str, Any], str, Delivery | None]
+
+
+def prefetch(pages: Iterator[T]) -> Iterator[T]:
+    """Read the next page in a background thread while this one is pushed and committed, so the
+    targets are not left idle while we talk to the source (order and cursors are unchanged)."""
+    box: queue.Queue[Any] = queue.Queue(maxsize=1)
+    cancel = threading.Event()
+    end = object()
+
+    def worker() -> None:
+        try:
+            for page in pages:
+                while not cancel.is_set():
+                    try:
+                        box.put(page, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if cancel.is_set():
+                    return
+            box.put(end)
+        except BaseException as exc:  # handed to the reader, raised there
+            box.put(exc)
+
+    ctx = contextvars.copy_context()  # keep pipeline/run_id on the reader's log lines
+    threading.Thread(target=ctx.run, args=(worker,), name="prefetch", daemon=True).start()
+    try:
+        while True:
+            item = box.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        cancel.set()
 
 
 def masked_json(value: Any) -> str:
@@ -103,7 +143,7 @@ class Pipeline:
     def _pull(self, run_id: str, maps: Mappings, counts: RunCounts, stop: threading.Event) -> None:
         saved = self.ledger.get_cursor(self.name)
         until = self.source.now() - timedelta(seconds=self.cfg.lag_s)
-        for page in self.source.pull(self.kind, saved, self.cfg.start, until, self.cfg.batch_size):
+        for page in prefetch(self.source.pull(self.kind, saved, self.cfg.start, until, self.cfg.batch_size)):
             self._handle(run_id, maps, counts, page.items, cursor=page.position)
             if ts := page.position.get("ts"):
                 lag = (self.source.now() - datetime.strptime(ts, "%Y-%m-%d %H:%M:%S")).total_seconds()
@@ -300,9 +340,10 @@ class Pipeline:
         ]
 
     def _snapshot(self, record: Record, raw: dict[str, Any]) -> RecordSnapshot:
+        body = json.dumps(raw, ensure_ascii=False, default=str)
         return RecordSnapshot(
             system=self.source.name, kind=self.kind, source_id=record.id, status=record.status,
-            record_hash=stable_hash(raw), body=json.dumps(raw, ensure_ascii=False, default=str),
+            record_hash=hashlib.sha256(body.encode()).hexdigest(), body=body,
             doc_no=record.doc_no, party_name=record.party_name, party_code=record.party_code,
             dept_code=record.dept_code, event_date=record.event_date, source_updated_at=record.updated_at,
             natural_key=record.natural_key[:200],
