@@ -3,6 +3,7 @@ translation of transport failures into our own error types."""
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -103,10 +104,19 @@ def json_body(response: httpx.Response, system: str) -> Any:
     """The JSON body, or ``BadResponse`` describing what came instead (an HTML page from a proxy, …)."""
     try:
         return response.json()
+    except UnicodeDecodeError:
+        # A record holding bytes that are not UTF-8 must not sink the whole page: decode with
+        # replacement characters, and validation fails just the record that carries them.
+        try:
+            return json.loads(response.content.decode("utf-8", errors="replace"))
+        except ValueError:
+            pass
     except ValueError:
-        kind = "HTML 页面" if "html" in response.headers.get("content-type", "") or response.text.lstrip().startswith("<") else "非 JSON 内容"
-        snippet = " ".join(response.text.split())[:120]
-        raise BadResponse(
-            f"{system} 返回了{kind} (HTTP {response.status_code}) 而不是 JSON: {snippet!r}",
-            system=system, response=snippet,
-        ) from None
+        pass
+    text = response.content.decode("utf-8", errors="replace")
+    html = "html" in response.headers.get("content-type", "") or text.lstrip().startswith("<")
+    snippet = " ".join(text.split())[:120]
+    raise BadResponse(
+        f"{system} 返回了{'HTML 页面' if html else '非 JSON 内容'} (HTTP {response.status_code}) 而不是 JSON: {snippet!r}",
+        system=system, response=snippet,
+    )

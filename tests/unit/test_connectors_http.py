@@ -153,3 +153,21 @@ def test_municipal_revoke_of_a_delivered_penalty() -> None:
     done = municipal().deliver(record, {}, PriorDelivery("AJ1", "delivered", False))
     assert done.action == "withdrawn"
     assert json.loads(revoke.calls[0].request.content) == {"wbxtly": "QJJR", "wbxtbh": record.id}
+
+
+@respx.mock
+def test_non_utf8_bytes_fail_only_the_record_that_carries_them() -> None:
+    """A page with a byte that is not UTF-8 in one record still yields the others; that one fails its field."""
+    from sync.errors import RecordInvalid
+
+    respx.post(f"{D}/api/auth/token").mock(return_value=ok({"access_token": "t", "expires_in": 7200}))
+    good = {"id": "JC1", "updated_at": "2025-01-01 08:00:00", "name": "好"}
+    body = json.dumps({"code": 0, "msg": "ok", "data": {"total": 2, "page": 1, "page_size": 200, "items": [
+        good, {"id": "JC2", "updated_at": "2025-01-01 08:00:01", "name": "BROKEN"}]}}, ensure_ascii=False).encode()
+    body = body.replace(b"BROKEN", b"\xb1\xf5\xba\xa3")  # GBK bytes inside a UTF-8 page
+    respx.get(f"{D}/api/v1/inspections").mock(return_value=httpx.Response(200, content=body))
+    (page,) = district().pull("inspection", None, datetime(2025, 1, 1), datetime(2025, 2, 1), 200)
+    assert [i["id"] for i in page.items] == ["JC1", "JC2"]
+    with pytest.raises(RecordInvalid) as info:
+        parse_record("inspection", {**page.items[1], "enterprise": {"name": page.items[1]["name"]}})
+    assert any("UTF-8" in e.message for e in info.value.errors)

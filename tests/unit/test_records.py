@@ -73,10 +73,30 @@ def test_every_missing_field_is_listed() -> None:
     assert errs["decision_no"] == "必填字段缺失" and errs["basis"] == "必填字段缺失"
 
 
-@pytest.mark.parametrize("amount", ["3万元", "30,000", "abc", 30000.5])
-def test_amounts_in_other_forms_are_refused_with_the_value(amount: Any) -> None:
-    """Text amounts with units, commas or floats are not guessed at."""
+@pytest.mark.parametrize("amount", ["3万元", "3.5 万", "abc", "30,00", 30000.5, "NaN"])
+def test_amounts_with_two_meanings_are_refused_with_the_value(amount: Any) -> None:
+    """万元 in a 元 field, garbage and floats are not guessed at."""
     assert "fine_yuan" in errors_of(penalty(fine_yuan=amount))
+
+
+@pytest.mark.parametrize("amount", ["30,000.00", "30000元", "３００００.００", " 30000 ", 30000])
+def test_amounts_with_one_meaning_are_normalised(amount: Any) -> None:
+    """Thousands separators, a trailing 元 and full-width digits are read as the amount they are."""
+    assert parse_record("penalty", penalty(fine_yuan=amount)).fine_yuan == Decimal("30000.00")
+
+
+def test_dates_with_full_width_digits_are_read_and_other_formats_refused() -> None:
+    """２０２１-０６-２０ is a date; 2021/06/20 and 2021年6月20日 are named as wrong format."""
+    assert str(parse_record("penalty", penalty(decided_on="２０２１-０６-２０")).decided_on) == "2021-06-20"
+    for text in ("2021/06/20", "2021年6月20日", "20210620"):
+        assert "yyyy-MM-dd" in errors_of(penalty(decided_on=text))["decided_on"]
+
+
+def test_overlong_text_and_garbled_bytes_are_named_in_chinese() -> None:
+    """A 3,000-character 违法事实 and replacement characters from non-UTF-8 bytes fail their fields."""
+    errs = errors_of(penalty(facts="经查" * 1500, violation="未按规定\ufffd\ufffd培训"))
+    assert errs["facts"] == "过长: 最多 2000 字"
+    assert "UTF-8" in errs["violation"]
 
 
 def test_natural_person_id_is_checked_and_masked_in_the_message() -> None:
