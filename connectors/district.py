@@ -5,7 +5,9 @@ Quirks handled here (see shared/platforms/district.md):
   again and repeat the call once;
 - windows are inclusive and second-precise and pages shift under the client (``connectors.paging``);
 - 429 carries ``Retry-After``; outages answer 5xx with an empty body or an HTML page;
-- errors come in a ``{"code", "msg", "data"}`` envelope with HTTP 200 (40001, 40401, 40901).
+- errors come in a ``{"code", "msg", "data"}`` envelope with HTTP 200 (40001, 40401, 40901);
+- as the target of credit events (flow 4): ``40901`` is a repeat of an event it already holds
+  (success), ``40401`` a company not in its 企业库, i.e. another district's (skipped and counted).
 """
 
 from __future__ import annotations
@@ -19,16 +21,21 @@ from zoneinfo import ZoneInfo
 import httpx
 import structlog
 
-from connectors.base import Page, register
+from connectors import district_inbound
+from connectors.base import Context, Delivered, Page, PriorDelivery, register
 from connectors.http import RateLimiter, json_body, retry_after, retrying, send
 from connectors.paging import TIME_FORMAT, Position, iter_window
 from sync.config import Secrets, SystemConfig
 from sync.errors import BadResponse, ConnectorError, FatalConnectorError, RetriableError, TargetRejected
-from sync.records import Record, RecordKind, is_unsubmitted, parse_record
+from sync.events import CreditEvent
+from sync.records import KINDS, Record, RecordKind, is_unsubmitted, parse_record, parse_time
 
 log = structlog.get_logger("zhifa.district")
 BEIJING = ZoneInfo("Asia/Shanghai")
 _PATHS = {"inspection": "/api/v1/inspections", "penalty": "/api/v1/penalties"}
+CREDIT_EVENTS_PATH = "/api/v1/credit-events"
+EVENT_KINDS = {"REPAIRED": "repaired", "WITHDRAWN": "withdrawn", "EXPIRED": "expired",
+               "BLACKLIST_ADD": "blacklist_add", "BLACKLIST_REMOVE": "blacklist_remove"}
 
 
 class DistrictError(TargetRejected):
@@ -139,6 +146,44 @@ class DistrictConnector:
         self._login(self._token)
         return "登录成功"
 
+    # -- target: credit events (flow 4) ----------------------------------------------------------
+    def begin_run(self, kind: RecordKind) -> None:
+        return None
+
+    def wants(self, record: Record) -> bool:
+        """Credit events; and inspections/penalties of other systems only (flow 3)."""
+        if record.kind in KINDS:  # flow 3: connectors/district_inbound.py
+            return district_inbound.wants(record)
+        return isinstance(record, CreditEvent)
+
+    def translate(self, record: Record, ctx: Context) -> dict[str, Any]:
+        if record.kind in KINDS:  # flow 3: connectors/district_inbound.py
+            return district_inbound.translate(self.name, record, ctx)
+        if not isinstance(record, CreditEvent):
+            raise TypeError(f"{self.name} 作为目标只接收信用事件, 不接收 {record.kind}")
+        return {
+            "event_id": record.id,
+            "uscc": record.uscc,
+            # The district requires a decision number; a blacklist event may concern no decision.
+            "decision_no": record.cf_wsh or "无",
+            "kind": EVENT_KINDS[record.type],
+            "occurred_at": record.occurred_at.strftime(TIME_FORMAT),
+        }
+
+    def deliver(self, record: Record, payload: dict[str, Any], prior: PriorDelivery | None) -> Delivered:
+        if record.kind in KINDS:  # flow 3: connectors/district_inbound.py
+            return district_inbound.deliver(self, record, payload, prior)
+        try:
+            # 40901: the district already holds this event_id (a repeat after a lost answer) — success
+            data = self.call("POST", CREDIT_EVENTS_PATH, json=payload, ok_codes=(40901,))
+        except DistrictError as exc:
+            if exc.code == "40401":  # a company of another district: not ours to apply
+                log.info("credit_event_other_district", system=self.name, record_id=record.id, uscc=payload["uscc"])
+                return Delivered("skipped")
+            raise
+        event_id = data.get("event_id") if isinstance(data, dict) else None
+        return Delivered("created", str(event_id or record.id))
+
     # -- reference data (mapping checks and coverage) -------------------------------------------
     def list_all(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -154,7 +199,7 @@ class DistrictConnector:
 
 def _window_key(item: Any) -> tuple[datetime, str] | None:
     try:
-        return datetime.strptime(str(item["updated_at"]), TIME_FORMAT), str(item["id"])
+        return parse_time(str(item["updated_at"])), str(item["id"])
     except (KeyError, ValueError, TypeError):
         return None
 

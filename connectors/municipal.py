@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import structlog
 
-from connectors.base import Context, Delivered, Page, PriorDelivery, register
+from connectors.base import Context, Delivered, Page, PriorDelivery
 from connectors.http import RateLimiter, json_body, retrying, send
 from connectors.paging import TIME_FORMAT, Position, iter_window
 from sync.config import Secrets, SystemConfig
@@ -274,6 +274,5 @@ class MunicipalConnector:
         return result if isinstance(result, list) else []
 
 
-@register("municipal")
-def _factory(name: str, cfg: SystemConfig, secrets: Secrets) -> MunicipalConnector:
-    return MunicipalConnector(name, cfg, secrets)
+# The type "municipal" is registered by connectors/municipal_source.py: its subclass serves as the
+# target here and as the source of flow 3, one connector object for both roles.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,47 +11,12 @@ import structlog
 
 from connectors import base as connector_base
 from sync.config import Secrets, Settings, load_settings
+from sync.lease import Leases
 from sync.ledger import Ledger, RunCounts
-from sync.mapping import MappingFileError, Mappings
+from sync.mapping_store import MappingStore
 from sync.pipeline import Pipeline
 
 log = structlog.get_logger("zhifa.app")
-
-
-class MappingStore:
-    """The mapping tables in force: reloaded when the files change, switched only to a valid set."""
-
-    def __init__(self, directory: Path, ledger: Ledger) -> None:
-        self.directory = directory
-        self.ledger = ledger
-        self._lock = threading.Lock()
-        self._current = Mappings.load(directory)  # at start, a broken set is fatal
-        self._fingerprint = self._stat()
-        self.last_error: MappingFileError | None = None
-        self.loaded_at = datetime.now().replace(microsecond=0)
-
-    def _stat(self) -> tuple[tuple[str, int, int], ...]:
-        return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in self.directory.iterdir()
-                            if p.suffix.lower() in (".csv", ".xlsx")))
-
-    def current(self) -> Mappings:
-        with self._lock:
-            fingerprint = self._stat()
-            if fingerprint != self._fingerprint:
-                self._fingerprint = fingerprint
-                try:
-                    new = Mappings.load(self.directory)
-                except MappingFileError as exc:
-                    self.last_error = exc
-                    log.error("mappings_refused", problems=[str(p) for p in exc.problems])
-                else:
-                    if new.version != self._current.version:
-                        log.info("mappings_reloaded", version=new.version, previous=self._current.version)
-                        self.ledger.add_audit("zhifa-sync", "mappings_reload",
-                                              f"{self._current.version} → {new.version}")
-                    self._current, self.last_error = new, None
-                    self.loaded_at = datetime.now().replace(microsecond=0)
-            return self._current
 
 
 class App:
@@ -60,10 +24,11 @@ class App:
         self.settings = settings
         self.secrets = secrets
         self.ledger = ledger
-        self.mappings = MappingStore(settings.mappings_dir, ledger)
+        self.mappings = MappingStore(settings.mappings_dir, ledger, systems={s.type for s in settings.systems.values()})
         self._connectors: dict[str, Any] = {}
         self._pipelines: dict[str, Pipeline] = {}
         self._locks = {p.name: threading.Lock() for p in settings.pipelines}
+        self.leases = Leases(ledger.engine)  # one instance at a time per pipeline, across processes
 
     @classmethod
     def from_config(cls, path: Path | str) -> App:
@@ -79,15 +44,24 @@ class App:
     def pipeline(self, name: str) -> Pipeline:
         if name not in self._pipelines:
             cfg = self.settings.pipeline(name)
-            self._pipelines[name] = Pipeline(
+            pipeline = Pipeline(
                 cfg, self.connector(cfg.source), {t: self.connector(t) for t in cfg.targets}, self.ledger,
                 self.mappings.current,
             )
+            # Asynchronous feedback (前置库) covers every kind written to a target, whichever pipeline
+            # reads it: file each failure under the pipeline that owns that kind from this source.
+            pipeline.kind_pipelines = {
+                p.kind: p.name for p in self.settings.pipelines if p.source == cfg.source
+            }
+            self._pipelines[name] = pipeline
         return self._pipelines[name]
 
     def run_pipeline(self, name: str, stop: threading.Event | None = None, *, retries_only: bool = False) -> RunCounts:
-        """One run; a pipeline never runs twice at once in this process."""
-        with self._locks[name]:
+        """One run; a pipeline never runs twice at once, here or on another instance (then: "skipped")."""
+        with self._locks[name], self.leases.hold(name) as held:
+            if not held:
+                log.info("pipeline_busy_elsewhere", pipeline=name)
+                return RunCounts(status="skipped")
             return self.pipeline(name).run(stop, retries_only=retries_only)
 
     def run_once(self, names: Iterable[str] | None = None, stop: threading.Event | None = None) -> dict[str, RunCounts]:
@@ -105,4 +79,5 @@ class App:
     def close(self) -> None:
         for c in self._connectors.values():
             c.close()
+        self.leases.close()
         self.ledger.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import pkgutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +21,7 @@ DEFAULT_PATHS = (Path("zhifa-sync.yaml"), Path("/etc/zhifa-sync/zhifa-sync.yaml"
 STATE_NAMES = {"open": "待处理", "parked": "待映射", "retry": "待重试", "resolved": "已处理"}
 
 
-def _config_path(arg: str | None) -> Path:
+def config_path(arg: str | None) -> Path:
     if arg:
         return Path(arg)
     if env := os.environ.get("ZHIFA_SYNC_CONFIG"):
@@ -30,10 +32,10 @@ def _config_path(arg: str | None) -> Path:
     return DEFAULT_PATHS[0]
 
 
-def _app(args: argparse.Namespace) -> Any:
+def app_from_args(args: argparse.Namespace) -> Any:
     from sync.app import App
 
-    return App.from_config(_config_path(args.config))
+    return App.from_config(config_path(args.config))
 
 
 def print_counts(results: dict[str, Any]) -> None:
@@ -53,8 +55,9 @@ def print_counts(results: dict[str, Any]) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    app = _app(args)
+    app = app_from_args(args)
     try:
+        app.mappings.current()  # a broken set is reported once, before any pipeline runs
         results = app.run_once(args.pipelines or None)
     except KeyError as exc:
         print(exc.args[0], file=sys.stderr)
@@ -71,8 +74,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from sync.service import Service
 
-    app = _app(args)
+    app = app_from_args(args)
     try:
+        app.mappings.current()  # a broken set at start is fatal: there is no last good set to keep
         Service(app, console=not args.no_console).serve_forever()
     finally:
         app.close()
@@ -82,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from sync.status import status_report
 
-    app = _app(args)
+    app = app_from_args(args)
     try:
         print(status_report(app))
     finally:
@@ -91,7 +95,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_failures(args: argparse.Namespace) -> int:
-    app = _app(args)
+    app = app_from_args(args)
     ledger = app.ledger
     try:
         if args.action == "list":
@@ -147,7 +151,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     from sync import db
     from sync.config import load_settings
 
-    settings, _ = load_settings(_config_path(args.config))
+    settings, _ = load_settings(config_path(args.config))
     engine = db.make_engine(settings.database.url)
     before, head = db.schema_state(engine)
     db.upgrade(engine)
@@ -159,14 +163,15 @@ def cmd_db(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from sync.status import check
 
-    return check(_config_path(args.config))
+    return check(config_path(args.config))
 
 
 def cmd_console(args: argparse.Namespace) -> int:
     import uvicorn
+
     from console.app import create_app
 
-    app = _app(args)
+    app = app_from_args(args)
     cfg = app.settings.console
     uvicorn.run(create_app(app.ledger, app.settings), host=args.host or cfg.host, port=args.port or cfg.port,
                 log_level="warning")
@@ -176,7 +181,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 def cmd_users(args: argparse.Namespace) -> int:
     from console import users
 
-    app = _app(args)
+    app = app_from_args(args)
     try:
         rc: int = users.main(app.ledger.engine, args.rest)
         return rc
@@ -240,6 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("users", help="控制台账号: users add NAME --role operator")
     u.add_argument("rest", nargs=argparse.REMAINDER)
     u.set_defaults(func=cmd_users)
+
+    import sync.commands
+
+    for info in sorted(pkgutil.iter_modules(sync.commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"sync.commands.{info.name}").register(sub)
     return p
 
 

@@ -70,7 +70,10 @@ records = Table(
     Column("body", Text, nullable=False),
     Column("first_seen", DateTime, nullable=False),
     Column("last_seen", DateTime, nullable=False),
+    # inspection: USCC|date|item; penalty: normalised decision number (finds a record's twin)
+    Column("natural_key", String(200)),
     UniqueConstraint("system", "kind", "source_id", name="uq_records_key"),
+    Index("ix_records_natural_key", "system", "kind", "natural_key"),
 )
 
 # One row per (source record, target): the link source id ↔ target id and what was last delivered.

@@ -1,5 +1,9 @@
 """structlog, configured once: readable console output on a TTY, JSON lines otherwise (journald).
 
+Log lines go to **stderr**, on purpose: stdout carries what a command prints for its reader (the tables
+of ``sync --once``, the report of ``check``), so ``zhifa-sync check > report.txt`` stays clean. Under
+systemd both streams go to the journal (``journalctl -u zhifa-sync -o cat`` shows the JSON lines).
+
 Every event passes through ``mask_personal_data``, so an unmasked 身份证号 cannot reach a log line
 whichever module logged it; secrets are never passed to a logger in the first place.
 """
@@ -43,5 +47,15 @@ def configure(fmt: str = "auto", level: int = logging.INFO) -> None:
         logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
         cache_logger_on_first_use=False,
     )
-    # Libraries' own logging (uvicorn, apscheduler, alembic) at warning level, through the same masking.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    # Libraries' own logging (uvicorn, apscheduler, alembic) at warning level, rendered and masked the same
+    # way, so that journald receives one format only.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *processors],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)

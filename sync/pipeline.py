@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -212,9 +212,9 @@ class Pipeline:
             if isinstance(target, BatchTarget):
                 for start in range(0, len(mine), target.batch_size):
                     chunk = mine[start : start + target.batch_size]
-                    futures.append((chunk, self._pools[name].submit(self._push_batch, target, chunk)))
+                    futures.append((chunk, self._submit(name, self._push_batch, target, chunk)))
             else:
-                futures.extend(([job], self._pools[name].submit(lambda j: [self._push(*j)], job)) for job in mine)
+                futures.extend(([job], self._submit(name, lambda j: [self._push(*j)], job)) for job in mine)
         for chunk, fut in futures:
             try:
                 outcomes.extend(fut.result())
@@ -267,6 +267,10 @@ class Pipeline:
         return Outcome(system=self.source.name, kind=self.kind, source_id=record.id, target=name, action=done.action,
                        target_id=done.target_id, payload_hash=digest, linked=done.linked,
                        target_version=done.target_version)
+
+    def _submit(self, target: str, fn: Callable[..., list[Outcome]], *args: Any) -> Future[list[Outcome]]:
+        """Run on the target's pool with this run's log context (pipeline, run_id) carried over."""
+        return self._pools[target].submit(contextvars.copy_context().run, fn, *args)
 
     def _push_batch(self, target: BatchTarget, chunk: list[Job]) -> list[Outcome]:
         started = time.monotonic()

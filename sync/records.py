@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Literal, cast
@@ -35,7 +37,11 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def _strip(v: Any) -> Any:
-    return v.strip() if isinstance(v, str) else v
+    if isinstance(v, str):
+        if "\ufffd" in v:  # bytes that were not UTF-8, replaced when the page was decoded
+            raise ValueError("含有无法识别的字符 (来源数据不是 UTF-8 编码): 请在来源系统更正")
+        return v.strip()
+    return v
 
 
 def _blank_to_none(v: Any) -> Any:
@@ -53,7 +59,7 @@ def parse_time(text: str) -> datetime:
 
 def _parse_time(v: Any) -> Any:
     if isinstance(v, str):
-        v = v.strip()
+        v = unicodedata.normalize("NFKC", v).strip()  # full-width digits are digits
         try:
             return parse_time(v)
         except ValueError:
@@ -61,11 +67,17 @@ def _parse_time(v: Any) -> Any:
     return v
 
 
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_THOUSANDS_RE = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
 def _parse_date(v: Any) -> Any:
     if isinstance(v, str):
-        v = v.strip()
+        text = unicodedata.normalize("NFKC", v).strip()
         try:
-            return date.fromisoformat(v) if len(v) == 10 else datetime.strptime(v, "%Y-%m-%d").date()
+            if not _DATE_RE.match(text):
+                raise ValueError(text)
+            return date.fromisoformat(text)
         except ValueError:
             raise ValueError(f"日期格式应为 yyyy-MM-dd, 实际为 {v!r}") from None
     return v
@@ -77,7 +89,13 @@ def _parse_amount(v: Any) -> Any:
     if isinstance(v, int):
         return Decimal(v)
     if isinstance(v, str):
-        text = v.strip()
+        # Normalise what has one meaning (full-width digits, a trailing 元, thousands separators);
+        # refuse what has two (an amount in 万元 in a field that holds 元).
+        text = unicodedata.normalize("NFKC", v).strip().removesuffix("元").strip()
+        if "万" in text:
+            raise ValueError(f"金额单位应为元, 不接受万元 ({v!r}): 请在来源系统更正")
+        if _THOUSANDS_RE.match(text):
+            text = text.replace(",", "")
         try:
             amount = Decimal(text)
         except InvalidOperation:
@@ -338,6 +356,42 @@ def is_unsubmitted(kind: RecordKind, raw: dict[str, Any]) -> bool:
     return kind in _STATUS_SKIP and raw.get("status") == _STATUS_SKIP[kind]
 
 
+_MESSAGES = {
+    "missing": "必填字段缺失",
+    "string_type": "应为文本",
+    "int_type": "应为整数",
+    "int_parsing": "应为整数",
+    "int_from_float": "应为整数",
+    "bool_type": "应为 true 或 false",
+    "bool_parsing": "应为 true 或 false",
+    "list_type": "应为列表",
+    "model_type": "应为对象",
+    "dict_type": "应为对象",
+    "model_attributes_type": "应为对象",
+    "datetime_type": "应为时间 yyyy-MM-dd HH:mm:ss",
+    "date_type": "应为日期 yyyy-MM-dd",
+    "decimal_type": "应为金额 (元)",
+}
+
+
+def _chinese(err: Any) -> str:
+    """Pydantic's English messages, said in Chinese for the operator."""
+    kind, ctx = err["type"], err.get("ctx", {})
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    if kind == "literal_error":
+        return f"取值无效, 应为 {ctx.get('expected', '')}"
+    if kind == "string_too_long":
+        return f"过长: 最多 {ctx.get('max_length')} 字"
+    if kind == "string_too_short":
+        return "不能为空"
+    if kind == "too_short":
+        return f"至少需要 {ctx.get('min_length')} 项"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"不能小于 {ctx.get('ge', ctx.get('gt'))}"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc if not str(p).startswith("function-")]
     return ".".join(parts) or "(记录)"
@@ -353,11 +407,7 @@ def parse_record(kind: RecordKind, raw: Any) -> Record:
     except ValidationError as exc:
         errors = []
         for err in exc.errors(include_url=False, include_input=False):
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "missing":
-                msg = "必填字段缺失"
-            elif err["type"] == "literal_error":
-                msg = f"取值无效, 应为 {err.get('ctx', {}).get('expected', '')}"
+            msg = _chinese(err)
             errors.append(FieldError(_field_path(err["loc"]), msg))
         raise RecordInvalid(record_id, errors) from None
 

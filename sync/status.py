@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sync.app import App
 from sync.cli_format import table
-from sync.errors import ConfigError, ZhifaError
+from sync.errors import ConfigError
 from sync.validators import mask_text
 
 KIND_NAMES = {"validation": "数据不合规", "mapping": "缺少映射", "rejected": "目标系统拒绝", "transient": "暂时故障",
@@ -46,12 +46,9 @@ def status_report(app: App) -> str:
     out.append(table([[d["target"], d["kind"], d["state"], d["n"]] for d in sorted(deliveries, key=lambda d: (d["target"], d["kind"]))],
                      ["目标", "类型", "状态", "条数"]) if deliveries else "  无")
 
-    store = app.mappings
-    maps = store.current()
-    out.append(f"\n映射表: 版本 {maps.version}, 目录 {maps.directory}, 载入于 {store.loaded_at}")
-    if store.last_error:
-        out.append("  !! 最近一次修改被拒绝 (仍使用上一版有效映射表):")
-        out.extend(f"     {p}" for p in store.last_error.problems)
+    # Read only: the running service's view (ledger meta), never a switch made by this process.
+    out.append("")
+    out.extend(app.mappings.inspect().lines())
     return "\n".join(out)
 
 
@@ -60,7 +57,8 @@ def check(path: Path) -> int:
     from connectors import base
     from sync import db
     from sync.config import load_settings
-    from sync.mapping import Mappings
+    from sync.mapping_check import systems_in_use
+    from sync.mapping_store import validate
 
     ok = True
 
@@ -84,11 +82,9 @@ def check(path: Path) -> int:
                                                         if settings.database.auto_upgrade else " (请运行 zhifa-sync db upgrade)"))
     except Exception as exc:
         report("数据库", False, mask_text(str(exc).splitlines()[0]))
-    try:
-        maps = Mappings.load(settings.mappings_dir)
-        report("映射表", True, f"{settings.mappings_dir} 版本 {maps.version}")
-    except ZhifaError as exc:
-        report("映射表", False, str(exc))
+    maps, found = validate(settings.mappings_dir, systems_in_use(settings))
+    report("映射表", maps is not None, f"{settings.mappings_dir} 版本 {maps.version}" if maps else
+           "\n".join(["有误 (详见 zhifa-sync mappings check):", *(f"    {line}" for line in found.lines()[:20])]))
     for name, cfg in settings.systems.items():
         try:
             conn = base.create(name, cfg, secrets)

@@ -67,7 +67,8 @@ def test_duplicate_key_and_blank_key_report_file_and_line(maps_dir: Path) -> Non
     with pytest.raises(MappingFileError) as info:
         Mappings.load(maps_dir)
     problems = [str(p) for p in info.value.problems]
-    assert f"officers.csv:{lines + 1}: district_user_id: 键 u1001 重复 (第 2 行已有): 请删除其中一行" in problems
+    assert (f"officers.csv:{lines + 1}: district_user_id: 键 u1001 重复 (第 2 行已有) 且映射到不同的值"
+            " (name 黎文 ≠ 重复; cert_no 12011619001 ≠ 999): 一个代码只能对应一个目标, 请核对后删除错误的一行") in problems
     assert any(p.startswith(f"officers.csv:{lines + 2}: district_user_id: 键列为空") for p in problems)
 
 

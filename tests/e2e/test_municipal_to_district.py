@@ -1,0 +1,148 @@
+"""Flow 3 end to end: records typed in at the city for our region → the district, over real HTTP."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from simulators import datagen
+from sync.db import deliveries
+from tests.e2e.stack import Stack, make_stack
+
+KINDS = (("inspection", "inspections"), ("penalty", "penalties"))
+FLOW_1_2 = [
+    {
+        "name": f"district-{plural}",
+        "source": "district",
+        "kind": kind,
+        "targets": ["municipal"],
+        "start": "2024-01-01 00:00:00",
+        "lag_s": 0,
+    }
+    for kind, plural in KINDS
+]
+FLOW_3 = [
+    {
+        "name": f"city-{plural}",
+        "source": "municipal",
+        "kind": kind,
+        "targets": ["district"],
+        "start": "2024-01-01 00:00:00",
+        "lag_s": 0,
+    }
+    for kind, plural in KINDS
+]
+CITY = {"inspections": ("jcjl", "jcjlbh"), "penalties": ("xzcf", "ajbh")}
+
+
+@pytest.fixture
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    with make_stack(tmp_path, monkeypatch, inspections=90, penalties=12) as s:
+        s.pipelines = FLOW_1_2 + FLOW_3
+        s.write_config()
+        yield s
+
+
+def run(stack: Stack, *names: str) -> dict[str, int]:
+    """Run the pipelines; the number of records each created on its targets."""
+    results = stack.run(*names)
+    assert all(c.status == "ok" for c in results.values()), {n: c.error for n, c in results.items()}
+    return {n: c.created for n, c in results.items()}
+
+
+def city_only(stack: Stack, kind: str) -> dict[str, dict[str, Any]]:
+    """The city's records typed in by hand for region 120116 (not linked to any district record)."""
+    city_kind, id_field = CITY[kind]
+    return {r[id_field]: r for r in stack.city(city_kind) if r["wbxtly"] is None and r["xzqhdm"] == "120116"}
+
+
+def copies(stack: Stack, kind: str) -> dict[str, list[dict[str, Any]]]:
+    """District records written by flow 3, grouped by their municipal id."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in stack.district.records(kind):
+        if r.get("origin") == "municipal":
+            out.setdefault(r["source_id"], []).append(r)
+    return out
+
+
+def test_city_records_reach_the_district_once(stack: Stack) -> None:
+    """Each hand-typed city record lands once (origin municipal); a second run creates nothing; our pushes never return."""
+    run(stack, *(p["name"] for p in FLOW_1_2))  # links the city's twins of district records, pushes ours
+    ours = {r["wbxtbh"] for r in stack.city("jcjl") + stack.city("xzcf") if r["wbxtly"] == "QJJR"}
+    assert ours
+    expected = {kind: city_only(stack, kind) for kind in CITY}
+    assert expected["inspections"] and expected["penalties"]
+
+    created = run(stack, *(p["name"] for p in FLOW_3))
+    assert created == {
+        "city-inspections": len(expected["inspections"]),
+        "city-penalties": len(expected["penalties"]),
+    }
+    for kind, want in expected.items():
+        got = copies(stack, kind)
+        assert set(got) == set(want) and all(len(v) == 1 for v in got.values())
+    for city_id, city in expected["inspections"].items():
+        (copy,) = copies(stack, "inspections")[city_id]
+        assert copy["enterprise"]["uscc"] == city["tyshxydm"] and copy["item_code"].startswith("QZJC-")
+        assert copy["started_at"].replace("-", "").replace(" ", "").replace(":", "") == city["jckssj"]
+        certs = [o if isinstance(o, str) else o["cert_no"] for o in copy["officers"]]
+        assert len(certs) == len(city["zfry"].split(","))
+    # nothing the daemon pushed to the city came back as a district record
+    assert (
+        not {
+            r["source_id"] for k in CITY for r in stack.district.records(k) if r.get("origin") == "municipal"
+        }
+        & ours
+    )
+
+    before = {k: len(stack.district.records(k)) for k in CITY}
+    assert set(run(stack).values()) == {
+        0
+    }  # every flow again: the district's copies do not go back to the city
+    assert {k: len(stack.district.records(k)) for k in CITY} == before
+    copy_ids = {r["id"] for k in CITY for r in stack.district.records(k) if r.get("origin") == "municipal"}
+    assert (
+        not {r["wbxtbh"] for r in stack.city("jcjl") + stack.city("xzcf") if r["wbxtly"] == "QJJR"} & copy_ids
+    )
+
+
+def test_city_twin_of_a_district_record_is_linked_not_copied(stack: Stack) -> None:
+    """A city record matching a district record by natural key (bracket variants too) is linked, never copied."""
+    run(stack, *(p["name"] for p in FLOW_1_2))
+    rng = random.Random(3)
+    insp = next(r for r in stack.district.records("inspections") if r["status"] == "submitted")
+    pen = next(
+        r
+        for r in stack.district.records("penalties")
+        if r["status"] == "decided" and "〔" in r["decision_no"]
+    )
+    now = stack.municipal.now()
+    jcjlbh = stack.municipal.add_hand_typed("jcjl", datagen.city_inspection(insp, now, rng))
+    number = pen["decision_no"].replace("〔", "[").replace("〕", "]")
+    ajbh = stack.municipal.add_hand_typed("xzcf", datagen.city_penalty(pen, now, number))
+    before = {k: len(stack.district.records(k)) for k in CITY}
+
+    run(stack, *(p["name"] for p in FLOW_3))
+    assert jcjlbh not in copies(stack, "inspections") and ajbh not in copies(stack, "penalties")
+    app = stack.app()
+    try:
+        with app.ledger.engine.connect() as conn:
+            rows = {
+                r.source_id: r
+                for r in conn.execute(sa.select(deliveries).where(deliveries.c.system == "municipal"))
+            }
+    finally:
+        app.close()
+    assert (rows[jcjlbh].target_id, rows[jcjlbh].linked, rows[jcjlbh].last_action) == (
+        insp["id"],
+        True,
+        "linked",
+    )
+    assert (rows[ajbh].target_id, rows[ajbh].linked, rows[ajbh].last_action) == (pen["id"], True, "linked")
+    created = {k: len(stack.district.records(k)) - before[k] for k in CITY}
+    assert created == {k: len(city_only(stack, k)) - 1 for k in CITY}  # the rest: genuine city-only records
