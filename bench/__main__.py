@@ -144,32 +144,46 @@ def _table(name: str) -> dict[str, dict[str, str]]:
         return {row[next(iter(row))]: row for row in csv.DictReader(fh)}
 
 
-def bare_loop(sims: Simulators, concurrency: int) -> tuple[float, int]:
-    """The ceiling: page and post, nothing else."""
-    import hashlib
+class Poster:
+    """Translate a district inspection with plain dict look-ups and post it to the municipal simulator."""
 
-    items, types, results = _table("items"), _table("inspection_types"), _table("inspection_results")
-    officers, depts = _table("officers"), _table("departments")
-    d = httpx.Client(base_url=f"http://127.0.0.1:{sims.dport}", timeout=30)
-    m = httpx.Client(base_url=f"http://127.0.0.1:{sims.mport}", timeout=30,
-                     limits=httpx.Limits(max_connections=concurrency + 2))
-    token = d.post("/api/auth/token", json={"username": "sync", "password": "sync-secret"}).json()["data"]["access_token"]
+    def __init__(self, sims: Simulators, concurrency: int) -> None:
+        self.items, self.types = _table("items"), _table("inspection_types")
+        self.results, self.officers, self.depts = _table("inspection_results"), _table("officers"), _table("departments")
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{sims.mport}", timeout=30,
+                                   limits=httpx.Limits(max_connections=concurrency + 2))
 
-    def post(r: dict[str, Any]) -> None:
+    def __call__(self, r: dict[str, Any]) -> None:
+        import hashlib
+
         ts = str(int(time.time() * 1000))
         sign = hashlib.md5(f"QJJR-BHmunicipal-secret{ts}".encode()).hexdigest().upper()
         e = r["enterprise"]
+        if isinstance(e, str):  # dlt hands nested objects over as JSON text
+            e = json.loads(e)
+        officers = r["officers"] if isinstance(r["officers"], list) else json.loads(r["officers"])
         body = {"wbxtly": "QJJR", "wbxtbh": r["id"], "qymc": e["name"], "tyshxydm": e["uscc"], "qydz": e.get("address"),
-                "xzqhdm": e["region_code"], "jcsxbm": items[r["item_code"]]["municipal_item_code"],
-                "jclx": types[r["inspection_type"]]["municipal_code"],
-                "jckssj": r["started_at"].replace("-", "").replace(":", "").replace(" ", ""),
-                "jcjssj": r["ended_at"].replace("-", "").replace(":", "").replace(" ", ""),
-                "zfry": ",".join(officers[u]["cert_no"] for u in r["officers"]),
-                "jcjg": results[r["result"]]["municipal_jcjg"], "sfla": results[r["result"]]["municipal_sfla"],
+                "xzqhdm": e["region_code"], "jcsxbm": self.items[r["item_code"]]["municipal_item_code"],
+                "jclx": self.types[r["inspection_type"]]["municipal_code"],
+                "jckssj": str(r["started_at"]).replace("-", "").replace(":", "").replace(" ", "")[:14],
+                "jcjssj": str(r["ended_at"]).replace("-", "").replace(":", "").replace(" ", "")[:14],
+                "zfry": ",".join(self.officers[u]["cert_no"] for u in officers),
+                "jcjg": self.results[r["result"]]["municipal_jcjg"], "sfla": self.results[r["result"]]["municipal_sfla"],
                 "yhsl": r["hazard_count"], "zdyhsl": r["major_hazard_count"], "wsbh": r.get("document_no"),
-                "zfjgdm": depts[r["dept_code"]]["municipal_org_code"], "jlzt": "ZF" if r["status"] == "void" else "ZC"}
-        m.post("/openapi/jcjl/save", json=body, headers={"appKey": "QJJR-BH", "timestamp": ts, "sign": sign})
+                "zfjgdm": self.depts[r["dept_code"]]["municipal_org_code"], "jlzt": "ZF" if r["status"] == "void" else "ZC"}
+        self.client.post("/openapi/jcjl/save", json=body, headers={"appKey": "QJJR-BH", "timestamp": ts, "sign": sign})
 
+
+def _token(sims: Simulators) -> str:
+    d = httpx.post(f"http://127.0.0.1:{sims.dport}/api/auth/token", json={"username": "sync", "password": "sync-secret"})
+    return str(d.json()["data"]["access_token"])
+
+
+def bare_loop(sims: Simulators, concurrency: int) -> tuple[float, int]:
+    """The ceiling: page and post, nothing else."""
+    post = Poster(sims, concurrency)
+    d = httpx.Client(base_url=f"http://127.0.0.1:{sims.dport}", timeout=30)
+    token = _token(sims)
     started = time.monotonic()
     n = 0
     page = 1
@@ -188,19 +202,69 @@ def bare_loop(sims: Simulators, concurrency: int) -> tuple[float, int]:
     return time.monotonic() - started, n
 
 
+def dlt_peer(sims: Simulators, concurrency: int, workdir: Path) -> tuple[float, int]:
+    """The same job with dlt: its REST client (page-number paginator) and a custom destination posting
+    each record, concurrently, to the municipal simulator."""
+    os.environ["DLT_DATA_DIR"] = str(workdir / "dlt-data")
+    os.environ["DLT_PROJECT_DIR"] = str(workdir)
+    os.environ["RUNTIME__LOG_LEVEL"] = "WARNING"
+    import dlt
+    from dlt.sources.helpers.rest_client import RESTClient
+    from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
+    from dlt.sources.helpers.rest_client.paginators import PageNumberPaginator
+
+    post = Poster(sims, concurrency)
+    pool = ThreadPoolExecutor(concurrency)
+    count = [0]
+    client = RESTClient(base_url=f"http://127.0.0.1:{sims.dport}", auth=BearerTokenAuth(_token(sims)),
+                        paginator=PageNumberPaginator(base_page=1, page_param="page", total_path="data.total",
+                                                      maximum_page=None, stop_after_empty_page=True),
+                        data_selector="data.items")
+
+    @dlt.resource(name="inspections", write_disposition="append", max_table_nesting=0)
+    def inspections() -> Any:
+        for page in client.paginate("/api/v1/inspections", params={
+                "start_time": "2020-01-01 00:00:00", "end_time": "2099-01-01 00:00:00", "page_size": 500}):
+            yield [r for r in page if r["status"] != "draft"]
+
+    @dlt.destination(batch_size=500, max_table_nesting=0, skip_dlt_columns_and_tables=True)
+    def municipal(items: Any, table: Any) -> None:
+        list(pool.map(post, items))
+        count[0] += len(items)
+
+    pipeline = dlt.pipeline(pipeline_name=f"bench_{os.getpid()}_{time.monotonic_ns()}", destination=municipal,
+                            pipelines_dir=str(workdir / "pipelines"))
+    started = time.monotonic()
+    pipeline.run(inspections())
+    elapsed = time.monotonic() - started
+    pool.shutdown()
+    return elapsed, count[0]
+
+
+def _has_dlt() -> bool:
+    try:
+        import dlt  # noqa: F401
+    except ImportError:
+        print("dlt is not installed (pip install 'zhifa-sync[bench]'): skipping the dlt contender")
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="make bench")
     ap.add_argument("--sizes", default="20000,100000", help="backfill sizes (inspections)")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each contender, alternating")
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--no-dlt", action="store_true", help="skip the dlt contender")
     args = ap.parse_args(argv)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{platform.platform()}")
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        ours, bare, idle, peaks = [], [], [], []
+        ours, bare, peer, idle, peaks = [], [], [], [], []
+        contenders = ["ours", "bare"] + (["dlt"] if _has_dlt() and not args.no_dlt else [])
         for rep in range(args.repeats):
-            order = ("ours", "bare") if rep % 2 == 0 else ("bare", "ours")
+            order = contenders if rep % 2 == 0 else contenders[::-1]
             for who in order:
                 sims = Simulators(size)
                 try:
@@ -208,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
                         if who == "bare":
                             secs, n = bare_loop(sims, args.concurrency)
                             bare.append(n / secs)
+                        elif who == "dlt":
+                            secs, n = dlt_peer(sims, args.concurrency, Path(tmp))
+                            peer.append(n / secs)
                         else:
                             config = write_config(Path(tmp), sims, args.concurrency)
                             secs, peak, _ = run_daemon(config, "district-inspections")
@@ -222,11 +289,13 @@ def main(argv: list[str] | None = None) -> int:
                     sims.stop()
                 print(f"  size {size} run {rep + 1} {who}: {secs:.1f} s", flush=True)
         med_ours, med_bare = statistics.median(ours), statistics.median(bare)
-        rows.append((size, med_ours, med_bare, med_ours / med_bare, max(peaks) / 1024, statistics.median(idle)))
-    print("\n| inspections | zhifa-sync rec/s | bare loop rec/s | ratio | zhifa-sync peak RSS MB | no-change cycle s |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for size, o, b, ratio, mem, idle_s in rows:
-        print(f"| {size:,} | {o:,.0f} | {b:,.0f} | {ratio:.0%} | {mem:.0f} | {idle_s:.2f} |")
+        med_peer = statistics.median(peer) if peer else float("nan")
+        rows.append((size, med_ours, med_bare, med_peer, max(peaks) / 1024, statistics.median(idle)))
+    print("\n| inspections | zhifa-sync rec/s | bare loop rec/s | dlt rec/s | zhifa-sync / bare | dlt / bare "
+          "| zhifa-sync peak RSS MB | no-change cycle s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for size, o, b, d, mem, idle_s in rows:
+        print(f"| {size:,} | {o:,.0f} | {b:,.0f} | {d:,.0f} | {o / b:.0%} | {d / b:.0%} | {mem:.0f} | {idle_s:.2f} |")
     print(f"\nmedians of {args.repeats} alternating runs each; simulators in a separate process, rate limits off")
     return 0
 

@@ -72,6 +72,11 @@ def build(state_dir: Path, inspections: int, seed: int) -> tuple[dict[str, Any],
         systems["credit"] = {"type": "credit", "base_url": servers[-1].url, "app_key": credit.APP_ID,
                              "app_secret": {"env": "ZHIFA_CREDIT_SECRET"}, "retry": retry}
         targets["penalty"].append("credit")
+        # a few events of the kinds the credit office publishes, for companies of the district
+        kinds = ["REPAIRED", "BLACKLIST_ADD", "EXPIRED", "BLACKLIST_REMOVE", "WITHDRAWN"]
+        for n, pen in enumerate([p for p in data.penalties if p["party"].get("uscc")][:10]):
+            cstate.add_event(kinds[n % len(kinds)], pen["party"]["uscc"], cf_wsh=pen.get("decision_no"),
+                             occurred_at=f"{data.year}-12-{10 + n:02d}T10:00:00+08:00")
         extra_pipelines.append({"name": "credit-events", "source": "credit", "kind": "credit_event",
                                 "targets": ["district"], "start": f"{data.year}-01-01 00:00:00"})
     if _registered("hlwjg"):
@@ -89,6 +94,11 @@ def build(state_dir: Path, inspections: int, seed: int) -> tuple[dict[str, Any],
         {"name": "district-inspections", "source": "district", "kind": "inspection",
          "targets": targets["inspection"], "start": f"{data.year}-01-01 00:00:00"},
         {"name": "district-penalties", "source": "district", "kind": "penalty", "targets": targets["penalty"],
+         "start": f"{data.year}-01-01 00:00:00"},
+        # Flow 3: records typed in at the city for our region → district (ours never come back).
+        {"name": "city-inspections", "source": "municipal", "kind": "inspection", "targets": ["district"],
+         "start": f"{data.year}-01-01 00:00:00"},
+        {"name": "city-penalties", "source": "municipal", "kind": "penalty", "targets": ["district"],
          "start": f"{data.year}-01-01 00:00:00"},
         *extra_pipelines,
     ]

@@ -41,7 +41,7 @@ def app_from_args(args: argparse.Namespace) -> Any:
 def print_counts(results: dict[str, Any]) -> None:
     """One table per pipeline: pulled, and per target created/updated/linked/unchanged/failed."""
     for name, counts in results.items():
-        print(f"\n管道 {name}: 状态 {counts.status}, 读取 {counts.pulled} 条, 跳过(草稿/未决定) {counts.skipped} 条"
+        print(f"\n管道 {name}: 状态 {counts.status}, 读取 {counts.pulled} 条, 不需同步 {counts.skipped} 条 (草稿、未决定, 或本方推送回来的记录)"
               + (f", 重试 {counts.retried} 条" if counts.retried else ""))
         if counts.error:
             print(f"  错误: {mask_text(counts.error)}")
@@ -65,7 +65,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     finally:
         app.close()
     print_counts(results)
-    failed = any(c.failed or c.status not in ("ok",) for c in results.values())
+    # "skipped": another instance holds the pipeline right now — not a failure of this one.
+    failed = any(c.failed or c.status not in ("ok", "skipped") for c in results.values())
     if failed:
         print("\n有记录同步失败: 运行 `zhifa-sync failures list` 查看原因, 修正后 `zhifa-sync failures retry`。")
     return 1 if failed else 0

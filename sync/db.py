@@ -227,6 +227,13 @@ def upgrade(engine: Engine) -> None:
     """Apply every pending migration."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Two instances starting together on an empty database: one migrates, the other waits.
+            from sqlalchemy import text
+
+            from sync.lease import advisory_key
+
+            conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": advisory_key("migrations")})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

@@ -423,17 +423,29 @@ def as_date(value: Any) -> date | None:
         return None
 
 
+def catalogue_query(table: str, *columns: str) -> Any:
+    """SELECT of a 前置库 catalogue table, quoted by the dialect (Oracle, PostgreSQL, MySQL, 达梦, SQLite)."""
+    import sqlalchemy as sa
+
+    return sa.select(*(sa.column(c) for c in columns)).select_from(sa.table(table))
+
+
+def law_officers(db: Any) -> dict[str, tuple[str, date | None]]:
+    """TR_T_LAW_OFFICER: 执法证号 → (name, VALID_TO)."""
+    rows = db.execute(catalogue_query("TR_T_LAW_OFFICER", "CERT_NO", "NAME", "VALID_TO"))
+    return {str(r[0]): (str(r[1] or ""), as_date(r[2])) for r in rows}
+
+
 def _live_hlwjg(maps: Mappings, url: str, report: CheckReport, today: date) -> None:
     import sqlalchemy as sa
 
     engine = sa.create_engine(url)
     try:
         with engine.connect() as db:
-            supervise = set(db.scalars(sa.text('SELECT "ITEM_CODE" FROM "TR_T_SUPERVISE_ITEM"')))
+            supervise = {r[0] for r in db.execute(catalogue_query("TR_T_SUPERVISE_ITEM", "ITEM_CODE"))}
             implement = {r[0]: (r[1], r[2]) for r in db.execute(
-                sa.text('SELECT "ICODE", "ITEM_CODE", "AGENCY_USCC" FROM "TR_T_CHECK_IMPLEMENT"'))}
-            officers = {r[0]: (r[1], as_date(r[2])) for r in db.execute(
-                sa.text('SELECT "CERT_NO", "NAME", "VALID_TO" FROM "TR_T_LAW_OFFICER"'))}
+                catalogue_query("TR_T_CHECK_IMPLEMENT", "ICODE", "ITEM_CODE", "AGENCY_USCC"))}
+            officers = law_officers(db)
     finally:
         engine.dispose()
     items = maps.tables.get("items")

@@ -191,15 +191,14 @@ def suggest_officer(user_id: str, user: dict[str, Any] | None, zfry: list[dict[s
 def _hlwjg_officers(app: Any) -> dict[str, tuple[str, date | None]] | None:
     import sqlalchemy as sa
 
-    from sync.mapping_check import as_date
+    from sync.mapping_check import law_officers
 
     for name, cfg in app.settings.systems.items():
         if cfg.type == "hlwjg":
             engine = sa.create_engine(app.secrets.get(name, "url"))
             try:
                 with engine.connect() as db:
-                    return {r[0]: (r[1], as_date(r[2])) for r in db.execute(
-                        sa.text('SELECT "CERT_NO", "NAME", "VALID_TO" FROM "TR_T_LAW_OFFICER"'))}
+                    return law_officers(db)
             finally:
                 engine.dispose()
     return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import structlog
@@ -67,7 +67,7 @@ class Service:
                         for n, s in self.app.settings.systems.items()],
             "mappings": {"version": store.current().version, "loaded_at": store.loaded_at,
                          "refused": [str(p) for p in store.last_error.problems] if store.last_error else []},
-            "deadlines": None,
+            "deadlines": self._deadlines(),
         }
 
     def retry_now(self, pipelines: list[str]) -> None:
@@ -76,6 +76,18 @@ class Service:
         for name in pipelines:
             if self.scheduler.get_job(name) is not None:
                 self.scheduler.modify_job(name, next_run_time=now)
+
+    def _deadlines(self) -> list[dict[str, Any]] | None:
+        """双公示 decisions overdue or due within 2 working days, most urgent first (None: no credit flow)."""
+        if not any(s.type == "credit" for s in self.app.settings.systems.values()):
+            return None
+        from sync.deadlines import deadlines
+
+        at_risk = [d for d in deadlines(self.app.ledger, self.app.settings, date.today())
+                   if d.state in ("overdue", "due_soon")]
+        return [{"文号": d.doc_no, "当事人": d.party_name, "决定日期": d.decided_on, "公示期限": d.due,
+                 "状态": "已逾期" if d.state == "overdue" else "2个工作日内到期", "目标": d.target}
+                for d in at_risk[:50]]
 
     def start(self) -> None:
         now = datetime.now()

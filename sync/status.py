@@ -46,6 +46,13 @@ def status_report(app: App) -> str:
     out.append(table([[d["target"], d["kind"], d["state"], d["n"]] for d in sorted(deliveries, key=lambda d: (d["target"], d["kind"]))],
                      ["目标", "类型", "状态", "条数"]) if deliveries else "  无")
 
+    from sync import deadlines, hlwjg_status
+
+    if any(s.type == "credit" for s in app.settings.systems.values()):
+        out.append("\n" + deadlines.deadline_section(app))
+    if any(s.type == "hlwjg" for s in app.settings.systems.values()):
+        out.append("\n" + hlwjg_status.section(app))
+
     # Read only: the running service's view (ledger meta), never a switch made by this process.
     out.append("")
     out.extend(app.mappings.inspect().lines())

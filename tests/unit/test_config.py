@@ -75,3 +75,19 @@ def test_cli_exits_non_zero_on_a_bad_config(tmp_path: Path, capsys: pytest.Captu
     rc = main(["-c", str(write(tmp_path, "systems: {}\npipelines: 3\n")), "status"])
     assert rc == 2
     assert "pipelines" in capsys.readouterr().err
+
+
+def test_the_documented_example_stays_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """config/zhifa-sync.example.yaml is a working configuration once its secrets exist."""
+    import re
+
+    example = Path(__file__).resolve().parents[2] / "config" / "zhifa-sync.example.yaml"
+    text = example.read_text(encoding="utf-8")
+    text = re.sub(r"\{file: /run/credentials/zhifa-sync\.service/(\w+)\}", r"{env: ZS_EX_\1}", text)
+    text = text.replace("../mappings", str(example.parents[1] / "mappings"))
+    for name in ("ZHIFA_DISTRICT_PASSWORD", "ZS_EX_municipal_app_secret", "ZS_EX_credit_app_secret", "ZS_EX_hlwjg_url"):
+        monkeypatch.setenv(name, "x")
+    (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
+    settings, _ = load_settings(tmp_path / "c.yaml")
+    assert {p.kind for p in settings.pipelines} == {"inspection", "penalty", "credit_event"}
+    assert {s.type for s in settings.systems.values()} == {"district", "municipal", "credit", "hlwjg"}
