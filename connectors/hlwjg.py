@@ -32,14 +32,13 @@ import structlog
 from connectors.base import Context, Delivered, Feedback, PriorDelivery, register
 from sync.config import Secrets, SystemConfig
 from sync.errors import (
+    CatalogueMismatch,
     ConnectorError,
     FatalConnectorError,
     FieldError,
-    MappingMissing,
     RecordInvalid,
     RetriableError,
     TargetRejected,
-    ZhifaError,
 )
 from sync.mapping import Mappings
 from sync.records import Inspection, Penalty, Record, RecordKind
@@ -124,16 +123,6 @@ _ITEM_CODE = re.compile(r"^\d{14}$")
 _MICRO = timedelta(microseconds=1)
 _SECOND = timedelta(seconds=1)
 _FEEDBACK_PAGE = 5000
-
-
-class CatalogueMismatch(MappingMissing):
-    """A mapped code the platform's catalogue does not hold (or no longer: an officer past VALID_TO).
-
-    Parked like a missing mapping: the fix is in the mapping table, or on the province's side."""
-
-    def __init__(self, table: str, key: str, column: str, message: str) -> None:
-        self.table, self.key, self.column = table, key, column
-        ZhifaError.__init__(self, message)
 
 
 def _day(value: Any) -> date | None:

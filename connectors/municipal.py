@@ -30,7 +30,14 @@ from connectors.base import Context, Delivered, Page, PriorDelivery
 from connectors.http import RateLimiter, json_body, retrying, send
 from connectors.paging import TIME_FORMAT, Position, iter_window
 from sync.config import Secrets, SystemConfig
-from sync.errors import BadResponse, ConflictError, FatalConnectorError, RetriableError, TargetRejected
+from sync.errors import (
+    BadResponse,
+    CatalogueMismatch,
+    ConflictError,
+    FatalConnectorError,
+    RetriableError,
+    TargetRejected,
+)
 from sync.records import Inspection, Penalty, Record, RecordKind
 from sync.validators import normalize_decision_no
 
@@ -38,6 +45,10 @@ log = structlog.get_logger("zhifa.municipal")
 SOURCE_TAG = "QJJR"
 _RETRIABLE = {"E4290": "调用频率超限", "E5000": "系统繁忙", "E1002": "签名已过期"}
 _FATAL = {"E1000", "E1001"}
+_CATALOGUE = {  # errCode -> (mapping table, column, what the city calls it)
+    "E2003": ("items.csv", "municipal_item_code", "检查/处罚事项目录"),
+    "E2004": ("officers.csv", "cert_no", "执法人员库 (执法证号)"),
+}
 _DUP_RE = re.compile(r"数据重复[:：]\s*(\S+)")
 _PREFIX = {"inspection": "jcjl", "penalty": "xzcf"}
 _ID_FIELD = {"inspection": "jcjlbh", "penalty": "ajbh"}
@@ -102,6 +113,14 @@ class MunicipalConnector:
             m = _DUP_RE.search(msg)
             raise DuplicateRecord(f"{self.name} {code} {msg}", m.group(1) if m else "", system=self.name, code=code,
                                   response=msg)
+        if code in _CATALOGUE:
+            # The city's catalogue lacks a code we mapped to: a mapping problem, parked until the
+            # tables change (then replayed), not a rejection that waits for the source to change.
+            table, column, what = _CATALOGUE[code]
+            value = msg.split(":", 1)[-1].split("：", 1)[-1].strip()
+            raise CatalogueMismatch(table, value, column, (
+                f"市系统{what}中没有 {value} ({code} {msg}): 请核对 mappings/{table} 的 {column} 列, "
+                f"或请市局在系统中登记后重试"))
         raise TargetRejected(f"市系统拒绝: {code} {msg}", system=self.name, code=code, response=msg)
 
     def call(self, path: str, body: dict[str, Any]) -> Any:

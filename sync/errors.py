@@ -108,3 +108,14 @@ class MappingMissing(ZhifaError):
         else:
             text = f"映射表 {table} 中{label}{key} 的 {column} 列为空: 请在 mappings/{table} 中填写"
         super().__init__(text)
+
+
+class CatalogueMismatch(MappingMissing):
+    """A mapped code the target's catalogue does not hold (or no longer: an officer past VALID_TO).
+
+    Parked like a missing mapping: the fix is in the mapping table, or on the target's side; the
+    record is replayed when the tables change."""
+
+    def __init__(self, table: str, key: str, column: str, message: str) -> None:
+        self.table, self.key, self.column = table, key, column
+        ZhifaError.__init__(self, message)

@@ -70,6 +70,12 @@ class Service:
             "deadlines": self._deadlines(),
         }
 
+    def _watch_mappings(self) -> None:
+        try:
+            self.app.mappings.refresh()
+        except Exception:  # never let a watcher error stop the scheduler
+            log.exception("mappings_watch_failed")
+
     def retry_now(self, pipelines: list[str]) -> None:
         """Bring the next run of these pipelines forward to now (it retries what was queued)."""
         now = datetime.now(self.scheduler.timezone)
@@ -95,6 +101,9 @@ class Service:
             if p.enabled:
                 self.scheduler.add_job(self._job, trigger_for(p), args=[p.name], id=p.name, name=p.name,
                                        next_run_time=now)
+        # Notice edited mapping tables between runs too: a refused edit shows in status within a minute.
+        self.scheduler.add_job(self._watch_mappings, IntervalTrigger(seconds=30, timezone=TIMEZONE),
+                               id="mappings-watch", name="mappings-watch")
         self.scheduler.start()
         if self.console:
             self._start_console()

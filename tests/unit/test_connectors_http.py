@@ -134,14 +134,20 @@ def test_municipal_rate_limit_envelope_is_retried_and_resigned() -> None:
 
 
 @respx.mock
-def test_municipal_auth_error_is_fatal_and_field_error_is_a_rejection() -> None:
-    """E1001 stops the run (config is wrong); E2004 fails just the record."""
+def test_municipal_auth_error_is_fatal_catalogue_miss_parks_and_field_error_rejects() -> None:
+    """E1001 stops the run (config is wrong); E2004 parks the record on officers.csv; E2001 fails it."""
+    from sync.errors import MappingMissing
+
     record = parse_record("penalty", PENALTY)
     respx.post(f"{M}/openapi/xzcf/save").mock(side_effect=[
-        env(code="E1001", msg="签名错误"), env(code="E2004", msg="执法人员未注册: 12011619009")])
+        env(code="E1001", msg="签名错误"), env(code="E2004", msg="执法人员未注册: 12011619009"),
+        env(code="E2001", msg="必填字段缺失: wfss")])
     with pytest.raises(FatalConnectorError, match="app_secret"):
         municipal().deliver(record, {}, None)
-    with pytest.raises(TargetRejected, match="12011619009"):
+    with pytest.raises(MappingMissing) as parked:
+        municipal().deliver(record, {}, None)
+    assert "12011619009" in str(parked.value) and "officers.csv" in str(parked.value)
+    with pytest.raises(TargetRejected, match="wfss"):
         municipal().deliver(record, {}, None)
 
 
