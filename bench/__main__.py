@@ -47,10 +47,33 @@ class Simulators:
     def __init__(self, inspections: int, seed: int = 1) -> None:
         self.dport, self.mport = free_port(), free_port()
         self.proc = subprocess.Popen(
-            [PY, "-m", "simulators", "serve", "--district-port", str(self.dport), "--municipal-port", str(self.mport),
-             "--credit-port", "-1", "--inspections", str(inspections), "--penalties", "0", "--seed", str(seed),
-             "--hand-typed-share", "0", "--faults", json.dumps({"rate_limits": False})],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+            [
+                PY,
+                "-m",
+                "simulators",
+                "serve",
+                "--district-port",
+                str(self.dport),
+                "--municipal-port",
+                str(self.mport),
+                "--credit-port",
+                "-1",
+                "--inspections",
+                str(inspections),
+                "--penalties",
+                "0",
+                "--seed",
+                str(seed),
+                "--hand-typed-share",
+                "0",
+                "--faults",
+                json.dumps({"rate_limits": False}),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+        )
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             try:
@@ -59,7 +82,9 @@ class Simulators:
                 return
             except httpx.HTTPError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(self.proc.stdout.read() if self.proc.stdout else "simulators died") from None
+                    raise RuntimeError(
+                        self.proc.stdout.read() if self.proc.stdout else "simulators died"
+                    ) from None
                 time.sleep(0.2)
         raise RuntimeError("simulators did not start")
 
@@ -92,11 +117,20 @@ def peak_kb(pid: int) -> int:
 
 def run_daemon(config: Path, pipeline: str) -> tuple[float, int, list[int]]:
     """Wall seconds, peak RSS (kB) and RSS samples of one ``zhifa-sync sync --once`` process."""
-    env = {**os.environ, "ZHIFA_LOG_FORMAT": "json", "ZS_DISTRICT_PASSWORD": "sync-secret",
-           "ZS_MUNICIPAL_SECRET": "municipal-secret"}
+    env = {
+        **os.environ,
+        "ZHIFA_LOG_FORMAT": "json",
+        "ZS_DISTRICT_PASSWORD": "sync-secret",
+        "ZS_MUNICIPAL_SECRET": "municipal-secret",
+    }
     started = time.monotonic()
-    proc = subprocess.Popen([PY, "-m", "sync.cli", "-c", str(config), "sync", "--once", pipeline],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [PY, "-m", "sync.cli", "-c", str(config), "sync", "--once", pipeline],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+    )
     samples: list[int] = []
     stop = threading.Event()
     watcher = threading.Thread(target=rss_watch, args=(proc.pid, samples, stop), daemon=True)
@@ -117,14 +151,33 @@ def write_config(tmp: Path, sims: Simulators, concurrency: int) -> Path:
         "database": {"url": f"sqlite:///{tmp / 'ledger.db'}"},
         "mappings_dir": str(ROOT / "mappings"),
         "systems": {
-            "district": {"type": "district", "base_url": f"http://127.0.0.1:{sims.dport}", "username": "sync",
-                         "password": {"env": "ZS_DISTRICT_PASSWORD"}, "page_size": 500},
-            "municipal": {"type": "municipal", "base_url": f"http://127.0.0.1:{sims.mport}", "app_key": "QJJR-BH",
-                          "app_secret": {"env": "ZS_MUNICIPAL_SECRET"}, "region_code": "120116",
-                          "concurrency": concurrency},
+            "district": {
+                "type": "district",
+                "base_url": f"http://127.0.0.1:{sims.dport}",
+                "username": "sync",
+                "password": {"env": "ZS_DISTRICT_PASSWORD"},
+                "page_size": 500,
+            },
+            "municipal": {
+                "type": "municipal",
+                "base_url": f"http://127.0.0.1:{sims.mport}",
+                "app_key": "QJJR-BH",
+                "app_secret": {"env": "ZS_MUNICIPAL_SECRET"},
+                "region_code": "120116",
+                "concurrency": concurrency,
+            },
         },
-        "pipelines": [{"name": "district-inspections", "source": "district", "kind": "inspection",
-                       "targets": ["municipal"], "start": "2020-01-01 00:00:00", "lag_s": 0, "batch_size": 500}],
+        "pipelines": [
+            {
+                "name": "district-inspections",
+                "source": "district",
+                "kind": "inspection",
+                "targets": ["municipal"],
+                "start": "2020-01-01 00:00:00",
+                "lag_s": 0,
+                "batch_size": 500,
+            }
+        ],
     }
     path = tmp / "zhifa-sync.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
@@ -149,9 +202,16 @@ class Poster:
 
     def __init__(self, sims: Simulators, concurrency: int) -> None:
         self.items, self.types = _table("items"), _table("inspection_types")
-        self.results, self.officers, self.depts = _table("inspection_results"), _table("officers"), _table("departments")
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{sims.mport}", timeout=30,
-                                   limits=httpx.Limits(max_connections=concurrency + 2))
+        self.results, self.officers, self.depts = (
+            _table("inspection_results"),
+            _table("officers"),
+            _table("departments"),
+        )
+        self.client = httpx.Client(
+            base_url=f"http://127.0.0.1:{sims.mport}",
+            timeout=30,
+            limits=httpx.Limits(max_connections=concurrency + 2),
+        )
 
     def __call__(self, r: dict[str, Any]) -> None:
         import hashlib
@@ -162,20 +222,35 @@ class Poster:
         if isinstance(e, str):  # dlt hands nested objects over as JSON text
             e = json.loads(e)
         officers = r["officers"] if isinstance(r["officers"], list) else json.loads(r["officers"])
-        body = {"wbxtly": "QJJR", "wbxtbh": r["id"], "qymc": e["name"], "tyshxydm": e["uscc"], "qydz": e.get("address"),
-                "xzqhdm": e["region_code"], "jcsxbm": self.items[r["item_code"]]["municipal_item_code"],
-                "jclx": self.types[r["inspection_type"]]["municipal_code"],
-                "jckssj": str(r["started_at"]).replace("-", "").replace(":", "").replace(" ", "")[:14],
-                "jcjssj": str(r["ended_at"]).replace("-", "").replace(":", "").replace(" ", "")[:14],
-                "zfry": ",".join(self.officers[u]["cert_no"] for u in officers),
-                "jcjg": self.results[r["result"]]["municipal_jcjg"], "sfla": self.results[r["result"]]["municipal_sfla"],
-                "yhsl": r["hazard_count"], "zdyhsl": r["major_hazard_count"], "wsbh": r.get("document_no"),
-                "zfjgdm": self.depts[r["dept_code"]]["municipal_org_code"], "jlzt": "ZF" if r["status"] == "void" else "ZC"}
-        self.client.post("/openapi/jcjl/save", json=body, headers={"appKey": "QJJR-BH", "timestamp": ts, "sign": sign})
+        body = {
+            "wbxtly": "QJJR",
+            "wbxtbh": r["id"],
+            "qymc": e["name"],
+            "tyshxydm": e["uscc"],
+            "qydz": e.get("address"),
+            "xzqhdm": e["region_code"],
+            "jcsxbm": self.items[r["item_code"]]["municipal_item_code"],
+            "jclx": self.types[r["inspection_type"]]["municipal_code"],
+            "jckssj": str(r["started_at"]).replace("-", "").replace(":", "").replace(" ", "")[:14],
+            "jcjssj": str(r["ended_at"]).replace("-", "").replace(":", "").replace(" ", "")[:14],
+            "zfry": ",".join(self.officers[u]["cert_no"] for u in officers),
+            "jcjg": self.results[r["result"]]["municipal_jcjg"],
+            "sfla": self.results[r["result"]]["municipal_sfla"],
+            "yhsl": r["hazard_count"],
+            "zdyhsl": r["major_hazard_count"],
+            "wsbh": r.get("document_no"),
+            "zfjgdm": self.depts[r["dept_code"]]["municipal_org_code"],
+            "jlzt": "ZF" if r["status"] == "void" else "ZC",
+        }
+        self.client.post(
+            "/openapi/jcjl/save", json=body, headers={"appKey": "QJJR-BH", "timestamp": ts, "sign": sign}
+        )
 
 
 def _token(sims: Simulators) -> str:
-    d = httpx.post(f"http://127.0.0.1:{sims.dport}/api/auth/token", json={"username": "sync", "password": "sync-secret"})
+    d = httpx.post(
+        f"http://127.0.0.1:{sims.dport}/api/auth/token", json={"username": "sync", "password": "sync-secret"}
+    )
     return str(d.json()["data"]["access_token"])
 
 
@@ -189,10 +264,16 @@ def bare_loop(sims: Simulators, concurrency: int) -> tuple[float, int]:
     page = 1
     with ThreadPoolExecutor(concurrency) as pool:
         while True:
-            data = d.get("/api/v1/inspections", params={"start_time": "2020-01-01 00:00:00",
-                                                         "end_time": "2099-01-01 00:00:00", "page": page,
-                                                         "page_size": 500},
-                         headers={"Authorization": f"Bearer {token}"}).json()["data"]
+            data = d.get(
+                "/api/v1/inspections",
+                params={
+                    "start_time": "2020-01-01 00:00:00",
+                    "end_time": "2099-01-01 00:00:00",
+                    "page": page,
+                    "page_size": 500,
+                },
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()["data"]
             rows = [r for r in data["items"] if r["status"] != "draft"]
             list(pool.map(post, rows))
             n += len(rows)
@@ -216,15 +297,25 @@ def dlt_peer(sims: Simulators, concurrency: int, workdir: Path) -> tuple[float, 
     post = Poster(sims, concurrency)
     pool = ThreadPoolExecutor(concurrency)
     count = [0]
-    client = RESTClient(base_url=f"http://127.0.0.1:{sims.dport}", auth=BearerTokenAuth(_token(sims)),
-                        paginator=PageNumberPaginator(base_page=1, page_param="page", total_path="data.total",
-                                                      maximum_page=None, stop_after_empty_page=True),
-                        data_selector="data.items")
+    client = RESTClient(
+        base_url=f"http://127.0.0.1:{sims.dport}",
+        auth=BearerTokenAuth(_token(sims)),
+        paginator=PageNumberPaginator(
+            base_page=1,
+            page_param="page",
+            total_path="data.total",
+            maximum_page=None,
+            stop_after_empty_page=True,
+        ),
+        data_selector="data.items",
+    )
 
     @dlt.resource(name="inspections", write_disposition="append", max_table_nesting=0)
     def inspections() -> Any:
-        for page in client.paginate("/api/v1/inspections", params={
-                "start_time": "2020-01-01 00:00:00", "end_time": "2099-01-01 00:00:00", "page_size": 500}):
+        for page in client.paginate(
+            "/api/v1/inspections",
+            params={"start_time": "2020-01-01 00:00:00", "end_time": "2099-01-01 00:00:00", "page_size": 500},
+        ):
             yield [r for r in page if r["status"] != "draft"]
 
     @dlt.destination(batch_size=500, max_table_nesting=0, skip_dlt_columns_and_tables=True)
@@ -232,8 +323,11 @@ def dlt_peer(sims: Simulators, concurrency: int, workdir: Path) -> tuple[float, 
         list(pool.map(post, items))
         count[0] += len(items)
 
-    pipeline = dlt.pipeline(pipeline_name=f"bench_{os.getpid()}_{time.monotonic_ns()}", destination=municipal,
-                            pipelines_dir=str(workdir / "pipelines"))
+    pipeline = dlt.pipeline(
+        pipeline_name=f"bench_{os.getpid()}_{time.monotonic_ns()}",
+        destination=municipal,
+        pipelines_dir=str(workdir / "pipelines"),
+    )
     started = time.monotonic()
     pipeline.run(inspections())
     elapsed = time.monotonic() - started
@@ -257,8 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--no-dlt", action="store_true", help="skip the dlt contender")
     args = ap.parse_args(argv)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{platform.platform()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.platform()}"
+    )
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         ours, bare, peer, idle, peaks = [], [], [], [], []
@@ -291,12 +387,18 @@ def main(argv: list[str] | None = None) -> int:
         med_ours, med_bare = statistics.median(ours), statistics.median(bare)
         med_peer = statistics.median(peer) if peer else float("nan")
         rows.append((size, med_ours, med_bare, med_peer, max(peaks) / 1024, statistics.median(idle)))
-    print("\n| inspections | zhifa-sync rec/s | bare loop rec/s | dlt rec/s | zhifa-sync / bare | dlt / bare "
-          "| zhifa-sync peak RSS MB | no-change cycle s |")
+    print(
+        "\n| inspections | zhifa-sync rec/s | bare loop rec/s | dlt rec/s | zhifa-sync / bare | dlt / bare "
+        "| zhifa-sync peak RSS MB | no-change cycle s |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size, o, b, d, mem, idle_s in rows:
-        print(f"| {size:,} | {o:,.0f} | {b:,.0f} | {d:,.0f} | {o / b:.0%} | {d / b:.0%} | {mem:.0f} | {idle_s:.2f} |")
-    print(f"\nmedians of {args.repeats} alternating runs each; simulators in a separate process, rate limits off")
+        print(
+            f"| {size:,} | {o:,.0f} | {b:,.0f} | {d:,.0f} | {o / b:.0%} | {d / b:.0%} | {mem:.0f} | {idle_s:.2f} |"
+        )
+    print(
+        f"\nmedians of {args.repeats} alternating runs each; simulators in a separate process, rate limits off"
+    )
     return 0
 
 

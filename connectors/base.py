@@ -73,8 +73,9 @@ class Source(Protocol):
         """The source's clock (naive Beijing time)."""
         ...
 
-    def pull(self, kind: RecordKind, saved: dict[str, Any] | None, start: datetime, until: datetime,
-             page_size: int) -> Iterator[Page]:
+    def pull(
+        self, kind: RecordKind, saved: dict[str, Any] | None, start: datetime, until: datetime, page_size: int
+    ) -> Iterator[Page]:
         """Pages of records changed since ``saved`` (the last page's position) or ``start``, up to ``until``."""
         ...
 
@@ -109,8 +110,9 @@ class BatchTarget(Target, Protocol):
 
     batch_size: int
 
-    def deliver_batch(self, jobs: list[tuple[Record, dict[str, Any], PriorDelivery | None]]
-                      ) -> list[Delivered | Exception]:
+    def deliver_batch(
+        self, jobs: list[tuple[Record, dict[str, Any], PriorDelivery | None]]
+    ) -> list[Delivered | Exception]:
         """One result per job, in order: a ``Delivered``, or the error for that record alone."""
         ...
 

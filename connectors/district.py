@@ -34,8 +34,13 @@ log = structlog.get_logger("zhifa.district")
 BEIJING = ZoneInfo("Asia/Shanghai")
 _PATHS = {"inspection": "/api/v1/inspections", "penalty": "/api/v1/penalties"}
 CREDIT_EVENTS_PATH = "/api/v1/credit-events"
-EVENT_KINDS = {"REPAIRED": "repaired", "WITHDRAWN": "withdrawn", "EXPIRED": "expired",
-               "BLACKLIST_ADD": "blacklist_add", "BLACKLIST_REMOVE": "blacklist_remove"}
+EVENT_KINDS = {
+    "REPAIRED": "repaired",
+    "WITHDRAWN": "withdrawn",
+    "EXPIRED": "expired",
+    "BLACKLIST_ADD": "blacklist_add",
+    "BLACKLIST_REMOVE": "blacklist_remove",
+}
 
 
 class DistrictError(TargetRejected):
@@ -43,14 +48,20 @@ class DistrictError(TargetRejected):
 
 
 class DistrictConnector:
-    def __init__(self, name: str, cfg: SystemConfig, secrets: Secrets, *, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self, name: str, cfg: SystemConfig, secrets: Secrets, *, transport: httpx.BaseTransport | None = None
+    ):
         self.name = name
         self.cfg = cfg
         self.concurrency = cfg.concurrency
         self._username = cfg.username or ""
         self._password = secrets.get(name, "password")
-        self._client = httpx.Client(base_url=cfg.base_url or "", timeout=cfg.timeout_s, transport=transport,
-                                    limits=httpx.Limits(max_connections=cfg.concurrency + 2))
+        self._client = httpx.Client(
+            base_url=cfg.base_url or "",
+            timeout=cfg.timeout_s,
+            transport=transport,
+            limits=httpx.Limits(max_connections=cfg.concurrency + 2),
+        )
         self._token: str | None = None
         self._token_lock = threading.Lock()
         self._limiter = RateLimiter(cfg.rate_limit_per_s)
@@ -65,12 +76,20 @@ class DistrictConnector:
             if self._token is not None and self._token != stale:
                 return self._token  # another thread already logged in again
             self._limiter.acquire()
-            resp = send(self._client, self.name, self._client.build_request(
-                "POST", "/api/auth/token", json={"username": self._username, "password": self._password}))
+            resp = send(
+                self._client,
+                self.name,
+                self._client.build_request(
+                    "POST", "/api/auth/token", json={"username": self._username, "password": self._password}
+                ),
+            )
             body = self._envelope(resp)
             if body.get("code") == 40100:
-                raise FatalConnectorError(f"{self.name} 登录失败: {body.get('msg')} (请检查用户名和密码配置)",
-                                          system=self.name, code="40100")
+                raise FatalConnectorError(
+                    f"{self.name} 登录失败: {body.get('msg')} (请检查用户名和密码配置)",
+                    system=self.name,
+                    code="40100",
+                )
             if body.get("code") != 0 or not isinstance(body.get("data"), dict):
                 raise BadResponse(f"{self.name} 登录返回异常: {body!r:.200}", system=self.name)
             self._token = str(body["data"]["access_token"])
@@ -80,23 +99,36 @@ class DistrictConnector:
     def _envelope(self, resp: httpx.Response) -> dict[str, Any]:
         if resp.status_code == 429:
             self._limiter.cool_down(retry_after(resp) or 1.0)
-            raise RetriableError(f"{self.name} 调用频率超限 (HTTP 429)", system=self.name, code="429",
-                                 retry_after=retry_after(resp))
+            raise RetriableError(
+                f"{self.name} 调用频率超限 (HTTP 429)",
+                system=self.name,
+                code="429",
+                retry_after=retry_after(resp),
+            )
         if resp.status_code >= 500:
             snippet = " ".join(resp.text.split())[:120]
-            raise RetriableError(f"{self.name} 服务不可用 (HTTP {resp.status_code}) {snippet}".strip(),
-                                 system=self.name, code=str(resp.status_code), response=snippet)
+            raise RetriableError(
+                f"{self.name} 服务不可用 (HTTP {resp.status_code}) {snippet}".strip(),
+                system=self.name,
+                code=str(resp.status_code),
+                response=snippet,
+            )
         body = json_body(resp, self.name)
         if not isinstance(body, dict) or "code" not in body:
-            raise BadResponse(f"{self.name} 返回格式不符合约定 (缺少 code): {str(body)[:120]!r}", system=self.name)
+            raise BadResponse(
+                f"{self.name} 返回格式不符合约定 (缺少 code): {str(body)[:120]!r}", system=self.name
+            )
         return body
 
-    def _once(self, method: str, path: str, params: dict[str, Any] | None, json: Any, ok_codes: tuple[int, ...]) -> Any:
+    def _once(
+        self, method: str, path: str, params: dict[str, Any] | None, json: Any, ok_codes: tuple[int, ...]
+    ) -> Any:
         token = self._token or self._login(None)
         for attempt in (1, 2):
             self._limiter.acquire()
-            request = self._client.build_request(method, path, params=params, json=json,
-                                                 headers={"Authorization": f"Bearer {token}"})
+            request = self._client.build_request(
+                method, path, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
+            )
             resp = send(self._client, self.name, request)
             if resp.status_code == 401 and attempt == 1:
                 token = self._login(token)  # expired early: log in again and repeat once
@@ -107,28 +139,46 @@ class DistrictConnector:
             code = body.get("code")
             if code == 0 or code in ok_codes:
                 return body.get("data")
-            raise DistrictError(f"{self.name} 拒绝请求: {code} {body.get('msg')}", system=self.name, code=str(code),
-                                response=str(body.get("msg")))
+            raise DistrictError(
+                f"{self.name} 拒绝请求: {code} {body.get('msg')}",
+                system=self.name,
+                code=str(code),
+                response=str(body.get("msg")),
+            )
         raise AssertionError("unreachable")
 
-    def call(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
-             ok_codes: tuple[int, ...] = ()) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        ok_codes: tuple[int, ...] = (),
+    ) -> Any:
         return self._retry(self._once, method, path, params, json, ok_codes)
 
     # -- source --------------------------------------------------------------------------------
     def now(self) -> datetime:
         return datetime.now(BEIJING).replace(tzinfo=None, microsecond=0)
 
-    def pull(self, kind: RecordKind, saved: dict[str, Any] | None, start: datetime, until: datetime,
-             page_size: int) -> Iterator[Page]:
+    def pull(
+        self, kind: RecordKind, saved: dict[str, Any] | None, start: datetime, until: datetime, page_size: int
+    ) -> Iterator[Page]:
         path = _PATHS[kind]
         position = Position.from_json(saved) if saved else Position(start)
 
         def fetch(start: datetime, end: datetime, page: int, size: int) -> tuple[int, list[dict[str, Any]]]:
-            data = self.call("GET", path, params={
-                "start_time": start.strftime(TIME_FORMAT), "end_time": end.strftime(TIME_FORMAT),
-                "page": page, "page_size": size,
-            })
+            data = self.call(
+                "GET",
+                path,
+                params={
+                    "start_time": start.strftime(TIME_FORMAT),
+                    "end_time": end.strftime(TIME_FORMAT),
+                    "page": page,
+                    "page_size": size,
+                },
+            )
             if not isinstance(data, dict) or not isinstance(data.get("items"), list):
                 raise BadResponse(f"{self.name} {path} 返回的 data 不含 items 列表", system=self.name)
             return int(data.get("total", 0)), data["items"]
@@ -178,7 +228,9 @@ class DistrictConnector:
             data = self.call("POST", CREDIT_EVENTS_PATH, json=payload, ok_codes=(40901,))
         except DistrictError as exc:
             if exc.code == "40401":  # a company of another district: not ours to apply
-                log.info("credit_event_other_district", system=self.name, record_id=record.id, uscc=payload["uscc"])
+                log.info(
+                    "credit_event_other_district", system=self.name, record_id=record.id, uscc=payload["uscc"]
+                )
                 return Delivered("skipped")
             raise
         event_id = data.get("event_id") if isinstance(data, dict) else None
@@ -192,7 +244,12 @@ class DistrictConnector:
             data = self.call("GET", path, params={**(params or {}), "page": page, "page_size": 500})
             items = data.get("items", []) if isinstance(data, dict) else []
             out.extend(items)
-            if not isinstance(data, dict) or "total" not in data or len(out) >= int(data["total"]) or not items:
+            if (
+                not isinstance(data, dict)
+                or "total" not in data
+                or len(out) >= int(data["total"])
+                or not items
+            ):
                 return out
             page += 1
 

@@ -66,8 +66,13 @@ def retrying(cfg: RetryConfig, system: str) -> Retrying:
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log.warning("call_retry", system=system, attempt=state.attempt_number, error=str(exc),
-                    wait_s=round(state.upcoming_sleep, 2))
+        log.warning(
+            "call_retry",
+            system=system,
+            attempt=state.attempt_number,
+            error=str(exc),
+            wait_s=round(state.upcoming_sleep, 2),
+        )
 
     return Retrying(
         retry=retry_if_exception_type(RetriableError),
@@ -89,7 +94,9 @@ def send(client: httpx.Client, system: str, request: httpx.Request) -> httpx.Res
     except httpx.TimeoutException as exc:
         raise RetriableError(f"{system} 响应超时 ({type(exc).__name__})", system=system) from exc
     except httpx.TransportError as exc:
-        raise RetriableError(f"{system} 连接失败或被中断 ({type(exc).__name__}: {exc})", system=system) from exc
+        raise RetriableError(
+            f"{system} 连接失败或被中断 ({type(exc).__name__}: {exc})", system=system
+        ) from exc
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -118,5 +125,6 @@ def json_body(response: httpx.Response, system: str) -> Any:
     snippet = " ".join(text.split())[:120]
     raise BadResponse(
         f"{system} 返回了{'HTML 页面' if html else '非 JSON 内容'} (HTTP {response.status_code}) 而不是 JSON: {snippet!r}",
-        system=system, response=snippet,
+        system=system,
+        response=snippet,
     )

@@ -63,16 +63,23 @@ class DuplicateRecord(ConflictError):
 
 
 class MunicipalConnector:
-    def __init__(self, name: str, cfg: SystemConfig, secrets: Secrets, *, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self, name: str, cfg: SystemConfig, secrets: Secrets, *, transport: httpx.BaseTransport | None = None
+    ):
         self.name = name
         self.cfg = cfg
         self.concurrency = cfg.concurrency
         self.region_code = cfg.region_code or ""
         self._app_key = cfg.app_key or ""
         self._secret = secrets.get(name, "app_secret")
-        self._client = httpx.Client(base_url=cfg.base_url or "", timeout=cfg.timeout_s, transport=transport,
-                                    limits=httpx.Limits(max_connections=cfg.concurrency + 2,
-                                                        max_keepalive_connections=cfg.concurrency + 2))
+        self._client = httpx.Client(
+            base_url=cfg.base_url or "",
+            timeout=cfg.timeout_s,
+            transport=transport,
+            limits=httpx.Limits(
+                max_connections=cfg.concurrency + 2, max_keepalive_connections=cfg.concurrency + 2
+            ),
+        )
         self._limiter = RateLimiter(cfg.rate_limit_per_s)
         self._retry = retrying(cfg.retry, name)
         # normalised decision number -> ajbh of penalties typed in by hand at the city for our region
@@ -91,36 +98,63 @@ class MunicipalConnector:
 
     def _once(self, path: str, body: dict[str, Any]) -> Any:
         self._limiter.acquire()
-        resp = send(self._client, self.name, self._client.build_request("POST", path, json=body, headers=self._headers()))
+        resp = send(
+            self._client,
+            self.name,
+            self._client.build_request("POST", path, json=body, headers=self._headers()),
+        )
         if resp.status_code != 200:
             snippet = " ".join(resp.text.split())[:120]
-            raise RetriableError(f"{self.name} 网关返回 HTTP {resp.status_code} {snippet}".strip(), system=self.name,
-                                 code=str(resp.status_code), response=snippet)
+            raise RetriableError(
+                f"{self.name} 网关返回 HTTP {resp.status_code} {snippet}".strip(),
+                system=self.name,
+                code=str(resp.status_code),
+                response=snippet,
+            )
         env = json_body(resp, self.name)
         if not isinstance(env, dict) or "success" not in env:
-            raise BadResponse(f"{self.name} 返回格式不符合约定 (缺少 success): {str(env)[:120]!r}", system=self.name)
+            raise BadResponse(
+                f"{self.name} 返回格式不符合约定 (缺少 success): {str(env)[:120]!r}", system=self.name
+            )
         if env["success"] is True:
             return env.get("result")
         code, msg = str(env.get("errCode") or ""), str(env.get("errMsg") or "")
         if code == "E4290":  # no Retry-After: pause every thread a moment (the limit is per second)
             self._limiter.cool_down(1.0)
         if code in _RETRIABLE:
-            raise RetriableError(f"{self.name} {code} {msg or _RETRIABLE[code]}", system=self.name, code=code, response=msg)
+            raise RetriableError(
+                f"{self.name} {code} {msg or _RETRIABLE[code]}", system=self.name, code=code, response=msg
+            )
         if code in _FATAL:
-            raise FatalConnectorError(f"{self.name} 鉴权失败: {code} {msg} (请检查 app_key / app_secret 配置)",
-                                      system=self.name, code=code, response=msg)
+            raise FatalConnectorError(
+                f"{self.name} 鉴权失败: {code} {msg} (请检查 app_key / app_secret 配置)",
+                system=self.name,
+                code=code,
+                response=msg,
+            )
         if code == "E2005":
             m = _DUP_RE.search(msg)
-            raise DuplicateRecord(f"{self.name} {code} {msg}", m.group(1) if m else "", system=self.name, code=code,
-                                  response=msg)
+            raise DuplicateRecord(
+                f"{self.name} {code} {msg}",
+                m.group(1) if m else "",
+                system=self.name,
+                code=code,
+                response=msg,
+            )
         if code in _CATALOGUE:
             # The city's catalogue lacks a code we mapped to: a mapping problem, parked until the
             # tables change (then replayed), not a rejection that waits for the source to change.
             table, column, what = _CATALOGUE[code]
             value = msg.split(":", 1)[-1].split("：", 1)[-1].strip()
-            raise CatalogueMismatch(table, value, column, (
-                f"市系统{what}中没有 {value} ({code} {msg}): 请核对 mappings/{table} 的 {column} 列, "
-                f"或请市局在系统中登记后重试"))
+            raise CatalogueMismatch(
+                table,
+                value,
+                column,
+                (
+                    f"市系统{what}中没有 {value} ({code} {msg}): 请核对 mappings/{table} 的 {column} 列, "
+                    f"或请市局在系统中登记后重试"
+                ),
+            )
         raise TargetRejected(f"市系统拒绝: {code} {msg}", system=self.name, code=code, response=msg)
 
     def call(self, path: str, body: dict[str, Any]) -> Any:
@@ -137,7 +171,10 @@ class MunicipalConnector:
             position = self._twins_position or Position(datetime(2000, 1, 1))
             for page in self.pull_list("penalty", position, datetime(2100, 1, 1), 100):
                 for item in page.items:
-                    key, ajbh = normalize_decision_no(str(item.get("cfjdswh") or "")), str(item.get("ajbh") or "")
+                    key, ajbh = (
+                        normalize_decision_no(str(item.get("cfjdswh") or "")),
+                        str(item.get("ajbh") or ""),
+                    )
                     if item.get("wbxtly") is None and key and ajbh:
                         self._twins[key] = ajbh
                     elif self._twins.get(key) == ajbh:
@@ -145,13 +182,23 @@ class MunicipalConnector:
                 position = Position.from_json(page.position)
             self._twins_position = position
 
-    def pull_list(self, kind: RecordKind, position: Position, until: datetime, page_size: int) -> Iterator[Page]:
+    def pull_list(
+        self, kind: RecordKind, position: Position, until: datetime, page_size: int
+    ) -> Iterator[Page]:
         path = f"/openapi/{_PREFIX[kind]}/list"
         id_field = _ID_FIELD[kind]
 
         def fetch(start: datetime, end: datetime, page: int, size: int) -> tuple[int, list[dict[str, Any]]]:
-            result = self.call(path, {"pageNo": page, "pageSize": min(size, 100), "gxsjStart": start.strftime(TIME_FORMAT),
-                                      "gxsjEnd": end.strftime(TIME_FORMAT), "xzqhdm": self.region_code})
+            result = self.call(
+                path,
+                {
+                    "pageNo": page,
+                    "pageSize": min(size, 100),
+                    "gxsjStart": start.strftime(TIME_FORMAT),
+                    "gxsjEnd": end.strftime(TIME_FORMAT),
+                    "xzqhdm": self.region_code,
+                },
+            )
             if not isinstance(result, dict) or not isinstance(result.get("list"), list):
                 raise BadResponse(f"{self.name} {path} 返回的 result 不含 list", system=self.name)
             return int(result.get("total", 0)), result["list"]
@@ -217,7 +264,9 @@ class MunicipalConnector:
             "wfxw": r.violation,
             "wfss": r.facts,
             "cfyj": r.basis,
-            "cflb": ",".join(m.get("penalty_types", t, "municipal_code", what="处罚类别") for t in r.penalty_types),
+            "cflb": ",".join(
+                m.get("penalty_types", t, "municipal_code", what="处罚类别") for t in r.penalty_types
+            ),
             "fkje": f"{r.fine_yuan:.2f}",
             "mswfsdje": f"{r.confiscation_yuan:.2f}",
             "cfjdrq": r.decided_on.isoformat(),
@@ -273,11 +322,17 @@ class MunicipalConnector:
 
     def _link(self, prefix: str, id_field: str, existing_id: str, wbxtbh: str) -> None:
         try:
-            self.call(f"/openapi/{prefix}/link", {id_field: existing_id, "wbxtly": SOURCE_TAG, "wbxtbh": wbxtbh})
+            self.call(
+                f"/openapi/{prefix}/link", {id_field: existing_id, "wbxtly": SOURCE_TAG, "wbxtbh": wbxtbh}
+            )
         except DuplicateRecord as exc:
             raise ConflictError(
                 f"市系统记录 {existing_id} 已关联其他外部编号, 无法关联本记录 {wbxtbh}: 请在市系统核对是否为同一记录"
-                f" ({exc})", system=self.name, code="E2005", response=exc.response) from None
+                f" ({exc})",
+                system=self.name,
+                code="E2005",
+                response=exc.response,
+            ) from None
         with self._twins_lock:
             for key, value in list(self._twins.items()):
                 if value == existing_id:

@@ -24,7 +24,9 @@ class App:
         self.settings = settings
         self.secrets = secrets
         self.ledger = ledger
-        self.mappings = MappingStore(settings.mappings_dir, ledger, systems={s.type for s in settings.systems.values()})
+        self.mappings = MappingStore(
+            settings.mappings_dir, ledger, systems={s.type for s in settings.systems.values()}
+        )
         self._connectors: dict[str, Any] = {}
         self._pipelines: dict[str, Pipeline] = {}
         self._locks = {p.name: threading.Lock() for p in settings.pipelines}
@@ -45,7 +47,10 @@ class App:
         if name not in self._pipelines:
             cfg = self.settings.pipeline(name)
             pipeline = Pipeline(
-                cfg, self.connector(cfg.source), {t: self.connector(t) for t in cfg.targets}, self.ledger,
+                cfg,
+                self.connector(cfg.source),
+                {t: self.connector(t) for t in cfg.targets},
+                self.ledger,
                 self.mappings.current,
             )
             # Asynchronous feedback (前置库) covers every kind written to a target, whichever pipeline
@@ -56,7 +61,9 @@ class App:
             self._pipelines[name] = pipeline
         return self._pipelines[name]
 
-    def run_pipeline(self, name: str, stop: threading.Event | None = None, *, retries_only: bool = False) -> RunCounts:
+    def run_pipeline(
+        self, name: str, stop: threading.Event | None = None, *, retries_only: bool = False
+    ) -> RunCounts:
         """One run; a pipeline never runs twice at once, here or on another instance (then: "skipped")."""
         with self._locks[name], self.leases.hold(name) as held:
             if not held:
@@ -64,7 +71,9 @@ class App:
                 return RunCounts(status="skipped")
             return self.pipeline(name).run(stop, retries_only=retries_only)
 
-    def run_once(self, names: Iterable[str] | None = None, stop: threading.Event | None = None) -> dict[str, RunCounts]:
+    def run_once(
+        self, names: Iterable[str] | None = None, stop: threading.Event | None = None
+    ) -> dict[str, RunCounts]:
         chosen = list(names) if names else [p.name for p in self.settings.pipelines if p.enabled]
         unknown = [n for n in chosen if n not in self._locks]
         if unknown:

@@ -41,17 +41,33 @@ def app_from_args(args: argparse.Namespace) -> Any:
 def print_counts(results: dict[str, Any]) -> None:
     """One table per pipeline: pulled, and per target created/updated/linked/unchanged/failed."""
     for name, counts in results.items():
-        print(f"\n管道 {name}: 状态 {counts.status}, 读取 {counts.pulled} 条, 不需同步 {counts.skipped} 条 (草稿、未决定, 或本方推送回来的记录)"
-              + (f", 重试 {counts.retried} 条" if counts.retried else ""))
+        print(
+            f"\n管道 {name}: 状态 {counts.status}, 读取 {counts.pulled} 条, 不需同步 {counts.skipped} 条 (草稿、未决定, 或本方推送回来的记录)"
+            + (f", 重试 {counts.retried} 条" if counts.retried else "")
+        )
         if counts.error:
             print(f"  错误: {mask_text(counts.error)}")
         rows = []
         for target, per in sorted(counts.by_target.items()):
-            rows.append([target, per.get("created", 0), per.get("updated", 0), per.get("linked", 0),
-                         per.get("withdrawn", 0), per.get("unchanged", 0), per.get("skipped", 0),
-                         per.get("failed", 0)])
+            rows.append(
+                [
+                    target,
+                    per.get("created", 0),
+                    per.get("updated", 0),
+                    per.get("linked", 0),
+                    per.get("withdrawn", 0),
+                    per.get("unchanged", 0),
+                    per.get("skipped", 0),
+                    per.get("failed", 0),
+                ]
+            )
         if rows:
-            print(table(rows, ["目标系统", "新增", "更新", "关联手工录入", "作废/撤销", "未变化", "不需同步", "失败"]))
+            print(
+                table(
+                    rows,
+                    ["目标系统", "新增", "更新", "关联手工录入", "作废/撤销", "未变化", "不需同步", "失败"],
+                )
+            )
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -68,7 +84,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
     # "skipped": another instance holds the pipeline right now — not a failure of this one.
     failed = any(c.failed or c.status not in ("ok", "skipped") for c in results.values())
     if failed:
-        print("\n有记录同步失败: 运行 `zhifa-sync failures list` 查看原因, 修正后 `zhifa-sync failures retry`。")
+        print(
+            "\n有记录同步失败: 运行 `zhifa-sync failures list` 查看原因, 修正后 `zhifa-sync failures retry`。"
+        )
     return 1 if failed else 0
 
 
@@ -100,11 +118,33 @@ def cmd_failures(args: argparse.Namespace) -> int:
     ledger = app.ledger
     try:
         if args.action == "list":
-            rows, total = ledger.query_failures(state=args.state, pipeline=args.pipeline, target=args.target,
-                                                error_kind=args.kind, search=args.search, limit=args.limit)
-            print(table([[r["id"], STATE_NAMES.get(r["state"], r["state"]), r["pipeline"], r["source_id"], r["target"],
-                           r["error_kind"], r["attempts"], r["last_seen"], r["message"][:90]] for r in rows],
-                         ["编号", "状态", "管道", "记录", "目标", "类别", "次数", "最近", "原因"]))
+            rows, total = ledger.query_failures(
+                state=args.state,
+                pipeline=args.pipeline,
+                target=args.target,
+                error_kind=args.kind,
+                search=args.search,
+                limit=args.limit,
+            )
+            print(
+                table(
+                    [
+                        [
+                            r["id"],
+                            STATE_NAMES.get(r["state"], r["state"]),
+                            r["pipeline"],
+                            r["source_id"],
+                            r["target"],
+                            r["error_kind"],
+                            r["attempts"],
+                            r["last_seen"],
+                            r["message"][:90],
+                        ]
+                        for r in rows
+                    ],
+                    ["编号", "状态", "管道", "记录", "目标", "类别", "次数", "最近", "原因"],
+                )
+            )
             print(f"\n共 {total} 条" + (f", 显示前 {len(rows)} 条" if total > len(rows) else ""))
             return 0
         if args.action == "show":
@@ -112,9 +152,26 @@ def cmd_failures(args: argparse.Namespace) -> int:
             if f is None:
                 print(f"没有编号为 {args.id} 的失败记录", file=sys.stderr)
                 return 1
-            for key in ("id", "state", "pipeline", "kind", "source_id", "target", "stage", "error_kind", "error_code",
-                        "attempts", "first_seen", "last_seen", "message", "response", "payload", "resolution_note",
-                        "resolved_by", "resolved_at"):
+            for key in (
+                "id",
+                "state",
+                "pipeline",
+                "kind",
+                "source_id",
+                "target",
+                "stage",
+                "error_kind",
+                "error_code",
+                "attempts",
+                "first_seen",
+                "last_seen",
+                "message",
+                "response",
+                "payload",
+                "resolution_note",
+                "resolved_by",
+                "resolved_at",
+            ):
                 if f.get(key) is not None:
                     print(f"{key:16} {mask_text(str(f[key]))}")
             if f.get("record"):
@@ -128,8 +185,10 @@ def cmd_failures(args: argparse.Namespace) -> int:
             print(f"已将 {n} 条失败记录标记为待重试")
             if args.queue or not n:
                 return 0
-            pipelines = sorted({f["pipeline"] for i in ids if (f := ledger.get_failure(i))} & {
-                p.name for p in app.settings.pipelines})
+            pipelines = sorted(
+                {f["pipeline"] for i in ids if (f := ledger.get_failure(i))}
+                & {p.name for p in app.settings.pipelines}
+            )
             results = {p: app.run_pipeline(p, retries_only=True) for p in pipelines}
             print_counts(results)
             still = [i for i in ids if (f := ledger.get_failure(i)) and f["state"] != "resolved"]
@@ -174,8 +233,12 @@ def cmd_console(args: argparse.Namespace) -> int:
 
     app = app_from_args(args)
     cfg = app.settings.console
-    uvicorn.run(create_app(app.ledger, app.settings), host=args.host or cfg.host, port=args.port or cfg.port,
-                log_level="warning")
+    uvicorn.run(
+        create_app(app.ledger, app.settings),
+        host=args.host or cfg.host,
+        port=args.port or cfg.port,
+        log_level="warning",
+    )
     return 0
 
 
@@ -191,8 +254,14 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="zhifa-sync", description="执法数据同步: 检查与行政处罚记录在各系统间同步")
-    p.add_argument("-c", "--config", help="配置文件 (默认 $ZHIFA_SYNC_CONFIG, ./zhifa-sync.yaml, /etc/zhifa-sync/zhifa-sync.yaml)")
+    p = argparse.ArgumentParser(
+        prog="zhifa-sync", description="执法数据同步: 检查与行政处罚记录在各系统间同步"
+    )
+    p.add_argument(
+        "-c",
+        "--config",
+        help="配置文件 (默认 $ZHIFA_SYNC_CONFIG, ./zhifa-sync.yaml, /etc/zhifa-sync/zhifa-sync.yaml)",
+    )
     p.add_argument("--log-format", choices=["auto", "json", "console"], default=None)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -206,12 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sync)
 
     sub.add_parser("status", help="各管道、失败与映射表的状态").set_defaults(func=cmd_status)
-    sub.add_parser("check", help="检查配置、数据库、映射表和各系统连通性 (退出码 0/1)").set_defaults(func=cmd_check)
+    sub.add_parser("check", help="检查配置、数据库、映射表和各系统连通性 (退出码 0/1)").set_defaults(
+        func=cmd_check
+    )
 
     f = sub.add_parser("failures", help="同步失败记录")
     fs = f.add_subparsers(dest="action", required=True)
     fl = fs.add_parser("list")
-    fl.add_argument("--state", default="unresolved", help="open | parked | retry | resolved | unresolved (默认)")
+    fl.add_argument(
+        "--state", default="unresolved", help="open | parked | retry | resolved | unresolved (默认)"
+    )
     fl.add_argument("--pipeline")
     fl.add_argument("--target")
     fl.add_argument("--kind", help="validation | mapping | rejected | transient | conflict | auth | internal")

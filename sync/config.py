@@ -223,7 +223,9 @@ def load_settings(path: Path | str, *, base_dir: Path | None = None) -> tuple[Se
             errors.append(f"{where}.source: 未定义的系统 {p.source} (已定义: {', '.join(settings.systems)})")
         for j, t in enumerate(p.targets):
             if t not in settings.systems:
-                errors.append(f"{where}.targets[{j}]: 未定义的系统 {t} (已定义: {', '.join(settings.systems)})")
+                errors.append(
+                    f"{where}.targets[{j}]: 未定义的系统 {t} (已定义: {', '.join(settings.systems)})"
+                )
             elif t == p.source:
                 errors.append(f"{where}.targets[{j}]: 目标系统不能与来源系统相同 ({t})")
     secrets: dict[str, SecretStr] = {}

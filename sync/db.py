@@ -108,7 +108,9 @@ failures = Table(
     Column("source_id", String(64), nullable=False),
     Column("target", String(20), nullable=False),
     Column("stage", String(16), nullable=False),  # validate | map | push | feedback
-    Column("error_kind", String(16), nullable=False),  # validation | mapping | rejected | transient | conflict | auth | internal
+    Column(
+        "error_kind", String(16), nullable=False
+    ),  # validation | mapping | rejected | transient | conflict | auth | internal
     Column("error_code", String(32)),
     Column("message", Text, nullable=False),
     Column("payload", Text),  # as mapped for the target, personal data masked

@@ -33,7 +33,9 @@ class ConfigError(ZhifaError):
 class ConnectorError(ZhifaError):
     """An error talking to an external system."""
 
-    def __init__(self, message: str, *, system: str = "", code: str | None = None, response: str | None = None):
+    def __init__(
+        self, message: str, *, system: str = "", code: str | None = None, response: str | None = None
+    ):
         self.system = system
         self.code = code
         self.response = response
@@ -45,8 +47,15 @@ class RetriableError(ConnectorError):
 
     kind = "transient"
 
-    def __init__(self, message: str, *, retry_after: float | None = None, system: str = "", code: str | None = None,
-                 response: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        system: str = "",
+        code: str | None = None,
+        response: str | None = None,
+    ) -> None:
         self.retry_after = retry_after
         super().__init__(message, system=system, code=code, response=response)
 
@@ -98,7 +107,9 @@ class MappingMissing(ZhifaError):
 
     kind = "mapping"
 
-    def __init__(self, table: str, key: str, column: str, what: str = "", *, row_missing: bool = False) -> None:
+    def __init__(
+        self, table: str, key: str, column: str, what: str = "", *, row_missing: bool = False
+    ) -> None:
         self.table = table
         self.key = key
         self.column = column

@@ -26,7 +26,9 @@ def now() -> datetime:
     return datetime.now().replace(microsecond=0)
 
 
-def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str], update_cols: Sequence[str]) -> None:
+def _upsert(
+    conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str], update_cols: Sequence[str]
+) -> None:
     """INSERT … ON CONFLICT DO UPDATE on SQLite and PostgreSQL (one statement for many rows)."""
     if not rows:
         return
@@ -169,10 +171,18 @@ class Ledger:
 
     def set_meta(self, key: str, value: str) -> None:
         with self.engine.begin() as conn:
-            _upsert(conn, meta, [{"key": key, "value": value, "updated_at": now()}], ["key"], ["value", "updated_at"])
+            _upsert(
+                conn,
+                meta,
+                [{"key": key, "value": value, "updated_at": now()}],
+                ["key"],
+                ["value", "updated_at"],
+            )
 
     # -- deliveries ------------------------------------------------------------------------------
-    def deliveries_for(self, system: str, kind: str, source_ids: Iterable[str]) -> dict[tuple[str, str], Delivery]:
+    def deliveries_for(
+        self, system: str, kind: str, source_ids: Iterable[str]
+    ) -> dict[tuple[str, str], Delivery]:
         """Known deliveries of these records, keyed by (source_id, target)."""
         ids = list(source_ids)
         out: dict[tuple[str, str], Delivery] = {}
@@ -181,29 +191,47 @@ class Ledger:
                 chunk = ids[chunk_start : chunk_start + 500]
                 rows = conn.execute(
                     select(
-                        deliveries.c.source_id, deliveries.c.target, deliveries.c.target_id,
-                        deliveries.c.payload_hash, deliveries.c.state, deliveries.c.linked,
+                        deliveries.c.source_id,
+                        deliveries.c.target,
+                        deliveries.c.target_id,
+                        deliveries.c.payload_hash,
+                        deliveries.c.state,
+                        deliveries.c.linked,
                         deliveries.c.target_version,
-                    ).where(deliveries.c.system == system, deliveries.c.kind == kind, deliveries.c.source_id.in_(chunk))
+                    ).where(
+                        deliveries.c.system == system,
+                        deliveries.c.kind == kind,
+                        deliveries.c.source_id.in_(chunk),
+                    )
                 )
                 for r in rows:
-                    out[(r.source_id, r.target)] = Delivery(r.target_id, r.payload_hash, r.state, r.linked, r.target_version)
+                    out[(r.source_id, r.target)] = Delivery(
+                        r.target_id, r.payload_hash, r.state, r.linked, r.target_version
+                    )
         return out
 
     def find_by_natural_key(self, system: str, kind: str, key: str) -> list[tuple[str, str]]:
         """(source id, stored body) of the records seen from ``system`` with this natural key."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(records.c.source_id, records.c.body).where(
-                records.c.system == system, records.c.kind == kind, records.c.natural_key == key[:200],
-            ).order_by(records.c.source_id))
+            rows = conn.execute(
+                select(records.c.source_id, records.c.body)
+                .where(
+                    records.c.system == system,
+                    records.c.kind == kind,
+                    records.c.natural_key == key[:200],
+                )
+                .order_by(records.c.source_id)
+            )
             return [(r.source_id, r.body) for r in rows]
 
     def target_id(self, system: str, kind: str, source_id: str, target: str) -> str | None:
         with self.engine.connect() as conn:
             result: str | None = conn.scalar(
                 select(deliveries.c.target_id).where(
-                    deliveries.c.system == system, deliveries.c.kind == kind,
-                    deliveries.c.source_id == source_id, deliveries.c.target == target,
+                    deliveries.c.system == system,
+                    deliveries.c.kind == kind,
+                    deliveries.c.source_id == source_id,
+                    deliveries.c.target == target,
                 )
             )
             return result
@@ -222,42 +250,88 @@ class Ledger:
         ts = now()
         with self.engine.begin() as conn:
             _upsert(
-                conn, records,
+                conn,
+                records,
                 [dict(s.__dict__, first_seen=ts, last_seen=ts) for s in snapshots],
                 ["system", "kind", "source_id"],
-                ["status", "record_hash", "body", "doc_no", "party_name", "party_code", "dept_code",
-                 "event_date", "source_updated_at", "last_seen", "natural_key"],
+                [
+                    "status",
+                    "record_hash",
+                    "body",
+                    "doc_no",
+                    "party_name",
+                    "party_code",
+                    "dept_code",
+                    "event_date",
+                    "source_updated_at",
+                    "last_seen",
+                    "natural_key",
+                ],
             )
             self._write_outcomes(conn, pipeline, run_id, outcomes, ts)
             if cursor is not None:
                 self._save_cursor(conn, pipeline, cursor)
 
-    def _write_outcomes(self, conn: Connection, pipeline: str, run_id: str, outcomes: list[Outcome], ts: datetime) -> None:
+    def _write_outcomes(
+        self, conn: Connection, pipeline: str, run_id: str, outcomes: list[Outcome], ts: datetime
+    ) -> None:
         done = [o for o in outcomes if o.action in ("created", "updated", "linked", "withdrawn", "sent")]
         rows = []
         for o in done:
             state = {"withdrawn": "withdrawn", "sent": "sent"}.get(o.action, "delivered")
             if o.action == "withdrawn" and o.target_version is not None:
                 state = "sent"  # a 前置库 `d` row: withdrawn once its feedback says so
-            rows.append({
-                "system": o.system, "kind": o.kind, "source_id": o.source_id, "target": o.target,
-                "target_id": o.target_id, "payload_hash": o.payload_hash, "state": state,
-                "last_action": o.action, "linked": o.linked, "target_version": o.target_version,
-                "first_delivered_at": ts, "delivered_at": ts, "updated_at": ts,
-            })
-        _upsert(conn, deliveries, rows, ["system", "kind", "source_id", "target"],
-                ["target_id", "payload_hash", "state", "last_action", "linked", "target_version",
-                 "delivered_at", "updated_at"])
+            rows.append(
+                {
+                    "system": o.system,
+                    "kind": o.kind,
+                    "source_id": o.source_id,
+                    "target": o.target,
+                    "target_id": o.target_id,
+                    "payload_hash": o.payload_hash,
+                    "state": state,
+                    "last_action": o.action,
+                    "linked": o.linked,
+                    "target_version": o.target_version,
+                    "first_delivered_at": ts,
+                    "delivered_at": ts,
+                    "updated_at": ts,
+                }
+            )
+        _upsert(
+            conn,
+            deliveries,
+            rows,
+            ["system", "kind", "source_id", "target"],
+            [
+                "target_id",
+                "payload_hash",
+                "state",
+                "last_action",
+                "linked",
+                "target_version",
+                "delivered_at",
+                "updated_at",
+            ],
+        )
         # A record that went through closes its open failure for that target.
         if done:
             keys = [(o.system, o.kind, o.source_id, o.target) for o in done]
             for start in range(0, len(keys), 200):
                 conn.execute(
                     update(failures)
-                    .where(tuple_(failures.c.system, failures.c.kind, failures.c.source_id, failures.c.target)
-                           .in_(keys[start : start + 200]), failures.c.state != "resolved")
-                    .values(state="resolved", resolved_by="zhifa-sync", resolved_at=ts,
-                            resolution_note="重试成功, 已自动关闭")
+                    .where(
+                        tuple_(
+                            failures.c.system, failures.c.kind, failures.c.source_id, failures.c.target
+                        ).in_(keys[start : start + 200]),
+                        failures.c.state != "resolved",
+                    )
+                    .values(
+                        state="resolved",
+                        resolved_by="zhifa-sync",
+                        resolved_at=ts,
+                        resolution_note="重试成功, 已自动关闭",
+                    )
                 )
         for o in outcomes:
             if o.failed:
@@ -265,20 +339,38 @@ class Ledger:
 
     def _record_failure(self, conn: Connection, pipeline: str, run_id: str, o: Outcome, ts: datetime) -> None:
         state = "parked" if o.action == "parked" else "open"
-        key = and_(failures.c.system == o.system, failures.c.kind == o.kind,
-                   failures.c.source_id == o.source_id, failures.c.target == o.target)
+        key = and_(
+            failures.c.system == o.system,
+            failures.c.kind == o.kind,
+            failures.c.source_id == o.source_id,
+            failures.c.target == o.target,
+        )
         existing = conn.execute(select(failures.c.id, failures.c.state).where(key)).first()
         values = {
-            "pipeline": pipeline, "stage": o.stage, "error_kind": o.error_kind, "error_code": o.error_code,
-            "message": o.message, "payload": o.payload, "response": o.response, "doc_no": o.doc_no,
-            "party_name": o.party_name, "party_code": o.party_code, "last_seen": ts,
+            "pipeline": pipeline,
+            "stage": o.stage,
+            "error_kind": o.error_kind,
+            "error_code": o.error_code,
+            "message": o.message,
+            "payload": o.payload,
+            "response": o.response,
+            "doc_no": o.doc_no,
+            "party_name": o.party_name,
+            "party_code": o.party_code,
+            "last_seen": ts,
             "mapping_version": o.mapping_version,
         }
         if existing is None:
             inserted = conn.execute(
                 failures.insert().values(
-                    system=o.system, kind=o.kind, source_id=o.source_id, target=o.target,
-                    attempts=1, first_seen=ts, state=state, **values,
+                    system=o.system,
+                    kind=o.kind,
+                    source_id=o.source_id,
+                    target=o.target,
+                    attempts=1,
+                    first_seen=ts,
+                    state=state,
+                    **values,
                 )
             ).inserted_primary_key
             assert inserted is not None
@@ -287,57 +379,110 @@ class Ledger:
             failure_id = existing.id
             # A resolved failure that fails again is reopened; the resolution stays in the audit log.
             conn.execute(
-                update(failures).where(failures.c.id == failure_id).values(
-                    attempts=failures.c.attempts + 1, state=state, resolution_note=None,
-                    resolved_by=None, resolved_at=None, **values,
+                update(failures)
+                .where(failures.c.id == failure_id)
+                .values(
+                    attempts=failures.c.attempts + 1,
+                    state=state,
+                    resolution_note=None,
+                    resolved_by=None,
+                    resolved_at=None,
+                    **values,
                 )
             )
-        conn.execute(failure_attempts.insert().values(
-            failure_id=failure_id, at=ts, run_id=run_id, stage=o.stage, error_kind=o.error_kind, message=o.message,
-        ))
+        conn.execute(
+            failure_attempts.insert().values(
+                failure_id=failure_id,
+                at=ts,
+                run_id=run_id,
+                stage=o.stage,
+                error_kind=o.error_kind,
+                message=o.message,
+            )
+        )
 
-    def apply_feedback(self, target: str, system: str, items: Sequence[Any], run_id: str,
-                       kind_pipelines: dict[str, str]) -> dict[str, int]:
+    def apply_feedback(
+        self, target: str, system: str, items: Sequence[Any], run_id: str, kind_pipelines: dict[str, str]
+    ) -> dict[str, int]:
         """Mark 'sent' deliveries whose version the feedback speaks of as delivered, or failed."""
         ts = now()
         counts = {"accepted": 0, "rejected": 0, "stale": 0}
         with self.engine.begin() as conn:
             for fb in items:
-                key = and_(deliveries.c.system == system, deliveries.c.kind == fb.kind,
-                           deliveries.c.source_id == fb.source_id, deliveries.c.target == target)
-                row = conn.execute(select(deliveries.c.state, deliveries.c.target_version, deliveries.c.last_action)
-                                   .where(key)).first()
-                if row is None or row.state != "sent" or (fb.target_version and row.target_version != fb.target_version):
+                key = and_(
+                    deliveries.c.system == system,
+                    deliveries.c.kind == fb.kind,
+                    deliveries.c.source_id == fb.source_id,
+                    deliveries.c.target == target,
+                )
+                row = conn.execute(
+                    select(deliveries.c.state, deliveries.c.target_version, deliveries.c.last_action).where(
+                        key
+                    )
+                ).first()
+                if (
+                    row is None
+                    or row.state != "sent"
+                    or (fb.target_version and row.target_version != fb.target_version)
+                ):
                     counts["stale"] += 1  # a newer version is on its way, or it is not ours
                     continue
                 if fb.ok:
-                    conn.execute(update(deliveries).where(key).values(
-                        state="withdrawn" if row.last_action == "withdrawn" else "delivered", updated_at=ts))
+                    conn.execute(
+                        update(deliveries)
+                        .where(key)
+                        .values(
+                            state="withdrawn" if row.last_action == "withdrawn" else "delivered",
+                            updated_at=ts,
+                        )
+                    )
                     counts["accepted"] += 1
                 else:
-                    conn.execute(update(deliveries).where(key).values(state="failed", payload_hash=None, updated_at=ts))
-                    self._record_failure(conn, kind_pipelines.get(fb.kind, f"{system}-{fb.kind}"), run_id, Outcome(
-                        system=system, kind=fb.kind, source_id=fb.source_id, target=target, action="failed",
-                        stage="feedback", error_kind="rejected", message=f"{target} 反馈校验失败: {fb.message}",
-                        response=fb.message), ts)
+                    conn.execute(
+                        update(deliveries).where(key).values(state="failed", payload_hash=None, updated_at=ts)
+                    )
+                    self._record_failure(
+                        conn,
+                        kind_pipelines.get(fb.kind, f"{system}-{fb.kind}"),
+                        run_id,
+                        Outcome(
+                            system=system,
+                            kind=fb.kind,
+                            source_id=fb.source_id,
+                            target=target,
+                            action="failed",
+                            stage="feedback",
+                            error_kind="rejected",
+                            message=f"{target} 反馈校验失败: {fb.message}",
+                            response=fb.message,
+                        ),
+                        ts,
+                    )
                     counts["rejected"] += 1
         return counts
 
     # -- failures: queries and actions -----------------------------------------------------------
-    def failures_to_retry(self, pipeline: str, *, max_attempts: int, mapping_version: str) -> list[tuple[str, str]]:
+    def failures_to_retry(
+        self, pipeline: str, *, max_attempts: int, mapping_version: str
+    ) -> list[tuple[str, str]]:
         """(source_id, target) pairs that later runs retry on their own: transient failures within
         their budget, and records parked for a mapping when the tables have changed since."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(failures.c.source_id, failures.c.target).where(
+                select(failures.c.source_id, failures.c.target)
+                .where(
                     failures.c.pipeline == pipeline,
                     or_(
-                        and_(failures.c.state == "open", failures.c.error_kind == "transient",
-                             failures.c.attempts < max_attempts),
+                        and_(
+                            failures.c.state == "open",
+                            failures.c.error_kind == "transient",
+                            failures.c.attempts < max_attempts,
+                        ),
                         and_(failures.c.state == "parked", failures.c.mapping_version != mapping_version),
                         failures.c.state == "retry",
                     ),
-                ).order_by(failures.c.id)
+                )
+                .order_by(failures.c.id)
             )
             return [(r.source_id, r.target) for r in rows]
 
@@ -346,9 +491,13 @@ class Ledger:
         out: dict[str, str] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(source_ids), 500):
-                rows = conn.execute(select(records.c.source_id, records.c.body).where(
-                    records.c.system == system, records.c.kind == kind,
-                    records.c.source_id.in_(source_ids[start : start + 500])))
+                rows = conn.execute(
+                    select(records.c.source_id, records.c.body).where(
+                        records.c.system == system,
+                        records.c.kind == kind,
+                        records.c.source_id.in_(source_ids[start : start + 500]),
+                    )
+                )
                 out.update({r.source_id: r.body for r in rows})
         return out
 
@@ -383,13 +532,22 @@ class Ledger:
             cond.append(failures.c.last_seen <= until)
         if search:
             like = f"%{search.strip()}%"
-            cond.append(or_(failures.c.source_id.like(like), failures.c.doc_no.like(like),
-                            failures.c.party_name.like(like), failures.c.party_code.like(like)))
+            cond.append(
+                or_(
+                    failures.c.source_id.like(like),
+                    failures.c.doc_no.like(like),
+                    failures.c.party_name.like(like),
+                    failures.c.party_code.like(like),
+                )
+            )
         with self.engine.connect() as conn:
             total = conn.scalar(select(func.count()).select_from(failures).where(*cond)) or 0
             rows = conn.execute(
-                select(failures).where(*cond).order_by(failures.c.last_seen.desc(), failures.c.id.desc())
-                .limit(limit).offset(offset)
+                select(failures)
+                .where(*cond)
+                .order_by(failures.c.last_seen.desc(), failures.c.id.desc())
+                .limit(limit)
+                .offset(offset)
             )
             return [dict(r._mapping) for r in rows], int(total)
 
@@ -399,23 +557,50 @@ class Ledger:
             if row is None:
                 return None
             out = dict(row._mapping)
-            out["attempt_log"] = [dict(r._mapping) for r in conn.execute(
-                select(failure_attempts).where(failure_attempts.c.failure_id == failure_id)
-                .order_by(failure_attempts.c.id))]
-            out["record"] = conn.scalar(select(records.c.body).where(
-                records.c.system == row.system, records.c.kind == row.kind, records.c.source_id == row.source_id))
+            out["attempt_log"] = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(failure_attempts)
+                    .where(failure_attempts.c.failure_id == failure_id)
+                    .order_by(failure_attempts.c.id)
+                )
+            ]
+            out["record"] = conn.scalar(
+                select(records.c.body).where(
+                    records.c.system == row.system,
+                    records.c.kind == row.kind,
+                    records.c.source_id == row.source_id,
+                )
+            )
             return out
 
-    def _act(self, failure_ids: Sequence[int], actor: str, action: str, note: str | None, values: dict[str, Any],
-             allowed_from: Sequence[str]) -> int:
+    def _act(
+        self,
+        failure_ids: Sequence[int],
+        actor: str,
+        action: str,
+        note: str | None,
+        values: dict[str, Any],
+        allowed_from: Sequence[str],
+    ) -> int:
         ts = now()
         with self.engine.begin() as conn:
-            ids = list(conn.scalars(select(failures.c.id).where(
-                failures.c.id.in_(failure_ids), failures.c.state.in_(allowed_from))))
+            ids = list(
+                conn.scalars(
+                    select(failures.c.id).where(
+                        failures.c.id.in_(failure_ids), failures.c.state.in_(allowed_from)
+                    )
+                )
+            )
             if ids:
                 conn.execute(update(failures).where(failures.c.id.in_(ids)).values(**values))
-                conn.execute(audit_log.insert(), [
-                    {"at": ts, "actor": actor, "action": action, "failure_id": i, "detail": note} for i in ids])
+                conn.execute(
+                    audit_log.insert(),
+                    [
+                        {"at": ts, "actor": actor, "action": action, "failure_id": i, "detail": note}
+                        for i in ids
+                    ],
+                )
             return len(ids)
 
     def mark_retry(self, failure_ids: Sequence[int], actor: str) -> int:
@@ -426,17 +611,33 @@ class Ledger:
         if not note.strip():
             raise ValueError("处理说明不能为空")
         ts = now()
-        return self._act(failure_ids, actor, "resolve", note,
-                         {"state": "resolved", "resolution_note": note, "resolved_by": actor, "resolved_at": ts},
-                         ("open", "parked", "retry"))
+        return self._act(
+            failure_ids,
+            actor,
+            "resolve",
+            note,
+            {"state": "resolved", "resolution_note": note, "resolved_by": actor, "resolved_at": ts},
+            ("open", "parked", "retry"),
+        )
 
     def reopen(self, failure_ids: Sequence[int], actor: str, note: str | None = None) -> int:
-        return self._act(failure_ids, actor, "reopen", note,
-                         {"state": "open", "resolution_note": None, "resolved_by": None, "resolved_at": None},
-                         ("resolved",))
+        return self._act(
+            failure_ids,
+            actor,
+            "reopen",
+            note,
+            {"state": "open", "resolution_note": None, "resolved_by": None, "resolved_at": None},
+            ("resolved",),
+        )
 
-    def failure_ids(self, *, error_kind: str | None = None, state: Sequence[str] = ("open", "parked"),
-                    pipeline: str | None = None, target: str | None = None) -> list[int]:
+    def failure_ids(
+        self,
+        *,
+        error_kind: str | None = None,
+        state: Sequence[str] = ("open", "parked"),
+        pipeline: str | None = None,
+        target: str | None = None,
+    ) -> list[int]:
         cond: list[ColumnElement[bool]] = [failures.c.state.in_(state)]
         if error_kind:
             cond.append(failures.c.error_kind == error_kind)
@@ -449,40 +650,70 @@ class Ledger:
 
     def audit(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(
-                select(audit_log).order_by(audit_log.c.id.desc()).limit(limit).offset(offset))]
+            return [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(audit_log).order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
+                )
+            ]
 
-    def add_audit(self, actor: str, action: str, detail: str | None = None, failure_id: int | None = None) -> None:
+    def add_audit(
+        self, actor: str, action: str, detail: str | None = None, failure_id: int | None = None
+    ) -> None:
         with self.engine.begin() as conn:
-            conn.execute(audit_log.insert().values(at=now(), actor=actor, action=action, failure_id=failure_id,
-                                                   detail=detail))
+            conn.execute(
+                audit_log.insert().values(
+                    at=now(), actor=actor, action=action, failure_id=failure_id, detail=detail
+                )
+            )
 
     # -- runs --------------------------------------------------------------------------------------
     def start_run(self, pipeline: str) -> str:
         run_id = uuid.uuid4().hex
         with self.engine.begin() as conn:
-            conn.execute(runs.insert().values(run_id=run_id, pipeline=pipeline, instance=self.instance,
-                                              started_at=now(), status="running"))
+            conn.execute(
+                runs.insert().values(
+                    run_id=run_id,
+                    pipeline=pipeline,
+                    instance=self.instance,
+                    started_at=now(),
+                    status="running",
+                )
+            )
         return run_id
 
     def finish_run(self, run_id: str, counts: RunCounts, status: str, error: str | None = None) -> None:
         with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.run_id == run_id).values(
-                finished_at=now(), status=status, error=error, **counts.as_dict()))
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(finished_at=now(), status=status, error=error, **counts.as_dict())
+            )
 
-    def recent_runs(self, pipeline: str | None = None, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    def recent_runs(
+        self, pipeline: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[dict[str, Any]]:
         cond = [runs.c.pipeline == pipeline] if pipeline else []
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(
-                select(runs).where(*cond).order_by(runs.c.id.desc()).limit(limit).offset(offset))]
+            return [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(runs).where(*cond).order_by(runs.c.id.desc()).limit(limit).offset(offset)
+                )
+            ]
 
     # -- summaries ---------------------------------------------------------------------------------
     def failure_counts(self) -> list[dict[str, Any]]:
         """Unresolved failures grouped by pipeline, target, error kind and state."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(failures.c.pipeline, failures.c.target, failures.c.error_kind, failures.c.state,
-                       func.count().label("n"))
+                select(
+                    failures.c.pipeline,
+                    failures.c.target,
+                    failures.c.error_kind,
+                    failures.c.state,
+                    func.count().label("n"),
+                )
                 .where(failures.c.state != "resolved")
                 .group_by(failures.c.pipeline, failures.c.target, failures.c.error_kind, failures.c.state)
             )
@@ -491,13 +722,17 @@ class Ledger:
     def delivery_counts(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(deliveries.c.kind, deliveries.c.target, deliveries.c.state, func.count().label("n"))
-                .group_by(deliveries.c.kind, deliveries.c.target, deliveries.c.state)
+                select(
+                    deliveries.c.kind, deliveries.c.target, deliveries.c.state, func.count().label("n")
+                ).group_by(deliveries.c.kind, deliveries.c.target, deliveries.c.state)
             )
             return [dict(r._mapping) for r in rows]
 
     def iter_deliveries(self, target: str, kind: str) -> Iterator[tuple[str, str | None, str]]:
         with self.engine.connect() as conn:
-            for r in conn.execute(select(deliveries.c.source_id, deliveries.c.target_id, deliveries.c.state)
-                                  .where(deliveries.c.target == target, deliveries.c.kind == kind)):
+            for r in conn.execute(
+                select(deliveries.c.source_id, deliveries.c.target_id, deliveries.c.state).where(
+                    deliveries.c.target == target, deliveries.c.kind == kind
+                )
+            ):
                 yield r.source_id, r.target_id, r.state

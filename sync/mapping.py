@@ -40,22 +40,60 @@ class TableSpec:
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
-        TableSpec("items", ("district_item_code",),
-                  ("district_item_name", "kind", "municipal_item_code", "hlwjg_item_code"), "区平台事项"),
-        TableSpec("departments", ("district_dept_code",),
-                  ("district_dept_name", "municipal_org_code", "region_code", "agency_name", "agency_uscc",
-                   "hlwjg_cd_source"), "区平台部门"),
+        TableSpec(
+            "items",
+            ("district_item_code",),
+            ("district_item_name", "kind", "municipal_item_code", "hlwjg_item_code"),
+            "区平台事项",
+        ),
+        TableSpec(
+            "departments",
+            ("district_dept_code",),
+            (
+                "district_dept_name",
+                "municipal_org_code",
+                "region_code",
+                "agency_name",
+                "agency_uscc",
+                "hlwjg_cd_source",
+            ),
+            "区平台部门",
+        ),
         TableSpec("officers", ("district_user_id",), ("name", "cert_no"), "区平台执法人员"),
-        TableSpec("inspection_types", ("district_code",), ("name", "municipal_code", "hlwjg_code"), "检查类型"),
-        TableSpec("inspection_results", ("district_code",),
-                  ("name", "municipal_jcjg", "municipal_sfla", "hlwjg_code"), "检查结果"),
-        TableSpec("penalty_types", ("district_code",), ("name", "municipal_code", "credit_name", "hlwjg_code"),
-                  "处罚类别"),
-        TableSpec("party_types", ("district_code",), ("name", "municipal_code", "credit_name", "hlwjg_code"),
-                  "当事人类型"),
-        TableSpec("id_types", ("district_code",), ("name", "municipal_code", "credit_name", "hlwjg_code"), "证件类型"),
-        TableSpec("hlwjg_check_implement", ("district_item_code", "agency_uscc"), ("check_icode",),
-                  "检查实施清单", required=False),
+        TableSpec(
+            "inspection_types", ("district_code",), ("name", "municipal_code", "hlwjg_code"), "检查类型"
+        ),
+        TableSpec(
+            "inspection_results",
+            ("district_code",),
+            ("name", "municipal_jcjg", "municipal_sfla", "hlwjg_code"),
+            "检查结果",
+        ),
+        TableSpec(
+            "penalty_types",
+            ("district_code",),
+            ("name", "municipal_code", "credit_name", "hlwjg_code"),
+            "处罚类别",
+        ),
+        TableSpec(
+            "party_types",
+            ("district_code",),
+            ("name", "municipal_code", "credit_name", "hlwjg_code"),
+            "当事人类型",
+        ),
+        TableSpec(
+            "id_types",
+            ("district_code",),
+            ("name", "municipal_code", "credit_name", "hlwjg_code"),
+            "证件类型",
+        ),
+        TableSpec(
+            "hlwjg_check_implement",
+            ("district_item_code", "agency_uscc"),
+            ("check_icode",),
+            "检查实施清单",
+            required=False,
+        ),
     )
 }
 
@@ -123,8 +161,16 @@ def _decode(data: bytes, file: str) -> str:
         data.decode("gbk")
     except UnicodeDecodeError:
         raise MappingFileError([Problem(file, 0, "", "文件编码无法识别 (既不是 UTF-8 也不是 GBK)")]) from None
-    raise MappingFileError([Problem(
-        file, 0, "", "文件是 GBK 编码: 请在 Excel 中“另存为 → CSV UTF-8(逗号分隔)”后再保存, 或导出为 .xlsx")])
+    raise MappingFileError(
+        [
+            Problem(
+                file,
+                0,
+                "",
+                "文件是 GBK 编码: 请在 Excel 中“另存为 → CSV UTF-8(逗号分隔)”后再保存, 或导出为 .xlsx",
+            )
+        ]
+    )
 
 
 def cell_text(value: Any) -> str:
@@ -148,8 +194,17 @@ def _open_workbook(path: Path, file: str) -> Any:
     try:
         return load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # zip/XML errors: a half-saved or mis-named file
-        raise MappingFileError([Problem(file, 0, "", f"无法作为 .xlsx 读取 ({type(exc).__name__}): "
-                                                    "请在 Excel 中重新保存为“Excel 工作簿(*.xlsx)”")]) from None
+        raise MappingFileError(
+            [
+                Problem(
+                    file,
+                    0,
+                    "",
+                    f"无法作为 .xlsx 读取 ({type(exc).__name__}): "
+                    "请在 Excel 中重新保存为“Excel 工作簿(*.xlsx)”",
+                )
+            ]
+        ) from None
 
 
 def _sheet_rows(sheet: Any) -> list[list[str]]:
@@ -171,15 +226,21 @@ def read_workbook(path: Path) -> dict[str, list[list[str]]]:
     """Every sheet of ``mappings.xlsx`` but the notes, by sheet name."""
     wb = _open_workbook(path, path.name)
     try:
-        return {ws.title.strip(): _sheet_rows(ws) for ws in wb.worksheets
-                if not ws.title.strip().startswith(NOTE_SHEET_PREFIX)}
+        return {
+            ws.title.strip(): _sheet_rows(ws)
+            for ws in wb.worksheets
+            if not ws.title.strip().startswith(NOTE_SHEET_PREFIX)
+        }
     finally:
         wb.close()
 
 
 def _differences(spec: TableSpec, first: dict[str, str], second: dict[str, str]) -> str:
-    return "; ".join(f"{c} {first.get(c) or '(空)'} ≠ {second.get(c) or '(空)'}"
-                     for c in spec.columns if first.get(c, "") != second.get(c, ""))
+    return "; ".join(
+        f"{c} {first.get(c) or '(空)'} ≠ {second.get(c) or '(空)'}"
+        for c in spec.columns
+        if first.get(c, "") != second.get(c, "")
+    )
 
 
 def load_table(spec: TableSpec, path: Path, problems: list[Problem]) -> Table:
@@ -195,7 +256,9 @@ def table_from_rows(spec: TableSpec, file: str, rows_raw: list[list[str]], probl
     header = [h.strip() for h in rows_raw[0]]
     missing = [c for c in (*spec.key, *spec.columns) if c not in header]
     if missing:
-        problems.append(Problem(file, 1, ",".join(missing), f"表头缺少列; 应有 {', '.join((*spec.key, *spec.columns))}"))
+        problems.append(
+            Problem(file, 1, ",".join(missing), f"表头缺少列; 应有 {', '.join((*spec.key, *spec.columns))}")
+        )
         return Table(spec, file, {})
     index = {name: i for i, name in enumerate(header)}
     rows: dict[tuple[str, ...], Row] = {}
@@ -210,9 +273,12 @@ def table_from_rows(spec: TableSpec, file: str, rows_raw: list[list[str]], probl
             continue
         if key in rows:
             diff = _differences(spec, rows[key].values, values)
-            text = (f"键 {'/'.join(key)} 重复 (第 {rows[key].line} 行已有): 请删除其中一行" if not diff else
-                    f"键 {'/'.join(key)} 重复 (第 {rows[key].line} 行已有) 且映射到不同的值 ({diff}):"
-                    " 一个代码只能对应一个目标, 请核对后删除错误的一行")
+            text = (
+                f"键 {'/'.join(key)} 重复 (第 {rows[key].line} 行已有): 请删除其中一行"
+                if not diff
+                else f"键 {'/'.join(key)} 重复 (第 {rows[key].line} 行已有) 且映射到不同的值 ({diff}):"
+                " 一个代码只能对应一个目标, 请核对后删除错误的一行"
+            )
             problems.append(Problem(file, line, ",".join(spec.key), text))
             continue
         rows[key] = Row(values, line)
@@ -254,12 +320,21 @@ class Mappings:
                 problems.extend(exc.problems)
             for title in sheets:
                 if title not in TABLES:
-                    problems.append(Problem(f"{WORKBOOK}[{title}]", 0, "", f"未知的工作表 {title}: 工作表名应为表名 "
-                                            f"({', '.join(TABLES)}), 说明用的工作表请以“{NOTE_SHEET_PREFIX}”开头"))
+                    problems.append(
+                        Problem(
+                            f"{WORKBOOK}[{title}]",
+                            0,
+                            "",
+                            f"未知的工作表 {title}: 工作表名应为表名 "
+                            f"({', '.join(TABLES)}), 说明用的工作表请以“{NOTE_SHEET_PREFIX}”开头",
+                        )
+                    )
         for name, spec in TABLES.items():
             candidates = [p for p in (directory / f"{name}.csv", directory / f"{name}.xlsx") if p.exists()]
             if len(candidates) + (name in sheets) > 1:
-                where = [p.name for p in candidates] + ([f"{WORKBOOK} 的工作表 {name}"] if name in sheets else [])
+                where = [p.name for p in candidates] + (
+                    [f"{WORKBOOK} 的工作表 {name}"] if name in sheets else []
+                )
                 problems.append(Problem(f"{name}.csv", 0, "", f"同时存在 {' 和 '.join(where)}: 请只保留一个"))
                 continue
             if name in sheets:
@@ -267,8 +342,15 @@ class Mappings:
                 continue
             if not candidates:
                 if spec.required:
-                    problems.append(Problem(f"{name}.csv", 0, "", f"缺少映射表 {name}.csv ({spec.label})"
-                                            + (f", {WORKBOOK} 中也没有工作表 {name}" if workbook.exists() else "")))
+                    problems.append(
+                        Problem(
+                            f"{name}.csv",
+                            0,
+                            "",
+                            f"缺少映射表 {name}.csv ({spec.label})"
+                            + (f", {WORKBOOK} 中也没有工作表 {name}" if workbook.exists() else ""),
+                        )
+                    )
                 continue
             path = candidates[0]
             digest.update(name.encode() + b"\0" + path.read_bytes())
@@ -290,8 +372,13 @@ class Mappings:
         t = self.tables.get(table)
         row = t.rows.get(tuple(key)) if t else None
         if row is None:
-            raise MappingMissing(self.file_of(table), "/".join(key), column or ", ".join(TABLES[table].columns),
-                                 what or TABLES[table].label, row_missing=True)
+            raise MappingMissing(
+                self.file_of(table),
+                "/".join(key),
+                column or ", ".join(TABLES[table].columns),
+                what or TABLES[table].label,
+                row_missing=True,
+            )
         return row.values
 
     def get(self, table: str, key: str | tuple[str, ...], column: str, *, what: str = "") -> str:
@@ -356,7 +443,11 @@ def write_workbook(maps: Mappings, out: Path) -> None:
     for name, spec in TABLES.items():
         notes.append([name, spec.label, ", ".join(spec.key), ", ".join(spec.columns)])
     notes.append([])
-    notes.append(["放入映射表目录并命名为 mappings.xlsx 即可代替各 CSV 文件 (二者只能选其一); 以“说明”开头的工作表不被读取。"])
+    notes.append(
+        [
+            "放入映射表目录并命名为 mappings.xlsx 即可代替各 CSV 文件 (二者只能选其一); 以“说明”开头的工作表不被读取。"
+        ]
+    )
     for col, width in zip("ABCD", (26, 16, 34, 80), strict=True):
         notes.column_dimensions[col].width = width
     notes.freeze_panes = "A2"

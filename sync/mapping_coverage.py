@@ -61,7 +61,11 @@ def _district_refs(kind: str, raw: dict[str, Any], maps: Mappings, hlwjg: bool) 
             yield "inspection_types", "district_code", str(raw["inspection_type"])
         if raw.get("result"):
             yield "inspection_results", "district_code", str(raw["result"])
-        dept = maps.tables["departments"].rows.get((str(raw.get("dept_code")),)) if "departments" in maps.tables else None
+        dept = (
+            maps.tables["departments"].rows.get((str(raw.get("dept_code")),))
+            if "departments" in maps.tables
+            else None
+        )
         agency = dept.values.get("agency_uscc") if dept else None
         if hlwjg and agency and raw.get("item_code"):
             yield "hlwjg_check_implement", "district_item_code/agency_uscc", f"{raw['item_code']}/{agency}"
@@ -120,14 +124,23 @@ def scan(app: Any, maps: Mappings) -> list[Unmapped]:
             sources[(p.source, p.kind)] = sources.get((p.source, p.kind), False) or hlwjg
     found: dict[Ref, Unmapped] = {}
     with app.ledger.engine.connect() as conn:
-        parked = {(r.system, r.kind, r.source_id) for r in conn.execute(
-            select(failures.c.system, failures.c.kind, failures.c.source_id).where(failures.c.state == "parked"))}
+        parked = {
+            (r.system, r.kind, r.source_id)
+            for r in conn.execute(
+                select(failures.c.system, failures.c.kind, failures.c.source_id).where(
+                    failures.c.state == "parked"
+                )
+            )
+        }
         for (system, kind), hlwjg in sources.items():
             extract = EXTRACTORS.get(settings.systems[system].type)
             if extract is None:
                 continue
-            rows = conn.execute(select(records.c.source_id, records.c.status, records.c.body).where(
-                records.c.system == system, records.c.kind == kind).order_by(records.c.source_id))
+            rows = conn.execute(
+                select(records.c.source_id, records.c.status, records.c.body)
+                .where(records.c.system == system, records.c.kind == kind)
+                .order_by(records.c.source_id)
+            )
             for r in rows:
                 if r.status in UNSYNCED:
                     continue
@@ -143,7 +156,9 @@ def scan(app: Any, maps: Mappings) -> list[Unmapped]:
                         continue
                     entry = found.get(ref)
                     if entry is None:
-                        entry = found[ref] = Unmapped(table, maps.file_of(table), column, value, example=r.source_id)
+                        entry = found[ref] = Unmapped(
+                            table, maps.file_of(table), column, value, example=r.source_id
+                        )
                     if r.source_id not in entry.records:
                         entry.records.add(r.source_id)
                         entry.count += 1
@@ -158,8 +173,13 @@ def csv_line(values: list[str]) -> str:
     return buf.getvalue()
 
 
-def suggest_officer(user_id: str, user: dict[str, Any] | None, zfry: list[dict[str, Any]],
-                    registered: dict[str, tuple[str, date | None]] | None, today: date) -> tuple[str | None, str]:
+def suggest_officer(
+    user_id: str,
+    user: dict[str, Any] | None,
+    zfry: list[dict[str, Any]],
+    registered: dict[str, tuple[str, date | None]] | None,
+    today: date,
+) -> tuple[str | None, str]:
     """An ``officers.csv`` line for a district user, by 执法证号 and name across systems, and why."""
     if user is None:
         return None, f"区平台用户库中没有 {user_id}: 请核对记录中的执法人员"
@@ -168,13 +188,16 @@ def suggest_officer(user_id: str, user: dict[str, Any] | None, zfry: list[dict[s
     line, note = None, ""
     if cert and cert in by_cert:
         line = csv_line([user_id, name, cert])
-        note = ("执法证号与姓名在区平台和市系统一致" if by_cert[cert] == name else
-                f"执法证号一致, 但市系统登记的姓名是 {by_cert[cert]}: 请核对")
+        note = (
+            "执法证号与姓名在区平台和市系统一致"
+            if by_cert[cert] == name
+            else f"执法证号一致, 但市系统登记的姓名是 {by_cert[cert]}: 请核对"
+        )
     else:
         same_name = sorted(str(d.get("zjh")) for d in zfry if str(d.get("xm") or "") == name)
         if len(same_name) == 1:
             line = csv_line([user_id, name, same_name[0]])
-            note = (f"按姓名匹配 (区平台登记的证号 {cert or '(空)'} 不在市系统): 请核对证号 {same_name[0]}")
+            note = f"按姓名匹配 (区平台登记的证号 {cert or '(空)'} 不在市系统): 请核对证号 {same_name[0]}"
         elif same_name:
             note = f"市系统有 {len(same_name)} 名同名执法人员 ({', '.join(same_name)}), 且证号都与区平台 ({cert or '空'}) 不同: 请人工确认"
         else:

@@ -90,20 +90,24 @@ def row_digests(maps: Mappings) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for name, table in maps.tables.items():
         out[name] = {
-            "/".join(key): hashlib.sha256(json.dumps(row.values, sort_keys=True, ensure_ascii=False).encode())
-            .hexdigest()[:12]
+            "/".join(key): hashlib.sha256(
+                json.dumps(row.values, sort_keys=True, ensure_ascii=False).encode()
+            ).hexdigest()[:12]
             for key, row in table.rows.items()
         }
     return out
 
 
-def diff(old: dict[str, dict[str, str]], new: dict[str, dict[str, str]], files: dict[str, str]) -> list[TableChange]:
+def diff(
+    old: dict[str, dict[str, str]], new: dict[str, dict[str, str]], files: dict[str, str]
+) -> list[TableChange]:
     """What changed per table between two digests (tables in ``new`` order, then removed tables)."""
     changes = []
     for name in [*new, *(n for n in old if n not in new)]:
         before, after = old.get(name, {}), new.get(name, {})
         change = TableChange(
-            name, files.get(name, f"{name}.csv"),
+            name,
+            files.get(name, f"{name}.csv"),
             added=tuple(sorted(k for k in after if k not in before)),
             changed=tuple(sorted(k for k in after if k in before and before[k] != after[k])),
             removed=tuple(sorted(k for k in before if k not in after)),
@@ -181,7 +185,9 @@ class MappingStore:
         self._current, self.last_error, self.last_warnings = maps, None, report.warnings
         self.loaded_at = _now()
         if report.warnings:
-            log.warning("mappings_warnings", count=len(report.warnings), first=[str(p) for p in report.warnings[:5]])
+            log.warning(
+                "mappings_warnings", count=len(report.warnings), first=[str(p) for p in report.warnings[:5]]
+            )
         try:
             self._record_switch(maps, previous)
         except Exception:  # the ledger being down must not undo a valid switch
@@ -195,12 +201,25 @@ class MappingStore:
         try:
             raw = self.ledger.get_meta(META_REFUSED)
             earlier = json.loads(raw) if raw else {}
-            self.ledger.set_meta(META_REFUSED, json.dumps(
-                {"at": _now().isoformat(sep=" "), "instance": self.ledger.instance, "in_force": kept,
-                 "problems": texts}, ensure_ascii=False))
+            self.ledger.set_meta(
+                META_REFUSED,
+                json.dumps(
+                    {
+                        "at": _now().isoformat(sep=" "),
+                        "instance": self.ledger.instance,
+                        "in_force": kept,
+                        "problems": texts,
+                    },
+                    ensure_ascii=False,
+                ),
+            )
             if earlier.get("problems") != texts:
-                self.ledger.add_audit(ACTOR, AUDIT_REFUSED, f"映射表修改被拒绝, 仍使用 {kept or '(无)'}: 共 {len(texts)} 个问题; "
-                                      + "; ".join(texts[:5]))
+                self.ledger.add_audit(
+                    ACTOR,
+                    AUDIT_REFUSED,
+                    f"映射表修改被拒绝, 仍使用 {kept or '(无)'}: 共 {len(texts)} 个问题; "
+                    + "; ".join(texts[:5]),
+                )
         except Exception:
             log.exception("mappings_meta_unwritable")
 
@@ -215,19 +234,38 @@ class MappingStore:
                 else:
                     old_raw = self.ledger.get_meta(META_ROWS)
                     old = json.loads(old_raw) if old_raw else {}
-                switch = Switch(_now(), previous.version if previous else in_force and in_force.get("version"),
-                                maps.version, tuple(diff(old, digests, maps.files())))
+                switch = Switch(
+                    _now(),
+                    previous.version if previous else in_force and in_force.get("version"),
+                    maps.version,
+                    tuple(diff(old, digests, maps.files())),
+                )
                 self.last_switch = switch
-                log.info("mappings_reloaded", version=maps.version, previous=switch.previous,
-                         changes=[c.summary() for c in switch.changes])
+                log.info(
+                    "mappings_reloaded",
+                    version=maps.version,
+                    previous=switch.previous,
+                    changes=[c.summary() for c in switch.changes],
+                )
                 self.ledger.add_audit(ACTOR, AUDIT_RELOAD, switch.summary())
             self.ledger.set_meta(META_ROWS, json.dumps(digests, ensure_ascii=False, separators=(",", ":")))
-            self.ledger.set_meta(META_IN_FORCE, json.dumps({
-                "version": maps.version, "loaded_at": _now().isoformat(sep=" "), "instance": self.ledger.instance,
-                "files": maps.files(), "rows": {n: len(t) for n, t in maps.tables.items()},
-            }, ensure_ascii=False))
+            self.ledger.set_meta(
+                META_IN_FORCE,
+                json.dumps(
+                    {
+                        "version": maps.version,
+                        "loaded_at": _now().isoformat(sep=" "),
+                        "instance": self.ledger.instance,
+                        "files": maps.files(),
+                        "rows": {n: len(t) for n, t in maps.tables.items()},
+                    },
+                    ensure_ascii=False,
+                ),
+            )
         elif previous is not None and previous.version != maps.version:
-            log.info("mappings_reloaded", version=maps.version, previous=previous.version, recorded_elsewhere=True)
+            log.info(
+                "mappings_reloaded", version=maps.version, previous=previous.version, recorded_elsewhere=True
+            )
         if self.ledger.get_meta(META_REFUSED):
             self.ledger.set_meta(META_REFUSED, "")
 
@@ -235,21 +273,30 @@ class MappingStore:
     def inspect(self, recent: int = 5) -> MappingState:
         """What status shows: the set in force (as the service recorded it), a refusal, recent switches,
         and whether the files on disk are valid now. Reads only: never switches, never writes."""
+
         def meta(key: str) -> dict[str, Any] | None:
             raw = self.ledger.get_meta(key)
             return json.loads(raw) if raw else None
 
         with self.ledger.engine.connect() as conn:
-            rows = conn.execute(select(audit_log.c.at, audit_log.c.action, audit_log.c.detail)
-                                .where(audit_log.c.action.in_((AUDIT_RELOAD, AUDIT_REFUSED)))
-                                .order_by(audit_log.c.id.desc()).limit(recent))
+            rows = conn.execute(
+                select(audit_log.c.at, audit_log.c.action, audit_log.c.detail)
+                .where(audit_log.c.action.in_((AUDIT_RELOAD, AUDIT_REFUSED)))
+                .order_by(audit_log.c.id.desc())
+                .limit(recent)
+            )
             history = [dict(r._mapping) for r in rows]
         maps, report = validate(self.directory, self.systems)
         return MappingState(
-            directory=self.directory, in_force=meta(META_IN_FORCE), refused=meta(META_REFUSED), history=history,
-            disk_version=maps.version if maps else None, disk_errors=[str(p) for p in report.errors],
+            directory=self.directory,
+            in_force=meta(META_IN_FORCE),
+            refused=meta(META_REFUSED),
+            history=history,
+            disk_version=maps.version if maps else None,
+            disk_errors=[str(p) for p in report.errors],
             disk_warnings=[str(p) for p in report.warnings],
-            local_version=self._current.version if self._current else None, local_loaded_at=self.loaded_at,
+            local_version=self._current.version if self._current else None,
+            local_loaded_at=self.loaded_at,
         )
 
 
@@ -272,7 +319,9 @@ class MappingState:
         if self.in_force:
             f = self.in_force
             rows = ", ".join(f"{f.get('files', {}).get(n, n)} {c} 行" for n, c in f.get("rows", {}).items())
-            out.append(f"  在用版本 {f.get('version')}, 载入于 {f.get('loaded_at')} (实例 {f.get('instance')})")
+            out.append(
+                f"  在用版本 {f.get('version')}, 载入于 {f.get('loaded_at')} (实例 {f.get('instance')})"
+            )
             if rows:
                 out.append(f"  {rows}")
         elif self.local_version:
@@ -281,8 +330,10 @@ class MappingState:
             out.append("  尚无服务载入过映射表")
         if self.refused:
             r = self.refused
-            out.append(f"  !! {r.get('at')} 的修改被拒绝 (实例 {r.get('instance')}), 仍使用上一版有效映射表"
-                       f" {r.get('in_force') or '(无)'}; 修正以下问题后自动切换:")
+            out.append(
+                f"  !! {r.get('at')} 的修改被拒绝 (实例 {r.get('instance')}), 仍使用上一版有效映射表"
+                f" {r.get('in_force') or '(无)'}; 修正以下问题后自动切换:"
+            )
             out.extend(f"     {p}" for p in r.get("problems", []))
         elif self.disk_errors:
             out.append("  !! 目录中的映射表有误, 服务下次读取时将拒绝 (继续使用上一版):")
@@ -294,14 +345,20 @@ class MappingState:
             out.extend(f"     {p}" for p in self.disk_warnings[:3])
         if self.history:
             out.append("  最近的切换与拒绝:")
-            out.extend(f"     {h['at']}  {'切换' if h['action'] == AUDIT_RELOAD else '拒绝'}  {h['detail']}"
-                       for h in self.history)
+            out.extend(
+                f"     {h['at']}  {'切换' if h['action'] == AUDIT_RELOAD else '拒绝'}  {h['detail']}"
+                for h in self.history
+            )
         return out
 
     def as_dict(self) -> dict[str, Any]:
         """For the console: plain values only."""
         return {
-            "directory": str(self.directory), "in_force": self.in_force, "refused": self.refused,
-            "history": [{**h, "at": str(h["at"])} for h in self.history], "disk_version": self.disk_version,
-            "disk_errors": self.disk_errors, "disk_warnings": self.disk_warnings,
+            "directory": str(self.directory),
+            "in_force": self.in_force,
+            "refused": self.refused,
+            "history": [{**h, "at": str(h["at"])} for h in self.history],
+            "disk_version": self.disk_version,
+            "disk_errors": self.disk_errors,
+            "disk_warnings": self.disk_warnings,
         }

@@ -7,26 +7,39 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 REGISTRY = CollectorRegistry()
 
 RECORDS = Counter(
-    "zhifa_records_total", "Records handled, by pipeline, target and outcome",
-    ["pipeline", "target", "outcome"], registry=REGISTRY,
+    "zhifa_records_total",
+    "Records handled, by pipeline, target and outcome",
+    ["pipeline", "target", "outcome"],
+    registry=REGISTRY,
 )
 FAILURES = Counter(
-    "zhifa_failures_total", "Record failures, by pipeline, target and error kind",
-    ["pipeline", "target", "error_kind"], registry=REGISTRY,
+    "zhifa_failures_total",
+    "Record failures, by pipeline, target and error kind",
+    ["pipeline", "target", "error_kind"],
+    registry=REGISTRY,
 )
 PUSH_SECONDS = Histogram(
-    "zhifa_push_seconds", "Time to deliver one record to a target (all retries included)",
-    ["target"], registry=REGISTRY, buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    "zhifa_push_seconds",
+    "Time to deliver one record to a target (all retries included)",
+    ["target"],
+    registry=REGISTRY,
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 LAG_SECONDS = Gauge(
-    "zhifa_pipeline_lag_seconds", "Now minus the source time the pipeline has read up to",
-    ["pipeline"], registry=REGISTRY,
+    "zhifa_pipeline_lag_seconds",
+    "Now minus the source time the pipeline has read up to",
+    ["pipeline"],
+    registry=REGISTRY,
 )
 LAST_SUCCESS = Gauge(
-    "zhifa_pipeline_last_success_timestamp_seconds", "Unix time of the last run that finished without error",
-    ["pipeline"], registry=REGISTRY,
+    "zhifa_pipeline_last_success_timestamp_seconds",
+    "Unix time of the last run that finished without error",
+    ["pipeline"],
+    registry=REGISTRY,
 )
 OPEN_FAILURES = Gauge(
-    "zhifa_open_failures", "Unresolved failures, by target and error kind",
-    ["target", "error_kind"], registry=REGISTRY,
+    "zhifa_open_failures",
+    "Unresolved failures, by target and error kind",
+    ["target", "error_kind"],
+    registry=REGISTRY,
 )

@@ -107,8 +107,10 @@ class Pipeline:
         status, error = "ok", None
         try:
             maps = self._mappings()
-            self._pools = {n: ThreadPoolExecutor(t.concurrency, thread_name_prefix=f"push-{n}")
-                           for n, t in self.targets.items()}
+            self._pools = {
+                n: ThreadPoolExecutor(t.concurrency, thread_name_prefix=f"push-{n}")
+                for n, t in self.targets.items()
+            }
             for target in self.targets.values():
                 target.begin_run(self.kind)
             self._apply_feedback(run_id)
@@ -135,7 +137,12 @@ class Pipeline:
             self.ledger.finish_run(run_id, counts, status, mask_text(error) if error else None)
             if status in ("ok", "failed"):
                 metrics.LAST_SUCCESS.labels(self.name).set(time.time())
-            log.info("run_finished", status=status, seconds=round(time.monotonic() - started, 2), **counts.as_dict())
+            log.info(
+                "run_finished",
+                status=status,
+                seconds=round(time.monotonic() - started, 2),
+                **counts.as_dict(),
+            )
             structlog.contextvars.unbind_contextvars("pipeline", "run_id")
         counts.status, counts.error = status, error
         return counts
@@ -153,8 +160,9 @@ class Pipeline:
                 return
 
     def _retry_failures(self, run_id: str, maps: Mappings, counts: RunCounts) -> None:
-        pairs = self.ledger.failures_to_retry(self.name, max_attempts=self.cfg.auto_retry_attempts,
-                                              mapping_version=maps.version)
+        pairs = self.ledger.failures_to_retry(
+            self.name, max_attempts=self.cfg.auto_retry_attempts, mapping_version=maps.version
+        )
         if not pairs:
             return
         wanted: dict[str, set[str]] = {}
@@ -171,8 +179,16 @@ class Pipeline:
             self._handle(run_id, maps, counts, raws, cursor=None, only={i: wanted[i] for i in chunk})
 
     # -- one page --------------------------------------------------------------------------------
-    def _handle(self, run_id: str, maps: Mappings, counts: RunCounts, raws: Sequence[Any], *,
-                cursor: dict[str, Any] | None, only: dict[str, set[str]] | None = None) -> None:
+    def _handle(
+        self,
+        run_id: str,
+        maps: Mappings,
+        counts: RunCounts,
+        raws: Sequence[Any],
+        *,
+        cursor: dict[str, Any] | None,
+        only: dict[str, set[str]] | None = None,
+    ) -> None:
         snapshots: list[RecordSnapshot] = []
         outcomes: list[Outcome] = []
         valid: list[Record] = []
@@ -193,8 +209,11 @@ class Pipeline:
             valid.append(record)
 
         prior = self.ledger.deliveries_for(self.source.name, self.kind, [r.id for r in valid])
-        ctx = Context(maps, lambda kind, sid, target: self.ledger.target_id(self.source.name, kind, sid, target),
-                      self.ledger.find_by_natural_key)
+        ctx = Context(
+            maps,
+            lambda kind, sid, target: self.ledger.target_id(self.source.name, kind, sid, target),
+            self.ledger.find_by_natural_key,
+        )
         jobs: list[Job] = []
         for record in valid:
             for name, target in self.targets.items():
@@ -220,38 +239,62 @@ class Pipeline:
                 outcomes.extend(fut.result())
             except FatalConnectorError as exc:
                 fatal = fatal or exc
-                outcomes.extend(self._failure(r, n, "push", exc, maps, payload) for r, n, payload, _h, _d in chunk)
+                outcomes.extend(
+                    self._failure(r, n, "push", exc, maps, payload) for r, n, payload, _h, _d in chunk
+                )
         for o in outcomes:
             counts.add(o)
             metrics.RECORDS.labels(self.name, o.target, o.action).inc()
             if o.failed:
                 metrics.FAILURES.labels(self.name, o.target, o.error_kind).inc()
-        self.ledger.commit_page(pipeline=self.name, run_id=run_id, snapshots=snapshots, outcomes=outcomes, cursor=cursor)
+        self.ledger.commit_page(
+            pipeline=self.name, run_id=run_id, snapshots=snapshots, outcomes=outcomes, cursor=cursor
+        )
         if fatal:
             raise fatal
 
-    def _plan(self, record: Record, name: str, target: Target, ctx: Context, prior: Delivery | None, maps: Mappings
-              ) -> tuple[Outcome | None, Job | None]:
-        base: dict[str, Any] = {"system": self.source.name, "kind": self.kind, "source_id": record.id, "target": name}
+    def _plan(
+        self, record: Record, name: str, target: Target, ctx: Context, prior: Delivery | None, maps: Mappings
+    ) -> tuple[Outcome | None, Job | None]:
+        base: dict[str, Any] = {
+            "system": self.source.name,
+            "kind": self.kind,
+            "source_id": record.id,
+            "target": name,
+        }
         if not target.wants(record):
             return Outcome(action="skipped", **base), None
-        if record.withdrawn and (prior is None or prior.target_id is None) and not getattr(target, "keeps_withdrawn", True):
+        if (
+            record.withdrawn
+            and (prior is None or prior.target_id is None)
+            and not getattr(target, "keeps_withdrawn", True)
+        ):
             return Outcome(action="skipped", **base), None
         try:
             payload = target.translate(record, ctx)
         except (MappingMissing, RecordInvalid) as exc:
             return self._failure(record, name, "map", exc, maps, None), None
         digest = stable_hash(payload)
-        if prior is not None and prior.payload_hash == digest and prior.state in ("delivered", "withdrawn", "sent"):
+        if (
+            prior is not None
+            and prior.payload_hash == digest
+            and prior.state in ("delivered", "withdrawn", "sent")
+        ):
             return Outcome(action="unchanged", target_id=prior.target_id, payload_hash=digest, **base), None
         return None, (record, name, payload, digest, prior)
 
-    def _push(self, record: Record, name: str, payload: dict[str, Any], digest: str, prior: Delivery | None) -> Outcome:
+    def _push(
+        self, record: Record, name: str, payload: dict[str, Any], digest: str, prior: Delivery | None
+    ) -> Outcome:
         target = self.targets[name]
         started = time.monotonic()
         structlog.contextvars.bind_contextvars(pipeline=self.name, record_id=record.id, system=name)
         try:
-            p = PriorDelivery(prior.target_id, prior.state, prior.linked, prior.target_version) if prior else None
+            p = (
+                PriorDelivery(prior.target_id, prior.state, prior.linked, prior.target_version)
+                if prior
+                else None
+            )
             done = target.deliver(record, payload, p)
         except FatalConnectorError:
             raise
@@ -264,9 +307,17 @@ class Pipeline:
             metrics.PUSH_SECONDS.labels(name).observe(time.monotonic() - started)
             structlog.contextvars.unbind_contextvars("record_id", "system")
         log.debug("pushed", record_id=record.id, system=name, action=done.action, target_id=done.target_id)
-        return Outcome(system=self.source.name, kind=self.kind, source_id=record.id, target=name, action=done.action,
-                       target_id=done.target_id, payload_hash=digest, linked=done.linked,
-                       target_version=done.target_version)
+        return Outcome(
+            system=self.source.name,
+            kind=self.kind,
+            source_id=record.id,
+            target=name,
+            action=done.action,
+            target_id=done.target_id,
+            payload_hash=digest,
+            linked=done.linked,
+            target_version=done.target_version,
+        )
 
     def _submit(self, target: str, fn: Callable[..., list[Outcome]], *args: Any) -> Future[list[Outcome]]:
         """Run on the target's pool with this run's log context (pipeline, run_id) carried over."""
@@ -275,9 +326,16 @@ class Pipeline:
     def _push_batch(self, target: BatchTarget, chunk: list[Job]) -> list[Outcome]:
         started = time.monotonic()
         try:
-            results = target.deliver_batch([
-                (r, payload, PriorDelivery(d.target_id, d.state, d.linked, d.target_version) if d else None)
-                for r, _n, payload, _h, d in chunk])
+            results = target.deliver_batch(
+                [
+                    (
+                        r,
+                        payload,
+                        PriorDelivery(d.target_id, d.state, d.linked, d.target_version) if d else None,
+                    )
+                    for r, _n, payload, _h, d in chunk
+                ]
+            )
         except FatalConnectorError:
             raise
         except Exception as exc:  # the whole call failed: each record of the batch fails with it
@@ -291,9 +349,19 @@ class Pipeline:
             if isinstance(res, Exception):
                 out.append(self._failure(record, name, "push", res, None, payload))
             else:
-                out.append(Outcome(system=self.source.name, kind=self.kind, source_id=record.id, target=name,
-                                   action=res.action, target_id=res.target_id, payload_hash=digest, linked=res.linked,
-                                   target_version=res.target_version))
+                out.append(
+                    Outcome(
+                        system=self.source.name,
+                        kind=self.kind,
+                        source_id=record.id,
+                        target=name,
+                        action=res.action,
+                        target_id=res.target_id,
+                        payload_hash=digest,
+                        linked=res.linked,
+                        target_version=res.target_version,
+                    )
+                )
         return out
 
     def _apply_feedback(self, run_id: str) -> None:
@@ -304,30 +372,59 @@ class Pipeline:
             key = f"feedback:{name}"
             items, watermark = target.poll_feedback(self.ledger.get_meta(key))
             if items:
-                applied = self.ledger.apply_feedback(name, self.source.name, items, run_id, self.kind_pipelines)
+                applied = self.ledger.apply_feedback(
+                    name, self.source.name, items, run_id, self.kind_pipelines
+                )
                 log.info("feedback_applied", system=name, received=len(items), **applied)
             if watermark is not None:
                 self.ledger.set_meta(key, watermark)
 
     # -- failures --------------------------------------------------------------------------------
-    def _failure(self, record: Record, target: str, stage: str, exc: Exception, maps: Mappings | None,
-                 payload: dict[str, Any] | None) -> Outcome:
+    def _failure(
+        self,
+        record: Record,
+        target: str,
+        stage: str,
+        exc: Exception,
+        maps: Mappings | None,
+        payload: dict[str, Any] | None,
+    ) -> Outcome:
         kind = getattr(exc, "kind", "internal")
         parked = isinstance(exc, MappingMissing)
-        message = str(exc) if isinstance(exc, ConnectorError | MappingMissing | RecordInvalid) else f"内部错误 {type(exc).__name__}: {exc}"
-        log.warning("record_failed", record_id=record.id, system=target, stage=stage, error_kind=kind,
-                    message=mask_text(message))
+        message = (
+            str(exc)
+            if isinstance(exc, ConnectorError | MappingMissing | RecordInvalid)
+            else f"内部错误 {type(exc).__name__}: {exc}"
+        )
+        log.warning(
+            "record_failed",
+            record_id=record.id,
+            system=target,
+            stage=stage,
+            error_kind=kind,
+            message=mask_text(message),
+        )
         return Outcome(
-            system=self.source.name, kind=self.kind, source_id=record.id, target=target,
-            action="parked" if parked else "failed", stage=stage, error_kind=kind,
-            error_code=getattr(exc, "code", None), message=mask_text(message),
+            system=self.source.name,
+            kind=self.kind,
+            source_id=record.id,
+            target=target,
+            action="parked" if parked else "failed",
+            stage=stage,
+            error_kind=kind,
+            error_code=getattr(exc, "code", None),
+            message=mask_text(message),
             payload=masked_json(payload) if payload is not None else None,
             response=mask_text(str(getattr(exc, "response", None) or "")) or None,
-            doc_no=record.doc_no, party_name=record.party_name, party_code=record.party_code,
+            doc_no=record.doc_no,
+            party_name=record.party_name,
+            party_code=record.party_code,
             mapping_version=(maps or self._mappings()).version if parked else None,
         )
 
-    def _invalid(self, raw: Any, exc: RecordInvalid, maps: Mappings, only: dict[str, set[str]] | None) -> list[Outcome]:
+    def _invalid(
+        self, raw: Any, exc: RecordInvalid, maps: Mappings, only: dict[str, set[str]] | None
+    ) -> list[Outcome]:
         """An invalid record goes nowhere: a failure for every target."""
         log.warning("record_invalid", record_id=exc.record_id, message=mask_text(str(exc)))
         doc = raw.get("decision_no") or raw.get("document_no") if isinstance(raw, dict) else None
@@ -336,20 +433,38 @@ class Pipeline:
         code = party.get("uscc") if isinstance(party, dict) else None
         targets = only.get(exc.record_id, set()) if only is not None else self.targets
         return [
-            Outcome(system=self.source.name, kind=self.kind, source_id=exc.record_id, target=t, action="failed",
-                    stage="validate", error_kind="validation", message=mask_text(str(exc)),
-                    payload=masked_json(raw), doc_no=str(doc)[:128] if doc else None,
-                    party_name=str(name)[:200] if name else None, party_code=str(code)[:32] if code else None)
+            Outcome(
+                system=self.source.name,
+                kind=self.kind,
+                source_id=exc.record_id,
+                target=t,
+                action="failed",
+                stage="validate",
+                error_kind="validation",
+                message=mask_text(str(exc)),
+                payload=masked_json(raw),
+                doc_no=str(doc)[:128] if doc else None,
+                party_name=str(name)[:200] if name else None,
+                party_code=str(code)[:32] if code else None,
+            )
             for t in targets
         ]
 
     def _snapshot(self, record: Record, raw: dict[str, Any]) -> RecordSnapshot:
         body = json.dumps(raw, ensure_ascii=False, default=str)
         return RecordSnapshot(
-            system=self.source.name, kind=self.kind, source_id=record.id, status=record.status,
-            record_hash=hashlib.sha256(body.encode()).hexdigest(), body=body,
-            doc_no=record.doc_no, party_name=record.party_name, party_code=record.party_code,
-            dept_code=record.dept_code, event_date=record.event_date, source_updated_at=record.updated_at,
+            system=self.source.name,
+            kind=self.kind,
+            source_id=record.id,
+            status=record.status,
+            record_hash=hashlib.sha256(body.encode()).hexdigest(),
+            body=body,
+            doc_no=record.doc_no,
+            party_name=record.party_name,
+            party_code=record.party_code,
+            dept_code=record.dept_code,
+            event_date=record.event_date,
+            source_updated_at=record.updated_at,
             natural_key=record.natural_key[:200],
         )
 
@@ -357,7 +472,16 @@ class Pipeline:
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
             return None
         return RecordSnapshot(
-            system=self.source.name, kind=self.kind, source_id=raw["id"][:64], status="invalid",
-            record_hash=stable_hash(raw), body=json.dumps(raw, ensure_ascii=False, default=str),
-            doc_no=None, party_name=None, party_code=None, dept_code=None, event_date=None, source_updated_at=None,
+            system=self.source.name,
+            kind=self.kind,
+            source_id=raw["id"][:64],
+            status="invalid",
+            record_hash=stable_hash(raw),
+            body=json.dumps(raw, ensure_ascii=False, default=str),
+            doc_no=None,
+            party_name=None,
+            party_code=None,
+            dept_code=None,
+            event_date=None,
+            source_updated_at=None,
         )

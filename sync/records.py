@@ -204,8 +204,14 @@ class _Record(_Model):
     def _split_officers(cls, data: Any) -> Any:
         officers = data.get("officers") if isinstance(data, dict) else None
         if isinstance(officers, list) and any(isinstance(o, dict) for o in officers):
-            data = {**data, "officers": [o for o in officers if not isinstance(o, dict)],
-                    "external_officers": [*data.get("external_officers", []), *(o for o in officers if isinstance(o, dict))]}
+            data = {
+                **data,
+                "officers": [o for o in officers if not isinstance(o, dict)],
+                "external_officers": [
+                    *data.get("external_officers", []),
+                    *(o for o in officers if isinstance(o, dict)),
+                ],
+            }
         return data
 
     @field_validator("officers")
@@ -346,7 +352,10 @@ Record = Inspection | Penalty
 # A CreditEvent (flow 4) is not part of ``Record`` — connectors that translate penalties need not
 # handle it — but quacks like one for the pipeline and the ledger (see sync/events.py).
 MODELS: dict[str, type[Inspection] | type[Penalty] | type[CreditEvent]] = {
-    "inspection": Inspection, "penalty": Penalty, "credit_event": CreditEvent}
+    "inspection": Inspection,
+    "penalty": Penalty,
+    "credit_event": CreditEvent,
+}
 
 _STATUS_SKIP = {"inspection": "draft", "penalty": "filed"}
 

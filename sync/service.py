@@ -58,15 +58,28 @@ class Service:
         for p in self.app.settings.pipelines:
             job = self.scheduler.get_job(p.name)
             next_run = job.next_run_time.replace(tzinfo=None) if job and job.next_run_time else None
-            pipelines.append({"name": p.name, "enabled": p.enabled, "source": p.source, "targets": p.targets,
-                              "kind": p.kind, "next_run": next_run})
+            pipelines.append(
+                {
+                    "name": p.name,
+                    "enabled": p.enabled,
+                    "source": p.source,
+                    "targets": p.targets,
+                    "kind": p.kind,
+                    "next_run": next_run,
+                }
+            )
         store = self.app.mappings
         return {
             "pipelines": pipelines,
-            "systems": [{"name": n, "type": s.type, "healthy": None, "last_error": None}
-                        for n, s in self.app.settings.systems.items()],
-            "mappings": {"version": store.current().version, "loaded_at": store.loaded_at,
-                         "refused": [str(p) for p in store.last_error.problems] if store.last_error else []},
+            "systems": [
+                {"name": n, "type": s.type, "healthy": None, "last_error": None}
+                for n, s in self.app.settings.systems.items()
+            ],
+            "mappings": {
+                "version": store.current().version,
+                "loaded_at": store.loaded_at,
+                "refused": [str(p) for p in store.last_error.problems] if store.last_error else [],
+            },
             "deadlines": self._deadlines(),
         }
 
@@ -89,21 +102,37 @@ class Service:
             return None
         from sync.deadlines import deadlines
 
-        at_risk = [d for d in deadlines(self.app.ledger, self.app.settings, date.today())
-                   if d.state in ("overdue", "due_soon")]
-        return [{"文号": d.doc_no, "当事人": d.party_name, "决定日期": d.decided_on, "公示期限": d.due,
-                 "状态": "已逾期" if d.state == "overdue" else "2个工作日内到期", "目标": d.target}
-                for d in at_risk[:50]]
+        at_risk = [
+            d
+            for d in deadlines(self.app.ledger, self.app.settings, date.today())
+            if d.state in ("overdue", "due_soon")
+        ]
+        return [
+            {
+                "文号": d.doc_no,
+                "当事人": d.party_name,
+                "决定日期": d.decided_on,
+                "公示期限": d.due,
+                "状态": "已逾期" if d.state == "overdue" else "2个工作日内到期",
+                "目标": d.target,
+            }
+            for d in at_risk[:50]
+        ]
 
     def start(self) -> None:
         now = datetime.now()
         for p in self.app.settings.pipelines:
             if p.enabled:
-                self.scheduler.add_job(self._job, trigger_for(p), args=[p.name], id=p.name, name=p.name,
-                                       next_run_time=now)
+                self.scheduler.add_job(
+                    self._job, trigger_for(p), args=[p.name], id=p.name, name=p.name, next_run_time=now
+                )
         # Notice edited mapping tables between runs too: a refused edit shows in status within a minute.
-        self.scheduler.add_job(self._watch_mappings, IntervalTrigger(seconds=30, timezone=TIMEZONE),
-                               id="mappings-watch", name="mappings-watch")
+        self.scheduler.add_job(
+            self._watch_mappings,
+            IntervalTrigger(seconds=30, timezone=TIMEZONE),
+            id="mappings-watch",
+            name="mappings-watch",
+        )
         self.scheduler.start()
         if self.console:
             self._start_console()
@@ -117,8 +146,9 @@ class Service:
             return
         cfg = self.app.settings.console
         app = create_app(self.app.ledger, self.app.settings, status=self.status, retry_now=self.retry_now)
-        server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning",
-                                               access_log=False))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False)
+        )
         # uvicorn installs no signal handlers outside the main thread: ours handle SIGTERM.
         thread = threading.Thread(target=server.run, name="console", daemon=True)
         thread.start()

@@ -10,8 +10,15 @@ from sync.cli_format import table
 from sync.errors import ConfigError
 from sync.validators import mask_text
 
-KIND_NAMES = {"validation": "数据不合规", "mapping": "缺少映射", "rejected": "目标系统拒绝", "transient": "暂时故障",
-              "conflict": "冲突需人工", "auth": "鉴权失败", "internal": "内部错误"}
+KIND_NAMES = {
+    "validation": "数据不合规",
+    "mapping": "缺少映射",
+    "rejected": "目标系统拒绝",
+    "transient": "暂时故障",
+    "conflict": "冲突需人工",
+    "auth": "鉴权失败",
+    "internal": "内部错误",
+}
 
 
 def status_report(app: App) -> str:
@@ -22,29 +29,60 @@ def status_report(app: App) -> str:
         last = ledger.recent_runs(p.name, limit=1)
         cursor = ledger.get_cursor(p.name)
         r = last[0] if last else None
-        schedule = f"每 {p.schedule.interval_minutes:g} 分钟" if p.schedule.interval_minutes else p.schedule.cron
-        rows.append([
-            p.name, "启用" if p.enabled else "停用", schedule, f"{p.source} → {', '.join(p.targets)}",
-            r["started_at"] if r else "从未运行", r["status"] if r else "",
-            f"{r['pulled']}/{r['created']}/{r['updated']}/{r['linked']}/{r['failed']}" if r else "",
-            cursor["ts"] if cursor else "",
-        ])
+        schedule = (
+            f"每 {p.schedule.interval_minutes:g} 分钟" if p.schedule.interval_minutes else p.schedule.cron
+        )
+        rows.append(
+            [
+                p.name,
+                "启用" if p.enabled else "停用",
+                schedule,
+                f"{p.source} → {', '.join(p.targets)}",
+                r["started_at"] if r else "从未运行",
+                r["status"] if r else "",
+                f"{r['pulled']}/{r['created']}/{r['updated']}/{r['linked']}/{r['failed']}" if r else "",
+                cursor["ts"] if cursor else "",
+            ]
+        )
     out.append("管道")
-    out.append(table(rows, ["名称", "状态", "计划", "流向", "最近运行", "结果", "读/增/改/关联/败", "已读到"]))
+    out.append(
+        table(rows, ["名称", "状态", "计划", "流向", "最近运行", "结果", "读/增/改/关联/败", "已读到"])
+    )
 
     counts = ledger.failure_counts()
     out.append("\n未处理的同步失败")
     if counts:
-        out.append(table([[c["pipeline"], c["target"], KIND_NAMES.get(c["error_kind"], c["error_kind"]), c["state"], c["n"]]
-                          for c in sorted(counts, key=lambda c: (-c["n"], c["pipeline"]))],
-                         ["管道", "目标", "类别", "状态", "条数"]))
+        out.append(
+            table(
+                [
+                    [
+                        c["pipeline"],
+                        c["target"],
+                        KIND_NAMES.get(c["error_kind"], c["error_kind"]),
+                        c["state"],
+                        c["n"],
+                    ]
+                    for c in sorted(counts, key=lambda c: (-c["n"], c["pipeline"]))
+                ],
+                ["管道", "目标", "类别", "状态", "条数"],
+            )
+        )
     else:
         out.append("  无")
 
     deliveries = ledger.delivery_counts()
     out.append("\n已同步记录")
-    out.append(table([[d["target"], d["kind"], d["state"], d["n"]] for d in sorted(deliveries, key=lambda d: (d["target"], d["kind"]))],
-                     ["目标", "类型", "状态", "条数"]) if deliveries else "  无")
+    out.append(
+        table(
+            [
+                [d["target"], d["kind"], d["state"], d["n"]]
+                for d in sorted(deliveries, key=lambda d: (d["target"], d["kind"]))
+            ],
+            ["目标", "类型", "状态", "条数"],
+        )
+        if deliveries
+        else "  无"
+    )
 
     from sync import deadlines, hlwjg_status
 
@@ -84,14 +122,30 @@ def check(path: Path) -> int:
     try:
         engine = db.make_engine(settings.database.url)
         current, head = db.schema_state(engine)
-        report("数据库", current == head or settings.database.auto_upgrade,
-               f"结构版本 {current or '(空)'} / 最新 {head}" + ("" if current == head else " (启动时自动升级)"
-                                                        if settings.database.auto_upgrade else " (请运行 zhifa-sync db upgrade)"))
+        report(
+            "数据库",
+            current == head or settings.database.auto_upgrade,
+            f"结构版本 {current or '(空)'} / 最新 {head}"
+            + (
+                ""
+                if current == head
+                else " (启动时自动升级)"
+                if settings.database.auto_upgrade
+                else " (请运行 zhifa-sync db upgrade)"
+            ),
+        )
     except Exception as exc:
         report("数据库", False, mask_text(str(exc).splitlines()[0]))
     maps, found = validate(settings.mappings_dir, systems_in_use(settings))
-    report("映射表", maps is not None, f"{settings.mappings_dir} 版本 {maps.version}" if maps else
-           "\n".join(["有误 (详见 zhifa-sync mappings check):", *(f"    {line}" for line in found.lines()[:20])]))
+    report(
+        "映射表",
+        maps is not None,
+        f"{settings.mappings_dir} 版本 {maps.version}"
+        if maps
+        else "\n".join(
+            ["有误 (详见 zhifa-sync mappings check):", *(f"    {line}" for line in found.lines()[:20])]
+        ),
+    )
     for name, cfg in settings.systems.items():
         try:
             conn = base.create(name, cfg, secrets)
@@ -104,4 +158,3 @@ def check(path: Path) -> int:
             report(f"系统 {name} ({cfg.type})", False, mask_text(str(exc)))
     print(f"\n检查于 {datetime.now():%Y-%m-%d %H:%M:%S}: {'全部通过' if ok else '有问题, 见上'}")
     return 0 if ok else 1
-

@@ -62,7 +62,9 @@ def mask_id(number: str) -> str:
     return number[:4] + "*" * (len(number) - 8) + number[-4:]
 
 
-_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
+_ID_LIKE = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
+)
 
 
 def mask_text(text: str) -> str:
@@ -71,14 +73,18 @@ def mask_text(text: str) -> str:
     A number with a wrong check character is masked too (it is still someone's ID, typed wrong);
     only an 18-character string that is a valid 统一社会信用代码 is left as it is.
     """
-    return _ID_LIKE.sub(lambda m: m.group(0) if uscc_problem(m.group(0).upper()) is None else mask_id(m.group(0)), text)
+    return _ID_LIKE.sub(
+        lambda m: m.group(0) if uscc_problem(m.group(0).upper()) is None else mask_id(m.group(0)), text
+    )
 
 
 def to_halfwidth(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
-_BRACKETS = str.maketrans({"〔": "[", "〕": "]", "【": "[", "】": "]", "［": "[", "］": "]", "（": "(", "）": ")"})
+_BRACKETS = str.maketrans(
+    {"〔": "[", "〕": "]", "【": "[", "】": "]", "［": "[", "］": "]", "（": "(", "）": ")"}
+)
 
 
 def normalize_decision_no(number: str) -> str:

@@ -10,11 +10,17 @@ from sync.cli_format import table
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("mappings", help="映射表: 检查 (check)、导出为 Excel (export)、未映射代码 (coverage)")
+    p = subparsers.add_parser(
+        "mappings", help="映射表: 检查 (check)、导出为 Excel (export)、未映射代码 (coverage)"
+    )
     sp = p.add_subparsers(dest="mappings_action", required=True)
-    c = sp.add_parser("check", help="检查映射表: 重复、空白、格式、代码表、歧义; --live 再对照各系统目录 (退出码 0/1)")
+    c = sp.add_parser(
+        "check", help="检查映射表: 重复、空白、格式、代码表、歧义; --live 再对照各系统目录 (退出码 0/1)"
+    )
     c.add_argument("--live", action="store_true", help="对照市系统字典、前置库目录表和区平台人员/事项/部门")
-    c.add_argument("--dir", type=Path, help="映射表目录 (默认取配置文件中的 mappings_dir; 给出时不需要配置文件)")
+    c.add_argument(
+        "--dir", type=Path, help="映射表目录 (默认取配置文件中的 mappings_dir; 给出时不需要配置文件)"
+    )
     c.add_argument("--strict", action="store_true", help="提示 (如空白的目标列) 也使退出码为 1")
     c.set_defaults(func=cmd_check)
     e = sp.add_parser("export", help="把整套映射表导出为一个工作簿 (每张表一个工作表)")
@@ -49,9 +55,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         report.extend(check_live(settings, secrets, maps))
     for line in report.lines():
         print(line)
-    print(f"\n映射表检查{' (含在线核对)' if args.live else ''} {directory}: "
-          f"错误 {len(report.errors)} 条, 提示 {len(report.warnings)} 条"
-          + ("" if report.errors else ", 可以使用"))
+    print(
+        f"\n映射表检查{' (含在线核对)' if args.live else ''} {directory}: "
+        f"错误 {len(report.errors)} 条, 提示 {len(report.warnings)} 条"
+        + ("" if report.errors else ", 可以使用")
+    )
     return 1 if report.errors or (args.strict and report.warnings) else 0
 
 
@@ -62,8 +70,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     maps = Mappings.load(directory)  # a set with problems is not exported: rows would be lost silently
     write_workbook(maps, args.xlsx)
     rows = sum(len(t) for t in maps.tables.values())
-    print(f"已导出 {len(maps.tables)} 张表 ({rows} 行) 到 {args.xlsx}; 放入映射表目录并命名为 mappings.xlsx"
-          " (并移走各 CSV 文件) 即可直接使用")
+    print(
+        f"已导出 {len(maps.tables)} 张表 ({rows} 行) 到 {args.xlsx}; 放入映射表目录并命名为 mappings.xlsx"
+        " (并移走各 CSV 文件) 即可直接使用"
+    )
     return 0
 
 
@@ -79,8 +89,12 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     seen = [u for u in found if u.count]
     if seen:
         print("记录中出现但尚未映射的代码:")
-        print(table([[u.file, u.column, u.code, u.count, u.parked, u.example or ""] for u in seen],
-                    ["映射表", "列", "代码", "记录数", "其中待映射", "示例记录"]))
+        print(
+            table(
+                [[u.file, u.column, u.code, u.count, u.parked, u.example or ""] for u in seen],
+                ["映射表", "列", "代码", "记录数", "其中待映射", "示例记录"],
+            )
+        )
     else:
         print("已读取的记录中没有未映射的代码")
     idle = [u for u in found if not u.count]

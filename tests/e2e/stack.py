@@ -42,25 +42,58 @@ class Stack:
         self.config_path = self.tmp / "zhifa-sync.yaml"
         self.write_config()
 
-    def write_config(self, *, municipal_rate: float = 0, retry_attempts: int = 4, concurrency: int = 8,
-                     max_wait_s: float = 0.2) -> None:
+    def write_config(
+        self,
+        *,
+        municipal_rate: float = 0,
+        retry_attempts: int = 4,
+        concurrency: int = 8,
+        max_wait_s: float = 0.2,
+    ) -> None:
         retry = {"attempts": retry_attempts, "initial_wait_s": 0.01, "max_wait_s": max_wait_s}
         pipelines = self.pipelines or [
-            {"name": "district-inspections", "source": "district", "kind": "inspection", "targets": ["municipal"],
-             "start": "2024-01-01 00:00:00", "lag_s": 0, "batch_size": 100},
-            {"name": "district-penalties", "source": "district", "kind": "penalty", "targets": ["municipal"],
-             "start": "2024-01-01 00:00:00", "lag_s": 0, "batch_size": 100},
+            {
+                "name": "district-inspections",
+                "source": "district",
+                "kind": "inspection",
+                "targets": ["municipal"],
+                "start": "2024-01-01 00:00:00",
+                "lag_s": 0,
+                "batch_size": 100,
+            },
+            {
+                "name": "district-penalties",
+                "source": "district",
+                "kind": "penalty",
+                "targets": ["municipal"],
+                "start": "2024-01-01 00:00:00",
+                "lag_s": 0,
+                "batch_size": 100,
+            },
         ]
         config = {
             "database": {"url": self.db_url},
             "mappings_dir": str(self.mappings),
             "systems": {
-                "district": {"type": "district", "base_url": self.district_url, "username": district.DISTRICT_USER,
-                             "password": {"env": "ZS_DISTRICT_PASSWORD"}, "retry": retry, "timeout_s": 5},
-                "municipal": {"type": "municipal", "base_url": self.municipal_url,
-                              "app_key": municipal.MUNICIPAL_APP_KEY, "app_secret": {"env": "ZS_MUNICIPAL_SECRET"},
-                              "region_code": "120116", "retry": retry, "timeout_s": 5, "concurrency": concurrency,
-                              "rate_limit_per_s": municipal_rate},
+                "district": {
+                    "type": "district",
+                    "base_url": self.district_url,
+                    "username": district.DISTRICT_USER,
+                    "password": {"env": "ZS_DISTRICT_PASSWORD"},
+                    "retry": retry,
+                    "timeout_s": 5,
+                },
+                "municipal": {
+                    "type": "municipal",
+                    "base_url": self.municipal_url,
+                    "app_key": municipal.MUNICIPAL_APP_KEY,
+                    "app_secret": {"env": "ZS_MUNICIPAL_SECRET"},
+                    "region_code": "120116",
+                    "retry": retry,
+                    "timeout_s": 5,
+                    "concurrency": concurrency,
+                    "rate_limit_per_s": municipal_rate,
+                },
                 **self.extra_systems,
             },
             "pipelines": pipelines,
@@ -92,17 +125,35 @@ class Stack:
 
 def synced_district_ids(records: list[dict[str, Any]], bad: set[str]) -> set[str]:
     """District records that must reach the targets: submitted/decided/closed/void/revoked, valid."""
-    return {r["id"] for r in records if r["status"] not in ("draft", "filed") and r["id"] not in bad
-            and r.get("origin", "district") == "district"}
+    return {
+        r["id"]
+        for r in records
+        if r["status"] not in ("draft", "filed")
+        and r["id"] not in bad
+        and r.get("origin", "district") == "district"
+    }
 
 
 @contextmanager
-def make_stack(tmp: Path, monkeypatch: pytest.MonkeyPatch, *, inspections: int = 240, penalties: int = 30,
-               seed: int = 7, db_url: str | None = None, bad_records: int = 0) -> Iterator[Stack]:
+def make_stack(
+    tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    inspections: int = 240,
+    penalties: int = 30,
+    seed: int = 7,
+    db_url: str | None = None,
+    bad_records: int = 0,
+) -> Iterator[Stack]:
     monkeypatch.setenv("ZS_DISTRICT_PASSWORD", district.DISTRICT_PASSWORD)
     monkeypatch.setenv("ZS_MUNICIPAL_SECRET", municipal.MUNICIPAL_APP_SECRET)
-    data = datagen.generate(seed=seed, inspections=inspections, penalties=penalties, hand_typed_share=0.12,
-                            bad_records=bad_records)
+    data = datagen.generate(
+        seed=seed,
+        inspections=inspections,
+        penalties=penalties,
+        hand_typed_share=0.12,
+        bad_records=bad_records,
+    )
     d_state, m_state = district.DistrictState(), municipal.MunicipalState()
     d_state.load(data)
     m_state.load(data)

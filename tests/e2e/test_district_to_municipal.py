@@ -31,7 +31,9 @@ def assert_exactly_once(stack: Stack) -> None:
     for kind, city_kind in (("inspections", "jcjl"), ("penalties", "xzcf")):
         expected = synced_district_ids(stack.district.records(kind), bad)
         ours = stack.ours(city_kind)
-        assert set(ours) == expected, f"{kind}: missing {sorted(expected - set(ours))[:5]}, extra {sorted(set(ours) - expected)[:5]}"
+        assert set(ours) == expected, (
+            f"{kind}: missing {sorted(expected - set(ours))[:5]}, extra {sorted(set(ours) - expected)[:5]}"
+        )
         dups = {k: len(v) for k, v in ours.items() if len(v) > 1}
         assert not dups, f"{kind}: duplicated {dups}"
     # no second copy of a record typed in by hand at the city
@@ -71,14 +73,19 @@ def test_second_run_pushes_nothing(stack: Stack) -> None:
     for counts in again.values():
         assert counts.created == counts.updated == counts.linked == counts.failed == 0
     saves_after = stack.municipal.faults.stats()["calls"]
-    assert {k: v for k, v in saves_after.items() if "save" in k} == {k: v for k, v in saves_before.items() if "save" in k}
+    assert {k: v for k, v in saves_after.items() if "save" in k} == {
+        k: v for k, v in saves_before.items() if "save" in k
+    }
 
 
 def test_hand_typed_city_records_are_linked_not_duplicated(stack: Stack) -> None:
     """Records typed in by hand at the city (exact and bracket-variant twins) are adopted, never copied."""
     twins = stack.dataset.twins
     assert any(not t.exact for t in twins) and any(t.kind == "inspection" for t in twins)
-    typed_by_hand = {"jcjl": {r["jcjlbh"] for r in stack.city("jcjl")}, "xzcf": {r["ajbh"] for r in stack.city("xzcf")}}
+    typed_by_hand = {
+        "jcjl": {r["jcjlbh"] for r in stack.city("jcjl")},
+        "xzcf": {r["ajbh"] for r in stack.city("xzcf")},
+    }
     counts = stack.run()
     assert sum(c.linked for c in counts.values()) == len(twins)
     for twin in twins:
@@ -92,12 +99,19 @@ def test_edit_arrives_as_update_and_void_as_void(stack: Stack) -> None:
     """A changed record is an update of the same city record; a void/revocation is applied there."""
     stack.run()
     insp = next(r for r in stack.district.records("inspections") if r["status"] == "submitted")
-    pen = next(r for r in stack.district.records("penalties") if r["status"] == "decided"
-               and r["id"] not in {t.district_id for t in stack.dataset.twins})
+    pen = next(
+        r
+        for r in stack.district.records("penalties")
+        if r["status"] == "decided" and r["id"] not in {t.district_id for t in stack.dataset.twins}
+    )
     (before,) = stack.ours("jcjl")[insp["id"]]
     stack.district.update("inspections", insp["id"], hazard_count=insp["hazard_count"] + 5)
     stack.district.revoke_penalty(pen["id"])
-    other = next(r for r in stack.district.records("inspections") if r["status"] == "submitted" and r["id"] != insp["id"])
+    other = next(
+        r
+        for r in stack.district.records("inspections")
+        if r["status"] == "submitted" and r["id"] != insp["id"]
+    )
     stack.district.void_inspection(other["id"])
     counts = stack.run()
     assert counts["district-inspections"].updated == 1 and counts["district-inspections"].withdrawn == 1
@@ -137,8 +151,9 @@ def test_unmapped_officer_fails_with_table_and_key_then_retry_succeeds(
     assert_exactly_once(stack)
 
 
-def test_invalid_record_fails_for_every_target_and_others_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_record_fails_for_every_target_and_others_flow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A bad USCC check character is a validation failure naming the field; the rest is delivered."""
     with make_stack(tmp_path, monkeypatch, bad_records=2) as stack:
         assert len(stack.dataset.bad_ids) == 2
@@ -156,24 +171,39 @@ def test_faults_lose_nothing_and_duplicate_nothing(tmp_path: Path, monkeypatch: 
     """5xx, HTML proxy pages, dropped connections after storing, rate limits and early token expiry:
     after the runs settle, every record is on the city exactly once."""
     with make_stack(tmp_path, monkeypatch, inspections=200, penalties=30, seed=11) as stack:
-        stack.district.faults.update(error_rate=0.08, token_ttl_s=1, rate_limits=True, rate_limit_per_s=40, seed=3)
-        stack.municipal.faults.update(error_rate=0.05, html_error_rate=0.05, e5000_rate=0.05,
-                                      drop_after_store_rate=0.15, rate_limits=True, rate_limit_per_s=40, seed=4)
+        stack.district.faults.update(
+            error_rate=0.08, token_ttl_s=1, rate_limits=True, rate_limit_per_s=40, seed=3
+        )
+        stack.municipal.faults.update(
+            error_rate=0.05,
+            html_error_rate=0.05,
+            e5000_rate=0.05,
+            drop_after_store_rate=0.15,
+            rate_limits=True,
+            rate_limit_per_s=40,
+            seed=4,
+        )
         stack.write_config(retry_attempts=4, max_wait_s=1.5)
         for _ in range(8):
             results = stack.run()
             if all(c.status == "ok" for c in results.values()):
                 break
-        assert all(c.status == "ok" for c in results.values()), {n: (c.status, c.error) for n, c in results.items()}
+        assert all(c.status == "ok" for c in results.values()), {
+            n: (c.status, c.error) for n, c in results.items()
+        }
         assert_exactly_once(stack)
-        injected = {**{f"district.{k}": v for k, v in stack.district.faults.stats()["faults"].items()},
-                    **{f"municipal.{k}": v for k, v in stack.municipal.faults.stats()["faults"].items()}}
+        injected = {
+            **{f"district.{k}": v for k, v in stack.district.faults.stats()["faults"].items()},
+            **{f"municipal.{k}": v for k, v in stack.municipal.faults.stats()["faults"].items()},
+        }
         for kind in ("district.5xx", "district.401", "municipal.drop", "municipal.E4290", "municipal.5xx"):
             assert injected.get(kind, 0) > 0, f"no {kind} fault was injected: {injected}"
 
 
 @pytest.mark.postgres
-def test_same_flow_with_a_postgresql_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_schema_url: str) -> None:
+def test_same_flow_with_a_postgresql_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_schema_url: str
+) -> None:
     """The ledger on PostgreSQL: first run delivers all, the second pushes nothing."""
     with make_stack(tmp_path, monkeypatch, inspections=120, penalties=12, db_url=pg_schema_url) as stack:
         first = stack.run()

@@ -70,8 +70,12 @@ def test_record_parked_for_missing_officer_is_delivered_after_the_row_is_added(s
     finally:
         app.close()
     (entry,) = [u for u in found if u.table == "officers" and u.code == uid]
-    assert (entry.file, entry.column, entry.count, entry.parked) == ("officers.csv", "district_user_id",
-                                                                     len(affected), len(affected))
+    assert (entry.file, entry.column, entry.count, entry.parked) == (
+        "officers.csv",
+        "district_user_id",
+        len(affected),
+        len(affected),
+    )
     assert entry.example in affected
     assert entry.suggestion == row and entry.note == "执法证号与姓名在区平台和市系统一致"
 
@@ -102,8 +106,16 @@ def test_broken_edit_while_running_keeps_old_tables_and_shows_in_status(stack: S
     """``zhifa-sync run`` refuses a broken edit (the old tables stay in force: a new record goes out with the
     old 执法证号), ``zhifa-sync status`` in another process shows why, and a good edit is switched to."""
     stack.pipelines = [
-        {"name": "district-inspections", "source": "district", "kind": "inspection", "targets": ["municipal"],
-         "start": "2024-01-01 00:00:00", "lag_s": 0, "batch_size": 100, "schedule": CYCLE},
+        {
+            "name": "district-inspections",
+            "source": "district",
+            "kind": "inspection",
+            "targets": ["municipal"],
+            "start": "2024-01-01 00:00:00",
+            "lag_s": 0,
+            "batch_size": 100,
+            "schedule": CYCLE,
+        },
     ]
     stack.write_config()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -111,8 +123,9 @@ def test_broken_edit_while_running_keeps_old_tables_and_shows_in_status(stack: S
     log_path = tmp_path / "service.log"
     ledger = Ledger.connect(stack.db_url, upgrade=True)
     with log_path.open("wb") as log_file:
-        service = subprocess.Popen([*cmd, "run", "--no-console"], stdout=log_file, stderr=subprocess.STDOUT,
-                                   env=env, cwd=REPO)
+        service = subprocess.Popen(
+            [*cmd, "run", "--no-console"], stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=REPO
+        )
         try:
             expected = synced_district_ids(stack.district.records("inspections"), set(stack.dataset.bad_ids))
             wait_for("first delivery", lambda: expected <= set(stack.ours("jcjl")))
@@ -120,35 +133,55 @@ def test_broken_edit_while_running_keeps_old_tables_and_shows_in_status(stack: S
 
             officers = stack.mappings / "officers.csv"
             good = officers.read_text(encoding="utf-8-sig")
-            broken = good.replace("u1001,黎文,12011619001", "u1001,黎文,12011619999") + "u1002,重复,12011619002\n"
+            broken = (
+                good.replace("u1001,黎文,12011619001", "u1001,黎文,12011619999") + "u1002,重复,12011619002\n"
+            )
             officers.write_text(broken, encoding="utf-8-sig")
             dup_line = len(broken.splitlines())
             refused = wait_for("refusal", lambda: json.loads(ledger.get_meta(META_REFUSED) or "null"))
             assert refused["in_force"] == old_version
-            assert any(p.startswith(f"officers.csv:{dup_line}: district_user_id: 键 u1002 重复") for p in refused["problems"])
+            assert any(
+                p.startswith(f"officers.csv:{dup_line}: district_user_id: 键 u1002 重复")
+                for p in refused["problems"]
+            )
 
-            template = next(r for r in stack.district.records("inspections")
-                            if r["id"] in expected and r["status"] == "submitted")
+            template = next(
+                r
+                for r in stack.district.records("inspections")
+                if r["id"] in expected and r["status"] == "submitted"
+            )
             new = copy.deepcopy(template)
             for key in ("id", "updated_at"):
                 new.pop(key)
-            new.update(officers=["u1001", "u1002"], started_at=template["started_at"][:8] + "28 08:00:00",
-                       ended_at=template["started_at"][:8] + "28 09:00:00")
+            new.update(
+                officers=["u1001", "u1002"],
+                started_at=template["started_at"][:8] + "28 08:00:00",
+                ended_at=template["started_at"][:8] + "28 09:00:00",
+            )
             new_id = stack.district.upsert_inspection(new)
             (city,) = wait_for("new record delivered", lambda: stack.ours("jcjl").get(new_id))
             assert city["zfry"] == "12011619001,12011619002"  # the last good officers table
             assert json.loads(ledger.get_meta(META_IN_FORCE) or "{}")["version"] == old_version
 
-            status = subprocess.run([*cmd, "status"], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+            status = subprocess.run(
+                [*cmd, "status"], capture_output=True, text=True, env=env, cwd=REPO, timeout=60
+            )
             assert status.returncode == 0, status.stderr
             assert f"在用版本 {old_version}" in status.stdout
             assert "的修改被拒绝" in status.stdout and "仍使用上一版有效映射表" in status.stdout
             assert f"officers.csv:{dup_line}: district_user_id: 键 u1002 重复" in status.stdout
 
             officers.write_text(good.replace("u1001,黎文,", "u1001,黎 文,"), encoding="utf-8-sig")
-            wait_for("switch", lambda: ledger.get_meta(META_REFUSED) == ""
-                     and json.loads(ledger.get_meta(META_IN_FORCE) or "{}")["version"] != old_version)
-            status = subprocess.run([*cmd, "status"], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+            wait_for(
+                "switch",
+                lambda: (
+                    ledger.get_meta(META_REFUSED) == ""
+                    and json.loads(ledger.get_meta(META_IN_FORCE) or "{}")["version"] != old_version
+                ),
+            )
+            status = subprocess.run(
+                [*cmd, "status"], capture_output=True, text=True, env=env, cwd=REPO, timeout=60
+            )
             assert "被拒绝 (实例" not in status.stdout
             assert "切换  映射表切换" in status.stdout and "officers.csv 修改 1 行 (u1001)" in status.stdout
         finally:
@@ -159,6 +192,12 @@ def test_broken_edit_while_running_keeps_old_tables_and_shows_in_status(stack: S
                 service.kill()
                 raise
             ledger.close()
-    events = Counter(json.loads(line).get("event") for line in log_path.read_text().splitlines() if line.startswith("{"))
+    events = Counter(
+        json.loads(line).get("event") for line in log_path.read_text().splitlines() if line.startswith("{")
+    )
     assert rc == 0
-    assert events["mappings_refused"] == 1 and events["mappings_reloaded"] == 1 and events["service_stopped"] == 1
+    assert (
+        events["mappings_refused"] == 1
+        and events["mappings_reloaded"] == 1
+        and events["service_stopped"] == 1
+    )

@@ -27,7 +27,9 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_good_config_resolves_secrets_without_showing_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_good_config_resolves_secrets_without_showing_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Secrets come from env and files; no repr shows them."""
     monkeypatch.setenv("ZS_TEST_PW", "pw-from-env")
     settings, secrets = load_settings(write(tmp_path, GOOD))
@@ -39,7 +41,9 @@ def test_good_config_resolves_secrets_without_showing_them(tmp_path: Path, monke
 
 def test_every_error_has_its_path(tmp_path: Path) -> None:
     """Problems anywhere in the file are all reported at once, each with its path."""
-    bad = GOOD.replace('targets: [municipal]', 'targets: [municipal, credit]').replace('"*/5 * * * *"', '"nonsense"')
+    bad = GOOD.replace("targets: [municipal]", "targets: [municipal, credit]").replace(
+        '"*/5 * * * *"', '"nonsense"'
+    )
     bad += "  - {name: insp, source: nowhere, kind: complaint, targets: []}\n"
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, bad))
@@ -51,7 +55,7 @@ def test_every_error_has_its_path(tmp_path: Path) -> None:
 
 def test_cross_references_and_missing_secrets(tmp_path: Path) -> None:
     """Unknown systems and unset environment variables are named."""
-    bad = GOOD.replace('targets: [municipal]', 'targets: [credit]')
+    bad = GOOD.replace("targets: [municipal]", "targets: [credit]")
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, bad))
     text = "\n".join(info.value.errors)
@@ -85,7 +89,12 @@ def test_the_documented_example_stays_valid(tmp_path: Path, monkeypatch: pytest.
     text = example.read_text(encoding="utf-8")
     text = re.sub(r"\{file: /run/credentials/zhifa-sync\.service/(\w+)\}", r"{env: ZS_EX_\1}", text)
     text = text.replace("../mappings", str(example.parents[1] / "mappings"))
-    for name in ("ZHIFA_DISTRICT_PASSWORD", "ZS_EX_municipal_app_secret", "ZS_EX_credit_app_secret", "ZS_EX_hlwjg_url"):
+    for name in (
+        "ZHIFA_DISTRICT_PASSWORD",
+        "ZS_EX_municipal_app_secret",
+        "ZS_EX_credit_app_secret",
+        "ZS_EX_hlwjg_url",
+    ):
         monkeypatch.setenv(name, "x")
     (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
     settings, _ = load_settings(tmp_path / "c.yaml")

@@ -33,8 +33,9 @@ def district() -> DistrictConnector:
 def municipal() -> MunicipalConnector:
     from pydantic import SecretStr
 
-    cfg = SystemConfig(type="municipal", base_url=M, app_key="AK", app_secret={"env": "X"}, region_code="120116",
-                       retry=FAST)
+    cfg = SystemConfig(
+        type="municipal", base_url=M, app_key="AK", app_secret={"env": "X"}, region_code="120116", retry=FAST
+    )
     return MunicipalConnector("municipal", cfg, Secrets({"municipal.app_secret": SecretStr("SECRET")}))
 
 
@@ -49,10 +50,18 @@ def page(items: list[dict[str, object]]) -> httpx.Response:
 @respx.mock
 def test_district_logs_in_again_after_early_token_expiry() -> None:
     """A 401 mid-run means log in again and repeat the call, once."""
-    login = respx.post(f"{D}/api/auth/token").mock(side_effect=[
-        ok({"access_token": "t1", "expires_in": 7200}), ok({"access_token": "t2", "expires_in": 7200})])
-    calls = respx.get(f"{D}/api/v1/inspections").mock(side_effect=[
-        httpx.Response(401, json={"code": 40101, "msg": "令牌无效或已过期", "data": None}), page([])])
+    login = respx.post(f"{D}/api/auth/token").mock(
+        side_effect=[
+            ok({"access_token": "t1", "expires_in": 7200}),
+            ok({"access_token": "t2", "expires_in": 7200}),
+        ]
+    )
+    calls = respx.get(f"{D}/api/v1/inspections").mock(
+        side_effect=[
+            httpx.Response(401, json={"code": 40101, "msg": "令牌无效或已过期", "data": None}),
+            page([]),
+        ]
+    )
     pages = list(district().pull("inspection", None, datetime(2025, 1, 1), datetime(2025, 2, 1), 200))
     assert login.call_count == 2 and calls.call_count == 2
     assert calls.calls[1].request.headers["Authorization"] == "Bearer t2"
@@ -63,9 +72,14 @@ def test_district_logs_in_again_after_early_token_expiry() -> None:
 def test_district_honours_retry_after_and_sends_inclusive_window() -> None:
     """429 is retried; the window bounds are sent as yyyy-MM-dd HH:mm:ss."""
     respx.post(f"{D}/api/auth/token").mock(return_value=ok({"access_token": "t", "expires_in": 7200}))
-    calls = respx.get(f"{D}/api/v1/penalties").mock(side_effect=[
-        httpx.Response(429, headers={"Retry-After": "0"}, json={"code": 42900, "msg": "too many", "data": None}),
-        page([])])
+    calls = respx.get(f"{D}/api/v1/penalties").mock(
+        side_effect=[
+            httpx.Response(
+                429, headers={"Retry-After": "0"}, json={"code": 42900, "msg": "too many", "data": None}
+            ),
+            page([]),
+        ]
+    )
     list(district().pull("penalty", None, datetime(2025, 1, 1, 8), datetime(2025, 1, 2, 9, 30), 200))
     params = calls.calls[1].request.url.params
     assert params["start_time"] == "2025-01-01 08:00:00" and params["end_time"] == "2025-01-02 09:30:00"
@@ -75,8 +89,13 @@ def test_district_honours_retry_after_and_sends_inclusive_window() -> None:
 def test_district_html_outage_page_is_reported_readably() -> None:
     """An HTML 502 from a proxy becomes a retriable error saying what came back."""
     respx.post(f"{D}/api/auth/token").mock(return_value=ok({"access_token": "t", "expires_in": 7200}))
-    respx.get(f"{D}/api/v1/inspections").mock(return_value=httpx.Response(
-        502, text="<html><body><h1>502 Bad Gateway</h1></body></html>", headers={"content-type": "text/html"}))
+    respx.get(f"{D}/api/v1/inspections").mock(
+        return_value=httpx.Response(
+            502,
+            text="<html><body><h1>502 Bad Gateway</h1></body></html>",
+            headers={"content-type": "text/html"},
+        )
+    )
     with pytest.raises(RetriableError) as info:
         list(district().pull("inspection", None, datetime(2025, 1, 1), datetime(2025, 2, 1), 200))
     assert "HTTP 502" in str(info.value) and "Bad Gateway" in str(info.value)
@@ -85,8 +104,9 @@ def test_district_html_outage_page_is_reported_readably() -> None:
 @respx.mock
 def test_district_wrong_password_is_fatal() -> None:
     """40100 at login stops the run with a message about the credentials."""
-    respx.post(f"{D}/api/auth/token").mock(return_value=httpx.Response(
-        200, json={"code": 40100, "msg": "用户名或密码错误", "data": None}))
+    respx.post(f"{D}/api/auth/token").mock(
+        return_value=httpx.Response(200, json={"code": 40100, "msg": "用户名或密码错误", "data": None})
+    )
     with pytest.raises(FatalConnectorError, match="用户名或密码"):
         list(district().pull("inspection", None, datetime(2025, 1, 1), datetime(2025, 2, 1), 200))
 
@@ -106,19 +126,26 @@ def _sign_ok(request: httpx.Request) -> bool:
 
 
 def env(result: object = None, code: str | None = None, msg: str | None = None) -> httpx.Response:
-    return httpx.Response(200, json={"success": code is None, "errCode": code, "errMsg": msg, "result": result})
+    return httpx.Response(
+        200, json={"success": code is None, "errCode": code, "errMsg": msg, "result": result}
+    )
 
 
 @respx.mock
 def test_municipal_e2005_links_the_hand_typed_record_then_updates_it() -> None:
     """数据重复 on create → /link the existing id → save again; reported as linked."""
     record = parse_record("penalty", PENALTY)
-    save = respx.post(f"{M}/openapi/xzcf/save").mock(side_effect=[
-        env(code="E2005", msg="数据重复: AJ0001"), env({"ajbh": "AJ0001"})])
+    save = respx.post(f"{M}/openapi/xzcf/save").mock(
+        side_effect=[env(code="E2005", msg="数据重复: AJ0001"), env({"ajbh": "AJ0001"})]
+    )
     link = respx.post(f"{M}/openapi/xzcf/link").mock(return_value=env({}))
     done = municipal().deliver(record, {"wbxtly": "QJJR", "wbxtbh": record.id}, None)
     assert (done.action, done.target_id, done.linked) == ("linked", "AJ0001", True)
-    assert json.loads(link.calls[0].request.content) == {"ajbh": "AJ0001", "wbxtly": "QJJR", "wbxtbh": record.id}
+    assert json.loads(link.calls[0].request.content) == {
+        "ajbh": "AJ0001",
+        "wbxtly": "QJJR",
+        "wbxtbh": record.id,
+    }
     assert all(_sign_ok(c.request) for c in [*save.calls, *link.calls])
 
 
@@ -126,8 +153,13 @@ def test_municipal_e2005_links_the_hand_typed_record_then_updates_it() -> None:
 def test_municipal_rate_limit_envelope_is_retried_and_resigned() -> None:
     """E4290 comes with HTTP 200: back off and retry with a fresh timestamp and sign."""
     record = parse_record("penalty", PENALTY)
-    save = respx.post(f"{M}/openapi/xzcf/save").mock(side_effect=[
-        env(code="E4290", msg="调用频率超限"), env(code="E5000", msg="系统繁忙"), env({"ajbh": "AJ9"})])
+    save = respx.post(f"{M}/openapi/xzcf/save").mock(
+        side_effect=[
+            env(code="E4290", msg="调用频率超限"),
+            env(code="E5000", msg="系统繁忙"),
+            env({"ajbh": "AJ9"}),
+        ]
+    )
     done = municipal().deliver(record, {}, PriorDelivery("AJ9", "delivered", False))
     assert (done.action, save.call_count) == ("updated", 3)
     assert all(_sign_ok(c.request) for c in save.calls)
@@ -139,9 +171,13 @@ def test_municipal_auth_error_is_fatal_catalogue_miss_parks_and_field_error_reje
     from sync.errors import MappingMissing
 
     record = parse_record("penalty", PENALTY)
-    respx.post(f"{M}/openapi/xzcf/save").mock(side_effect=[
-        env(code="E1001", msg="签名错误"), env(code="E2004", msg="执法人员未注册: 12011619009"),
-        env(code="E2001", msg="必填字段缺失: wfss")])
+    respx.post(f"{M}/openapi/xzcf/save").mock(
+        side_effect=[
+            env(code="E1001", msg="签名错误"),
+            env(code="E2004", msg="执法人员未注册: 12011619009"),
+            env(code="E2001", msg="必填字段缺失: wfss"),
+        ]
+    )
     with pytest.raises(FatalConnectorError, match="app_secret"):
         municipal().deliver(record, {}, None)
     with pytest.raises(MappingMissing) as parked:
@@ -168,8 +204,19 @@ def test_non_utf8_bytes_fail_only_the_record_that_carries_them() -> None:
 
     respx.post(f"{D}/api/auth/token").mock(return_value=ok({"access_token": "t", "expires_in": 7200}))
     good = {"id": "JC1", "updated_at": "2025-01-01 08:00:00", "name": "好"}
-    body = json.dumps({"code": 0, "msg": "ok", "data": {"total": 2, "page": 1, "page_size": 200, "items": [
-        good, {"id": "JC2", "updated_at": "2025-01-01 08:00:01", "name": "BROKEN"}]}}, ensure_ascii=False).encode()
+    body = json.dumps(
+        {
+            "code": 0,
+            "msg": "ok",
+            "data": {
+                "total": 2,
+                "page": 1,
+                "page_size": 200,
+                "items": [good, {"id": "JC2", "updated_at": "2025-01-01 08:00:01", "name": "BROKEN"}],
+            },
+        },
+        ensure_ascii=False,
+    ).encode()
     body = body.replace(b"BROKEN", b"\xb1\xf5\xba\xa3")  # GBK bytes inside a UTF-8 page
     respx.get(f"{D}/api/v1/inspections").mock(return_value=httpx.Response(200, content=body))
     (page,) = district().pull("inspection", None, datetime(2025, 1, 1), datetime(2025, 2, 1), 200)

@@ -67,16 +67,20 @@ def test_duplicate_key_and_blank_key_report_file_and_line(maps_dir: Path) -> Non
     with pytest.raises(MappingFileError) as info:
         Mappings.load(maps_dir)
     problems = [str(p) for p in info.value.problems]
-    assert (f"officers.csv:{lines + 1}: district_user_id: 键 u1001 重复 (第 2 行已有) 且映射到不同的值"
-            " (name 黎文 ≠ 重复; cert_no 12011619001 ≠ 999): 一个代码只能对应一个目标, 请核对后删除错误的一行") in problems
+    assert (
+        f"officers.csv:{lines + 1}: district_user_id: 键 u1001 重复 (第 2 行已有) 且映射到不同的值"
+        " (name 黎文 ≠ 重复; cert_no 12011619001 ≠ 999): 一个代码只能对应一个目标, 请核对后删除错误的一行"
+    ) in problems
     assert any(p.startswith(f"officers.csv:{lines + 2}: district_user_id: 键列为空") for p in problems)
 
 
 def test_missing_row_and_blank_cell_name_table_key_and_column(maps_dir: Path) -> None:
     """A lookup failure says which table, which key, which column."""
     path = maps_dir / "officers.csv"
-    lines = [("u1002,某人," if line.startswith("u1002,") else line)
-             for line in path.read_text(encoding="utf-8-sig").splitlines()]
+    lines = [
+        ("u1002,某人," if line.startswith("u1002,") else line)
+        for line in path.read_text(encoding="utf-8-sig").splitlines()
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
     maps = Mappings.load(maps_dir)
     with pytest.raises(MappingMissing) as missing:

@@ -37,7 +37,7 @@ def edit(path: Path, old: str, new: str) -> int:
 
 def check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
     config = list(args[:2]) if args[:1] == ("-c",) else []
-    rc = cli([*config, "mappings", "check", *args[len(config):]])
+    rc = cli([*config, "mappings", "check", *args[len(config) :]])
     return rc, capsys.readouterr().out.splitlines()
 
 
@@ -63,16 +63,21 @@ def test_xlsx_table_with_numeric_cells_loads(maps_dir: Path) -> None:
     wb = Workbook()
     ws = wb.active
     ws.append(["district_item_code", "district_item_name", "kind", "municipal_item_code", "hlwjg_item_code"])
-    ws.append(["QZJC-0001", "对危险化学品生产企业的监督检查", "inspection", "120000-AQJC-0001", 12000000000001])
-    ws.append(["QZJC-0002", "对危险化学品经营企业的监督检查", "inspection", "120000-AQJC-0002", 12000000000002.0])
+    ws.append(
+        ["QZJC-0001", "对危险化学品生产企业的监督检查", "inspection", "120000-AQJC-0001", 12000000000001]
+    )
+    ws.append(
+        ["QZJC-0002", "对危险化学品经营企业的监督检查", "inspection", "120000-AQJC-0002", 12000000000002.0]
+    )
     wb.save(maps_dir / "items.xlsx")
     maps = Mappings.load(maps_dir)
     assert maps.get("items", "QZJC-0002", "hlwjg_item_code") == "12000000000002"
     assert maps.file_of("items") == "items.xlsx"
 
 
-def test_export_writes_a_workbook_that_loads_as_the_set(maps_dir: Path, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_writes_a_workbook_that_loads_as_the_set(
+    maps_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``mappings export --xlsx`` writes a sheet per table; as ``mappings.xlsx`` it loads the same rows."""
     out = tmp_path / "导出.xlsx"
     assert cli(["mappings", "export", "--dir", str(maps_dir), "--xlsx", str(out)]) == 0
@@ -88,45 +93,75 @@ def test_export_writes_a_workbook_that_loads_as_the_set(maps_dir: Path, tmp_path
     original, loaded = Mappings.load(maps_dir), Mappings.load(only_workbook)
     assert loaded.file_of("officers") == "mappings.xlsx[officers]"
     for name, table in original.tables.items():
-        assert {k: r.values for k, r in loaded.tables[name].rows.items()} == {k: r.values for k, r in table.rows.items()}
+        assert {k: r.values for k, r in loaded.tables[name].rows.items()} == {
+            k: r.values for k, r in table.rows.items()
+        }
     shutil.copy(maps_dir / "officers.csv", only_workbook / "officers.csv")
     with pytest.raises(MappingFileError) as both:
         Mappings.load(only_workbook)
-    assert "officers.csv: 同时存在 officers.csv 和 mappings.xlsx 的工作表 officers: 请只保留一个" in str(both.value)
+    assert "officers.csv: 同时存在 officers.csv 和 mappings.xlsx 的工作表 officers: 请只保留一个" in str(
+        both.value
+    )
 
 
-def test_duplicate_key_is_reported_with_file_line_and_column(maps_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_duplicate_key_is_reported_with_file_line_and_column(
+    maps_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A key given twice with different targets: the second line, the key column, what to do; exit 1."""
     path = maps_dir / "items.csv"
-    line = edit(path, "QZJC-0003,", "QZJC-0002,对危险化学品经营企业的监督检查,inspection,120000-AQJC-0003,12000000000003")
+    line = edit(
+        path,
+        "QZJC-0003,",
+        "QZJC-0002,对危险化学品经营企业的监督检查,inspection,120000-AQJC-0003,12000000000003",
+    )
     rc, out = check(capsys, "--dir", str(maps_dir))
     assert rc == 1
-    assert (f"items.csv:{line}: district_item_code: 键 QZJC-0002 重复 (第 3 行已有) 且映射到不同的值"
-            " (municipal_item_code 120000-AQJC-0002 ≠ 120000-AQJC-0003; hlwjg_item_code 12000000000002 ≠ 12000000000003):"
-            " 一个代码只能对应一个目标, 请核对后删除错误的一行") in out
+    assert (
+        f"items.csv:{line}: district_item_code: 键 QZJC-0002 重复 (第 3 行已有) 且映射到不同的值"
+        " (municipal_item_code 120000-AQJC-0002 ≠ 120000-AQJC-0003; hlwjg_item_code 12000000000002 ≠ 12000000000003):"
+        " 一个代码只能对应一个目标, 请核对后删除错误的一行"
+    ) in out
 
 
-def test_blank_cells_are_reported_with_file_line_and_column(maps_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_blank_cells_are_reported_with_file_line_and_column(
+    maps_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A blank target cell is a warning (the row parks for that system); a blank kind is an error."""
     line = edit(maps_dir / "officers.csv", "u1002,", "u1002,冯洋艳,")
     rc, out = check(capsys, "--dir", str(maps_dir))
     assert rc == 0
-    assert (f"officers.csv:{line}: cert_no: 提示: u1002 的执法证号为空: 市系统、互联网+监管需要它, 用到该行的记录会进入"
-            "“待映射”; 请填写, 或确认该系统暂不同步") in out
+    assert (
+        f"officers.csv:{line}: cert_no: 提示: u1002 的执法证号为空: 市系统、互联网+监管需要它, 用到该行的记录会进入"
+        "“待映射”; 请填写, 或确认该系统暂不同步"
+    ) in out
     assert check(capsys, "--dir", str(maps_dir), "--strict")[0] == 1
-    item_line = edit(maps_dir / "items.csv", "QZJC-0004,", "QZJC-0004,对烟花爆竹经营单位的监督检查,,120000-AQJC-0004,12000000000004")
+    item_line = edit(
+        maps_dir / "items.csv",
+        "QZJC-0004,",
+        "QZJC-0004,对烟花爆竹经营单位的监督检查,,120000-AQJC-0004,12000000000004",
+    )
     rc, out = check(capsys, "--dir", str(maps_dir))
     assert rc == 1 and f"items.csv:{item_line}: kind: 事项类别为空: 请填写" in out
 
 
 def test_malformed_codes_are_reported_per_column(maps_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Item codes, USCC, region, 执法证号, 检查实施清单编码 and code-list values are checked per column."""
-    item = edit(maps_dir / "items.csv", "QZJC-0001,", "QZJC-0001,对危险化学品生产企业的监督检查,inspection,120000-AQJC-12,1.2E+13")
-    dept = edit(maps_dir / "departments.csv", "BH-JD-02,",
-                "BH-JD-02,滨海新区塘沽街道综合执法队,YJJ-BH-02,12011,天津市滨海新区人民政府塘沽街道办事处,111201162X5CK12X2A,120116JD02")
+    item = edit(
+        maps_dir / "items.csv",
+        "QZJC-0001,",
+        "QZJC-0001,对危险化学品生产企业的监督检查,inspection,120000-AQJC-12,1.2E+13",
+    )
+    dept = edit(
+        maps_dir / "departments.csv",
+        "BH-JD-02,",
+        "BH-JD-02,滨海新区塘沽街道综合执法队,YJJ-BH-02,12011,天津市滨海新区人民政府塘沽街道办事处,111201162X5CK12X2A,120116JD02",
+    )
     officer = edit(maps_dir / "officers.csv", "u1003,", "u1003,易文梅,ABC")
-    icode = edit(maps_dir / "hlwjg_check_implement.csv", "QZJC-0001,111201162X5CK12X2G,",
-                 "QZJC-0001,111201162X5CK12X2G,111201162X5CK12X2G70000001")
+    icode = edit(
+        maps_dir / "hlwjg_check_implement.csv",
+        "QZJC-0001,111201162X5CK12X2G,",
+        "QZJC-0001,111201162X5CK12X2G,111201162X5CK12X2G70000001",
+    )
     ptype = edit(maps_dir / "penalty_types.csv", "03,", "03,罚款,FKK,罚款,03")
     itype = edit(maps_dir / "inspection_types.csv", "05,", "5,复查,FC,9")
     rc, out = check(capsys, "--dir", str(maps_dir))
@@ -150,8 +185,10 @@ def test_ambiguous_reverse_mapping_is_an_error(maps_dir: Path, capsys: pytest.Ca
     line = edit(maps_dir / "officers.csv", "u1005,", "u1005,某人,12011619004")
     rc, out = check(capsys, "--dir", str(maps_dir))
     assert rc == 1
-    assert (f"officers.csv:{line}: cert_no: 12011619004 同时对应 u1004 (第 5 行) 和 u1005: 市系统的记录回传区平台时"
-            " 无法确定是哪一个, 请核对后只保留一行对应该代码") in out
+    assert (
+        f"officers.csv:{line}: cert_no: 12011619004 同时对应 u1004 (第 5 行) 和 u1005: 市系统的记录回传区平台时"
+        " 无法确定是哪一个, 请核对后只保留一行对应该代码"
+    ) in out
 
 
 def test_offline_errors_block_and_warnings_do_not(maps_dir: Path) -> None:
@@ -169,37 +206,69 @@ def live_config(tmp_path: Path, maps_dir: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("ZS_DISTRICT_PASSWORD", district.DISTRICT_PASSWORD)
     monkeypatch.setenv("ZS_MUNICIPAL_SECRET", municipal.MUNICIPAL_APP_SECRET)
     monkeypatch.setenv("ZS_HLWJG_URL", exchange)
-    with serving(district.create_app(district.DistrictState())) as d, \
-            serving(municipal.create_app(municipal.MunicipalState())) as m:
+    with (
+        serving(district.create_app(district.DistrictState())) as d,
+        serving(municipal.create_app(municipal.MunicipalState())) as m,
+    ):
         path = tmp_path / "zhifa-sync.yaml"
-        path.write_text(yaml.safe_dump({
-            "database": {"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
-            "mappings_dir": str(maps_dir),
-            "systems": {
-                "district": {"type": "district", "base_url": d.url, "username": district.DISTRICT_USER,
-                             "password": {"env": "ZS_DISTRICT_PASSWORD"}},
-                "municipal": {"type": "municipal", "base_url": m.url, "app_key": municipal.MUNICIPAL_APP_KEY,
-                              "app_secret": {"env": "ZS_MUNICIPAL_SECRET"}, "region_code": "120116"},
-                "hlwjg": {"type": "hlwjg", "url": {"env": "ZS_HLWJG_URL"}},
-            },
-            "pipelines": [],
-        }, allow_unicode=True), encoding="utf-8")
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "database": {"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
+                    "mappings_dir": str(maps_dir),
+                    "systems": {
+                        "district": {
+                            "type": "district",
+                            "base_url": d.url,
+                            "username": district.DISTRICT_USER,
+                            "password": {"env": "ZS_DISTRICT_PASSWORD"},
+                        },
+                        "municipal": {
+                            "type": "municipal",
+                            "base_url": m.url,
+                            "app_key": municipal.MUNICIPAL_APP_KEY,
+                            "app_secret": {"env": "ZS_MUNICIPAL_SECRET"},
+                            "region_code": "120116",
+                        },
+                        "hlwjg": {"type": "hlwjg", "url": {"env": "ZS_HLWJG_URL"}},
+                    },
+                    "pipelines": [],
+                },
+                allow_unicode=True,
+            ),
+            encoding="utf-8",
+        )
         yield path
 
 
-def test_live_check_reports_codes_the_catalogues_do_not_have(live_config: Path, maps_dir: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_live_check_reports_codes_the_catalogues_do_not_have(
+    live_config: Path, maps_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--live: a municipal item code missing from /openapi/dict/jcsx and an officer past VALID_TO, each with
     file, line and column; the untouched rows pass against all three systems."""
     rc, out = check(capsys, "-c", str(live_config), "--live")
     assert rc == 0, out
-    item = edit(maps_dir / "items.csv", "QZJC-0007,", "QZJC-0007,对有色金属企业的监督检查,inspection,120000-AQJC-0999,12000000000007")
+    item = edit(
+        maps_dir / "items.csv",
+        "QZJC-0007,",
+        "QZJC-0007,对有色金属企业的监督检查,inspection,120000-AQJC-0999,12000000000007",
+    )
     officer = edit(maps_dir / "officers.csv", "u1006,", "u1006,过期甲,12011629901")
     rc, out = check(capsys, "-c", str(live_config), "--live")
     assert rc == 1
-    assert (f"items.csv:{item}: municipal_item_code: 市系统事项编码 120000-AQJC-0999 不在市系统事项字典 (/openapi/dict/jcsx)"
-            " 中: 市系统会以 E2003 拒收; 请向市局核实正确编码后修改") in out
-    assert (f"officers.csv:{officer}: cert_no: 执法证号 12011629901 在互联网+监管的有效期已于 2020-12-31 届满 (VALID_TO):"
-            " 视为未注册, 请办理延期, 或改由其他在册执法人员") in out
-    assert any(line.startswith(f"officers.csv:{officer}: cert_no: 执法证号 12011629901 未在市系统注册") for line in out)
-    assert any(line.startswith(f"officers.csv:{officer}: cert_no: 提示: 区平台登记 u1006 的执法证号是") for line in out)
+    assert (
+        f"items.csv:{item}: municipal_item_code: 市系统事项编码 120000-AQJC-0999 不在市系统事项字典 (/openapi/dict/jcsx)"
+        " 中: 市系统会以 E2003 拒收; 请向市局核实正确编码后修改"
+    ) in out
+    assert (
+        f"officers.csv:{officer}: cert_no: 执法证号 12011629901 在互联网+监管的有效期已于 2020-12-31 届满 (VALID_TO):"
+        " 视为未注册, 请办理延期, 或改由其他在册执法人员"
+    ) in out
+    assert any(
+        line.startswith(f"officers.csv:{officer}: cert_no: 执法证号 12011629901 未在市系统注册")
+        for line in out
+    )
+    assert any(
+        line.startswith(f"officers.csv:{officer}: cert_no: 提示: 区平台登记 u1006 的执法证号是")
+        for line in out
+    )

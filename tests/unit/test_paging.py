@@ -70,7 +70,11 @@ def test_position_resumes_after_the_ids_already_done() -> None:
     src = ShiftingSource(50, 0, 10, churn=0)
     pages = list(iter_window(src.fetch, Position(T0), T0 + timedelta(hours=1), 15, key))
     first_items, first_pos = pages[0]
-    rest = [i["id"] for items, _ in iter_window(src.fetch, first_pos, T0 + timedelta(hours=1), 15, key) for i in items]
+    rest = [
+        i["id"]
+        for items, _ in iter_window(src.fetch, first_pos, T0 + timedelta(hours=1), 15, key)
+        for i in items
+    ]
     assert sorted([i["id"] for i in first_items] + rest) == sorted(src.rows)
     restored = Position.from_json(first_pos.to_json())
     assert restored == first_pos

@@ -12,14 +12,32 @@ from sync.errors import RecordInvalid
 from sync.records import parse_record
 
 PENALTY: dict[str, Any] = {
-    "id": "CF2021000045", "origin": "district", "status": "decided",
+    "id": "CF2021000045",
+    "origin": "district",
+    "status": "decided",
     "decision_no": " （滨海）应急罚〔2021〕45号 ",
-    "party": {"type": "1", "name": "天津滨港化工有限公司", "uscc": "91120116MA05K1XY35", "legal_rep": "张建国",
-              "id_type": None, "id_no": None},
-    "inspection_id": "JC2021000123", "item_code": "QZCF-0031", "violation": "未按规定培训", "facts": "经查…",
-    "basis": "《安全生产法》第九十七条", "penalty_types": ["01", "03"], "fine_yuan": "30000.00",
-    "confiscation_yuan": "0.00", "license_action": None, "procedure": "general", "decided_on": "2021-06-20",
-    "officers": ["u1024", "u2048"], "dept_code": "BH-ZFDD-01", "double_penalty": False,
+    "party": {
+        "type": "1",
+        "name": "天津滨港化工有限公司",
+        "uscc": "91120116MA05K1XY35",
+        "legal_rep": "张建国",
+        "id_type": None,
+        "id_no": None,
+    },
+    "inspection_id": "JC2021000123",
+    "item_code": "QZCF-0031",
+    "violation": "未按规定培训",
+    "facts": "经查…",
+    "basis": "《安全生产法》第九十七条",
+    "penalty_types": ["01", "03"],
+    "fine_yuan": "30000.00",
+    "confiscation_yuan": "0.00",
+    "license_action": None,
+    "procedure": "general",
+    "decided_on": "2021-06-20",
+    "officers": ["u1024", "u2048"],
+    "dept_code": "BH-ZFDD-01",
+    "double_penalty": False,
     "updated_at": "2021-06-20 16:40:03",
 }
 
@@ -101,8 +119,16 @@ def test_overlong_text_and_garbled_bytes_are_named_in_chinese() -> None:
 
 def test_natural_person_id_is_checked_and_masked_in_the_message() -> None:
     """A wrong 身份证 check digit is reported without showing the number."""
-    raw = penalty(party={"type": "2", "name": "张三", "uscc": None, "legal_rep": None, "id_type": "SFZ",
-                         "id_no": "110105194912310021"})
+    raw = penalty(
+        party={
+            "type": "2",
+            "name": "张三",
+            "uscc": None,
+            "legal_rep": None,
+            "id_type": "SFZ",
+            "id_no": "110105194912310021",
+        }
+    )
     errs = errors_of(raw)
     message = " ".join(errs.values())
     assert "校验位" in message and "110105194912310021" not in message and "1101**********0021" in message
@@ -120,9 +146,18 @@ def test_not_an_object() -> None:
 
 def test_inspection_dates_and_region() -> None:
     """Bad time formats and region codes are named."""
-    raw = {"id": "JC1", "status": "submitted", "enterprise": {"name": "x", "uscc": "91120116MA05K1XY35",
-           "region_code": "12011"}, "item_code": "QZJC-0005", "inspection_type": "02", "started_at": "2021/06/01",
-           "ended_at": "2021-06-01 11:00:00", "officers": ["a", "b"], "result": "1", "updated_at": "2021-06-01 11:05:12"}
+    raw = {
+        "id": "JC1",
+        "status": "submitted",
+        "enterprise": {"name": "x", "uscc": "91120116MA05K1XY35", "region_code": "12011"},
+        "item_code": "QZJC-0005",
+        "inspection_type": "02",
+        "started_at": "2021/06/01",
+        "ended_at": "2021-06-01 11:00:00",
+        "officers": ["a", "b"],
+        "result": "1",
+        "updated_at": "2021-06-01 11:05:12",
+    }
     with pytest.raises(RecordInvalid) as info:
         parse_record("inspection", raw)
     fields = {e.field for e in info.value.errors}

@@ -31,7 +31,9 @@ def test_uscc_agrees_with_stdnum_for_codes_starting_with_9(rest: str) -> None:
 @given(st.sampled_from("ANY"), body)
 def test_uscc_accepts_a_n_y_registration_authorities(first: str, rest: str) -> None:
     """Codes starting with A, N or Y are valid per GB 32100 (stdnum rejects them; we must not)."""
-    check = stdnum_uscc.calc_check_digit(first + rest)  # the weighted sum does not depend on validity of char 1
+    check = stdnum_uscc.calc_check_digit(
+        first + rest
+    )  # the weighted sum does not depend on validity of char 1
     assert uscc_problem(first + rest + check) is None
 
 
