@@ -117,6 +117,16 @@ class BatchTarget(Target, Protocol):
         ...
 
 
+def deliver_one(
+    target: BatchTarget, record: Record, payload: dict[str, Any], prior: PriorDelivery | None
+) -> Delivered:
+    """``deliver`` for a batch target: a batch of one."""
+    result = target.deliver_batch([(record, payload, prior)])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
 @runtime_checkable
 class FeedbackTarget(Target, Protocol):
     """A target that accepts writes now and says later whether they were taken (the 前置库)."""

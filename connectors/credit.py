@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import structlog
 
-from connectors.base import Context, Delivered, Page, PriorDelivery, register
+from connectors.base import Context, Delivered, Page, PriorDelivery, deliver_one, register
 from connectors.credit_fields import XLSX_COLUMNS, penalty_fields, yuan_in_words, yuan_to_wan
 from connectors.http import RateLimiter, json_body, retry_after, retrying, send
 from sync.config import Secrets, SystemConfig
@@ -245,10 +245,7 @@ class CreditConnector:
         return {"SJBS": record.id, "CZLX": "D" if record.withdrawn else "I", **fields}
 
     def deliver(self, record: Record, payload: dict[str, Any], prior: PriorDelivery | None) -> Delivered:
-        result = self.deliver_batch([(record, payload, prior)])[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return deliver_one(self, record, payload, prior)
 
     def deliver_batch(
         self, jobs: list[tuple[Record, dict[str, Any], PriorDelivery | None]]

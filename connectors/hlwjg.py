@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 import structlog
 
-from connectors.base import Context, Delivered, Feedback, PriorDelivery, register
+from connectors.base import Context, Delivered, Feedback, PriorDelivery, deliver_one, register
 from sync.config import Secrets, SystemConfig
 from sync.errors import (
     CatalogueMismatch,
@@ -378,10 +378,7 @@ class HlwjgConnector:
 
     # -- writing ------------------------------------------------------------------------------------
     def deliver(self, record: Record, payload: dict[str, Any], prior: PriorDelivery | None) -> Delivered:
-        result = self.deliver_batch([(record, payload, prior)])[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return deliver_one(self, record, payload, prior)
 
     def deliver_batch(
         self, jobs: list[tuple[Record, dict[str, Any], PriorDelivery | None]]

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from connectors.base import BatchTarget, Context, FeedbackTarget, PriorDelivery, Source, Target
+from connectors.base import BatchTarget, Context, Delivered, FeedbackTarget, PriorDelivery, Source, Target
 from sync import metrics
 from sync.config import PipelineConfig
 from sync.errors import ConnectorError, FatalConnectorError, MappingMissing, RecordInvalid, RetriableError
@@ -71,6 +71,11 @@ def prefetch(pages: Iterator[T]) -> Iterator[T]:
             yield item
     finally:
         cancel.set()
+
+
+def _prior(d: Delivery | None) -> PriorDelivery | None:
+    """What a connector may know of the record's last delivery to it."""
+    return PriorDelivery(d.target_id, d.state, d.linked, d.target_version) if d else None
 
 
 def masked_json(value: Any) -> str:
@@ -307,11 +312,14 @@ class Pipeline:
             metrics.PUSH_SECONDS.labels(name).observe(time.monotonic() - started)
             structlog.contextvars.unbind_contextvars("record_id", "system")
         log.debug("pushed", record_id=record.id, system=name, action=done.action, target_id=done.target_id)
+        return self._delivered(record, name, digest, done)
+
+    def _delivered(self, record: Record, target: str, digest: str, done: Delivered) -> Outcome:
         return Outcome(
             system=self.source.name,
             kind=self.kind,
             source_id=record.id,
-            target=name,
+            target=target,
             action=done.action,
             target_id=done.target_id,
             payload_hash=digest,
@@ -326,16 +334,7 @@ class Pipeline:
     def _push_batch(self, target: BatchTarget, chunk: list[Job]) -> list[Outcome]:
         started = time.monotonic()
         try:
-            results = target.deliver_batch(
-                [
-                    (
-                        r,
-                        payload,
-                        PriorDelivery(d.target_id, d.state, d.linked, d.target_version) if d else None,
-                    )
-                    for r, _n, payload, _h, d in chunk
-                ]
-            )
+            results = target.deliver_batch([(r, payload, _prior(d)) for r, _n, payload, _h, d in chunk])
         except FatalConnectorError:
             raise
         except Exception as exc:  # the whole call failed: each record of the batch fails with it
@@ -349,19 +348,7 @@ class Pipeline:
             if isinstance(res, Exception):
                 out.append(self._failure(record, name, "push", res, None, payload))
             else:
-                out.append(
-                    Outcome(
-                        system=self.source.name,
-                        kind=self.kind,
-                        source_id=record.id,
-                        target=name,
-                        action=res.action,
-                        target_id=res.target_id,
-                        payload_hash=digest,
-                        linked=res.linked,
-                        target_version=res.target_version,
-                    )
-                )
+                out.append(self._delivered(record, name, digest, res))
         return out
 
     def _apply_feedback(self, run_id: str) -> None:
