@@ -59,6 +59,9 @@ class Context:
 
 @dataclass
 class PriorDelivery:
+    """What the ledger knows of a record's last delivery to this target. ``state`` "attempted": never
+    confirmed, but an earlier push ended without an answer, so the target may hold an older version."""
+
     target_id: str | None
     state: str
     linked: bool

@@ -331,6 +331,10 @@ class CreditConnector:
             return self._withdrawal(job)
         if job.adopted:
             return Delivered("linked", xybm, True)
+        if op == "I" and job.prior is not None and job.prior.state == "attempted":
+            # An earlier I may have been stored without our hearing back, and I never changes a stored
+            # record: send the current version as U so the platform does not keep the old one.
+            return {**job.payload, "CZLX": "U", "xybm": xybm}
         return Delivered("updated" if op == "U" else "created", xybm, linked)
 
     def _submit(self, bodies: list[dict[str, Any]]) -> list[_Answer | Exception]:

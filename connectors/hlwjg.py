@@ -387,7 +387,8 @@ class HlwjgConnector:
         out: list[Delivered | Exception | None] = [None] * len(jobs)
         todo = []
         for n, (record, payload, prior) in enumerate(jobs):
-            written = prior is not None and prior.target_id is not None
+            # "attempted": an earlier write may have gone in without our hearing back.
+            written = prior is not None and (prior.target_id is not None or prior.state == "attempted")
             if payload["delete"] and not written:
                 out[n] = Delivered("skipped")  # never written, already void: nothing to take back
             else:

@@ -224,6 +224,23 @@ class Ledger:
             )
             return [(r.source_id, r.body) for r in rows]
 
+    def attempted(self, system: str, kind: str, source_ids: Sequence[str]) -> set[tuple[str, str]]:
+        """(source_id, target) pairs an earlier push may have reached without our hearing back: a
+        transient failure (timeout, dropped connection) was logged for them."""
+        out: set[tuple[str, str]] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(source_ids), 500):
+                rows = conn.execute(
+                    select(failures.c.source_id, failures.c.target).where(
+                        failures.c.system == system,
+                        failures.c.kind == kind,
+                        failures.c.error_kind == "transient",
+                        failures.c.source_id.in_(source_ids[start : start + 500]),
+                    )
+                )
+                out.update((r.source_id, r.target) for r in rows)
+        return out
+
     def target_id(self, system: str, kind: str, source_id: str, target: str) -> str | None:
         with self.engine.connect() as conn:
             result: str | None = conn.scalar(

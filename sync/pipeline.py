@@ -213,7 +213,11 @@ class Pipeline:
             snapshots.append(self._snapshot(record, raw))
             valid.append(record)
 
-        prior = self.ledger.deliveries_for(self.source.name, self.kind, [r.id for r in valid])
+        ids = [r.id for r in valid]
+        prior = self.ledger.deliveries_for(self.source.name, self.kind, ids)
+        # Never delivered as far as we know, but an earlier push timed out: it may be there already.
+        for key in self.ledger.attempted(self.source.name, self.kind, ids) - prior.keys():
+            prior[key] = Delivery(None, None, "attempted")
         ctx = Context(
             maps,
             lambda kind, sid, target: self.ledger.target_id(self.source.name, kind, sid, target),

@@ -452,3 +452,24 @@ def test_district_takes_credit_events_idempotently_and_skips_other_districts() -
     }
     assert target.deliver(ev, payload, None) == Delivered("created", "E1")
     assert target.deliver(ev, payload, None) == Delivered("skipped")
+
+
+@respx.mock
+def test_after_an_unanswered_attempt_an_accepted_insert_is_followed_by_an_update() -> None:
+    """I never changes a stored record: when an earlier I may have been stored, the current version goes as U."""
+    route = respx.post(BATCH).mock(
+        side_effect=[answer(res("CF2021000045", xybm="XY7")), answer(res("CF2021000045", xybm="XY7"))]
+    )
+    [done] = credit().deliver_batch([job(record(), PriorDelivery(None, "attempted", False))])
+    assert done.target_id == "XY7" and route.call_count == 2
+    [first], [second] = sent(route.calls[0]), sent(route.calls[1])
+    assert first["CZLX"] == "I" and (second["CZLX"], second["xybm"]) == ("U", "XY7")
+    assert second["CF_WSH"] == first["CF_WSH"]
+
+
+@respx.mock
+def test_a_first_attempt_is_one_insert() -> None:
+    """Without an unanswered earlier attempt, ACCEPTED for I is the end (no extra call)."""
+    route = respx.post(BATCH).mock(return_value=answer(res("CF2021000045", xybm="XY8")))
+    [done] = credit().deliver_batch([job(record())])
+    assert done == Delivered("created", "XY8", linked=False) and route.call_count == 1
