@@ -3,14 +3,16 @@
     python -m simulators serve --district-port 8701 --municipal-port 8702 \\
         [--inspections N --penalties M --seed S] [--faults '{"error_rate": 0.05}']
 
-``--faults`` applies to every simulator, or per system with ``{"district": {...}, "municipal": {...}}``.
-The credit simulator (``simulators/credit.py``, port 8703) is started too when it is present.
+``--faults`` applies to every simulator, or per system with ``{"district": {...}, "municipal": {...},
+"credit": {...}}``. The credit simulator (port 8703) is started too, with ``--credit-events N`` events
+published for penalised companies. ``--hlwjg-url sqlite:///qianzhiku.db`` also runs the 互联网+监管
+前置库 collector over that database every ``--collector-interval`` seconds, with
+``POST /_sim/hlwjg/pause|resume`` and ``GET /_sim/hlwjg/stats`` on ``--hlwjg-port`` (8704).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import signal
 import sys
@@ -27,14 +29,17 @@ def _faults_for(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return dict(spec)
 
 
-def _optional_app(module: str) -> Any:
-    """``create_app()`` of a colleague's simulator, or None while it does not exist yet."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    factory = getattr(mod, "create_app", None)
-    return factory() if factory is not None else None
+def _credit_faults(spec: dict[str, Any]) -> dict[str, Any]:
+    """The credit simulator's knobs from ``--faults``: strict when given per system, else the ones it has."""
+    from simulators import credit
+
+    if "credit" in spec:
+        knobs = dict(spec["credit"] or {})
+        unknown = set(knobs) - set(credit.DEFAULT_FAULTS)
+        if unknown:
+            raise SystemExit(f"unknown credit fault knobs: {sorted(unknown)}")
+        return knobs
+    return {k: v for k, v in _faults_for("credit", spec).items() if k in credit.DEFAULT_FAULTS}
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -58,10 +63,21 @@ def serve(args: argparse.Namespace) -> int:
         ("district", start(district.create_app(dstate), args.host, args.district_port)),
         ("municipal", start(municipal.create_app(mstate), args.host, args.municipal_port)),
     ]
-    credit_app = _optional_app("simulators.credit") if args.credit_port >= 0 else None
-    if credit_app is not None:
-        running.append(("credit", start(credit_app, args.host, args.credit_port)))
-    # hlwjg is an exchange database, not an HTTP service: its colleague's module adds its own option.
+    if args.credit_port >= 0:
+        from simulators import credit
+
+        cstate = credit.CreditState(seed=args.seed)
+        cstate.faults.update(_credit_faults(faults))
+        for spec in credit.event_specs(data, args.credit_events):
+            cstate.add_event(**spec)
+        running.append(("credit", start(credit.create_app(cstate), args.host, args.credit_port)))
+    collector = None
+    if args.hlwjg_url:  # an exchange database, not an HTTP service: the port is for the admin hooks
+        from simulators import hlwjg
+
+        collector = hlwjg.Collector(hlwjg.open_exchange(args.hlwjg_url))
+        collector.run_in_thread(args.collector_interval)
+        running.append(("hlwjg", start(hlwjg.create_admin_app(collector), args.host, args.hlwjg_port)))
 
     print(f"data: {len(data.inspections)} inspections, {len(data.penalties)} penalties, "
           f"{len(data.city_inspections)}+{len(data.city_penalties)} city records ({len(data.twins)} hand-typed twins)")  # fmt: skip
@@ -78,6 +94,8 @@ def serve(args: argparse.Namespace) -> int:
             pass
     except KeyboardInterrupt:
         pass
+    if collector is not None:
+        collector.stop()
     for _, srv in running:
         srv.stop()
     return 0
@@ -91,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--district-port", type=int, default=8701)
     p.add_argument("--municipal-port", type=int, default=8702)
     p.add_argument("--credit-port", type=int, default=8703, help="-1: do not start the credit simulator")
+    p.add_argument("--credit-events", type=int, default=0, help="credit events to publish for the district")
+    p.add_argument("--hlwjg-url", default=None, help="SQLAlchemy URL of the 前置库: run its collector too")
+    p.add_argument("--collector-interval", type=float, default=5.0, help="seconds between collections")
+    p.add_argument("--hlwjg-port", type=int, default=8704, help="port of the collector's /_sim/hlwjg/ hooks")
     p.add_argument("--inspections", type=int, default=1000)
     p.add_argument("--penalties", type=int, default=None, help="default: one per 30 inspections")
     p.add_argument("--seed", type=int, default=1)

@@ -36,7 +36,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from simulators import credit_rules as rules
-from simulators.universe import BUREAU_USCC
+from simulators.universe import BUREAU_USCC, make_uscc
 
 APP_ID = "SGS-BH"
 APP_SECRET = "credit-secret"
@@ -55,6 +55,8 @@ EVENT_TYPES = ("REPAIRED", "WITHDRAWN", "EXPIRED", "BLACKLIST_ADD", "BLACKLIST_R
 DEFAULT_FAULTS: dict[str, Any] = {
     "error_rate": 0.0,  # share of API calls answered 503 before anything happens
     "latency_ms": 0,  # added to every API call
+    "slow_rate": 0.0,  # share of answers held for slow_ms after the work is done (a client timeout)
+    "slow_ms": 0,
     "drop_after_store_rate": 0.0,  # batch applied, then the connection is dropped
     "rate_limits": True,  # the documented 5 calls/s; a test may switch it off
     "reject_signature_once_rate": 0.0,  # correctly signed calls answered 401 (never twice in a row)
@@ -435,6 +437,32 @@ class CreditState:
             return bool(rate) and self._rng.random() < rate
 
 
+def event_specs(dataset: Any, count: int) -> list[dict[str, Any]]:
+    """``count`` credit events, arguments for :meth:`CreditState.add_event`: the kinds the credit office
+    publishes in turn, for companies penalised in ``dataset`` — every sixth for a company of another
+    district, which the district platform does not know (40401)."""
+    rng = random.Random(dataset.seed)
+    pens = [p for p in dataset.penalties if p["party"].get("uscc") and p.get("decision_no")]
+    out = []
+    for n in range(count):
+        when = f"{dataset.year}-12-{10 + n % 20:02d}T{10 + n // 20 % 10:02d}:00:00+08:00"
+        kind = EVENT_TYPES[n % len(EVENT_TYPES)]
+        if pens and n % 6 != 5:
+            pen = pens[n % len(pens)]
+            out.append(
+                {
+                    "type": kind,
+                    "uscc": pen["party"]["uscc"],
+                    "cf_wsh": pen["decision_no"],
+                    "occurred_at": when,
+                }
+            )
+        else:
+            wsh = f"（和平）应急罚〔{dataset.year}〕{n + 1}号"
+            out.append({"type": kind, "uscc": make_uscc("91120101", rng), "cf_wsh": wsh, "occurred_at": when})
+    return out
+
+
 def _e(field: str, message: str) -> dict[str, str]:
     return {"field": field, "message": message}
 
@@ -511,9 +539,13 @@ def create_app(state: CreditState | None = None) -> Starlette:
     def api(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             try:
-                return await handler(request)  # type: ignore[no-any-return]
+                response: Response = await handler(request)
             except SimHTTPError as exc:
                 return _json(exc.status, exc.body, exc.headers)
+            if state.faults.get("slow_ms") and state.roll_fault("slow_rate"):
+                state.stats["slow_injected"] += 1  # stored already; the client times out first
+                await asyncio.sleep(state.faults["slow_ms"] / 1000)
+            return response
 
         return endpoint
 

@@ -406,7 +406,9 @@ def create_app(state: DistrictState | None = None) -> Starlette:
             try:
                 data = await handler(request)
             except ApiError as e:
+                await faults.slow()
                 return _env(e.code, e.msg, e.data)
+            await faults.slow()
             if write and faults.roll("drop_after_store_rate"):
                 faults.count("drop")
                 return DroppedResponse()  # stored, but the client never hears so

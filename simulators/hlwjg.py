@@ -567,6 +567,42 @@ class Collector:
                 sa.select(collector_state.c.WATERMARK).where(collector_state.c["TABLE_NAME"] == table)
             )
 
+    def pending(self, table: str) -> int:
+        """Rows of an exchange table not collected yet (``CD_TIME`` newer than the watermark)."""
+        t = TABLES[table]
+        query = sa.select(sa.func.count()).select_from(t).where(t.c.CD_TIME.is_not(None))
+        mark = self.watermark(table)
+        if mark is not None:
+            query = query.where(t.c["CD_TIME"] > mark)
+        with self.engine.connect() as conn:
+            return int(conn.scalar(query) or 0)
+
+    def stats(self) -> dict[str, Any]:
+        """Paused or not; per exchange table rows waiting, accepted, deleted; feedback rows by STATUS."""
+        out: dict[str, Any] = {"paused": self.paused, "tables": {}}
+        with self.engine.connect() as conn:
+            for name in EXCHANGE_TABLES:
+                by_deleted: dict[bool, int] = dict(
+                    conn.execute(
+                        sa.select(national_record.c.DELETED, sa.func.count())
+                        .where(national_record.c["TABLE_NAME"] == name)
+                        .group_by(national_record.c.DELETED)
+                    ).all()
+                )
+                out["tables"][name] = {
+                    "accepted": by_deleted.get(False, 0),
+                    "deleted": by_deleted.get(True, 0),
+                }
+            out["feedback"] = {
+                str(k): v
+                for k, v in conn.execute(
+                    sa.select(feedback.c.STATUS, sa.func.count()).group_by(feedback.c.STATUS)
+                ).all()
+            }
+        for name in EXCHANGE_TABLES:
+            out["tables"][name]["pending"] = self.pending(name)
+        return out
+
     # ---- background loop ------------------------------------------------------------------------
     def run_in_thread(self, interval_s: float = 5.0) -> threading.Thread:
         """Collect every ``interval_s`` seconds in a daemon thread until :meth:`stop`."""
@@ -592,6 +628,33 @@ class Collector:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+
+
+def create_admin_app(collector: Collector) -> Any:
+    """``/_sim/hlwjg/``: pause and resume the collector, read its counts (the 前置库 itself is a database)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    def pause(request: Request) -> JSONResponse:
+        collector.pause()
+        return JSONResponse({"paused": True})
+
+    def resume(request: Request) -> JSONResponse:
+        collector.resume()
+        return JSONResponse({"paused": False})
+
+    def stats(request: Request) -> JSONResponse:
+        return JSONResponse(collector.stats())
+
+    return Starlette(
+        routes=[
+            Route("/_sim/hlwjg/pause", pause, methods=["POST"]),
+            Route("/_sim/hlwjg/resume", resume, methods=["POST"]),
+            Route("/_sim/hlwjg/stats", stats, methods=["GET"]),
+        ]
+    )
 
 
 def open_exchange(url: str) -> sa.Engine:

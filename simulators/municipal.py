@@ -503,7 +503,9 @@ def create_app(state: MunicipalState | None = None) -> Starlette:
             except MuniError as e:
                 if e.code in ("E1000", "E1001", "E1002"):
                     faults.count("auth")
+                await faults.slow()
                 return _answer(error=e)
+            await faults.slow()
             if write and faults.roll("drop_after_store_rate"):
                 faults.count("drop")
                 return DroppedResponse()  # stored; the client sees the connection drop

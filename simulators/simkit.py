@@ -97,6 +97,8 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "html_error_rate": 0.0,  # share answered by the proxy's HTML 502/503/504 page
     "e5000_rate": 0.0,  # municipal only: share answered with the E5000 系统繁忙 envelope
     "latency_ms": 0,  # added to every API call
+    "slow_rate": 0.0,  # share of calls whose answer is held for slow_ms after the work is done
+    "slow_ms": 0,  # set it beyond the client's timeout: the client gives up, the change is stored
     "drop_after_store_rate": 0.0,  # writes: store, then drop the connection without a response
     "rate_limits": True,  # the documented limits (district 20/s per token, municipal 10/s per appKey)
     "rate_limit_per_s": None,  # override of the documented limit; 0 = off
@@ -179,6 +181,14 @@ class Faults:
     async def delay(self) -> None:
         ms = self.knobs["latency_ms"] or 0
         if ms > 0:
+            await asyncio.sleep(ms / 1000)
+
+    async def slow(self) -> None:
+        """Hold the answer of a ``slow_rate`` share of calls for ``slow_ms``: a timeout whose outcome
+        the client cannot know (a write is already stored when the wait begins)."""
+        ms = self.knobs["slow_ms"] or 0
+        if ms > 0 and self.roll("slow_rate"):
+            self.count("slow")
             await asyncio.sleep(ms / 1000)
 
 

@@ -331,28 +331,30 @@ class Ledger:
                 "updated_at",
             ],
         )
-        # A record that went through closes its open failure for that target.
-        if done:
-            keys = [(o.system, o.kind, o.source_id, o.target) for o in done]
-            for start in range(0, len(keys), 200):
-                conn.execute(
-                    update(failures)
-                    .where(
-                        tuple_(
-                            failures.c.system, failures.c.kind, failures.c.source_id, failures.c.target
-                        ).in_(keys[start : start + 200]),
-                        failures.c.state != "resolved",
-                    )
-                    .values(
-                        state="resolved",
-                        resolved_by="zhifa-sync",
-                        resolved_at=ts,
-                        resolution_note="重试成功, 已自动关闭",
-                    )
-                )
+        # A record that went through closes its open failure for that target; so does one the target
+        # no longer takes (skipped: e.g. now summary procedure, or void before it was ever sent).
+        self._close_failures(conn, done, ts, "重试成功, 已自动关闭")
+        self._close_failures(
+            conn, [o for o in outcomes if o.action == "skipped"], ts, "该系统不再需要此记录, 已自动关闭"
+        )
         for o in outcomes:
             if o.failed:
                 self._record_failure(conn, pipeline, run_id, o, ts)
+
+    @staticmethod
+    def _close_failures(conn: Connection, outcomes: Sequence[Outcome], ts: datetime, note: str) -> None:
+        keys = [(o.system, o.kind, o.source_id, o.target) for o in outcomes]
+        for start in range(0, len(keys), 200):
+            conn.execute(
+                update(failures)
+                .where(
+                    tuple_(failures.c.system, failures.c.kind, failures.c.source_id, failures.c.target).in_(
+                        keys[start : start + 200]
+                    ),
+                    failures.c.state != "resolved",
+                )
+                .values(state="resolved", resolved_by="zhifa-sync", resolved_at=ts, resolution_note=note)
+            )
 
     def _record_failure(self, conn: Connection, pipeline: str, run_id: str, o: Outcome, ts: datetime) -> None:
         state = "parked" if o.action == "parked" else "open"

@@ -192,6 +192,25 @@ def test_success_closes_the_open_failure_of_that_target_only(ledger: Ledger) -> 
     assert by_target["credit"]["state"] == "open"
 
 
+def test_a_record_the_target_no_longer_takes_closes_its_failure_without_a_delivery(ledger: Ledger) -> None:
+    """Skipped (e.g. now summary procedure): the open failure is closed, and no delivery row appears."""
+    page(ledger, [bad("CF5", target="credit")])
+    page(
+        ledger,
+        [Outcome(system="district", kind="penalty", source_id="CF5", target="credit", action="skipped")],
+        run_id="r2",
+    )
+    assert failure(ledger, "CF5")["state"] == "resolved"
+    assert "不再需要" in failure(ledger, "CF5")["resolution_note"]
+    assert ledger.deliveries_for("district", "penalty", ["CF5"]) == {}
+
+
+def test_attempted_lists_records_whose_push_ended_without_an_answer(ledger: Ledger) -> None:
+    """Transient failures mark (record, target) as possibly delivered; rejections do not."""
+    page(ledger, [bad("CF6", kind="transient"), bad("CF7", kind="rejected")])
+    assert ledger.attempted("district", "penalty", ["CF6", "CF7"]) == {("CF6", "municipal")}
+
+
 def test_refailure_counts_attempts_and_reopens_a_resolved_failure(ledger: Ledger) -> None:
     """Failing again adds an attempt; a resolved failure that fails again is reopened, audit kept."""
     page(ledger, [bad("CF1")])
