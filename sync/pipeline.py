@@ -157,12 +157,14 @@ class Pipeline:
         until = self.source.now() - timedelta(seconds=self.cfg.lag_s)
         for page in prefetch(self.source.pull(self.kind, saved, self.cfg.start, until, self.cfg.batch_size)):
             self._handle(run_id, maps, counts, page.items, cursor=page.position)
-            if ts := page.position.get("ts"):
+            if ts := page.position.get("ts"):  # mid-backfill: how far behind the source we still are
                 lag = (self.source.now() - datetime.strptime(ts, "%Y-%m-%d %H:%M:%S")).total_seconds()
                 metrics.LAG_SECONDS.labels(self.name).set(max(0.0, lag))
             if stop.is_set():
                 log.info("stopping_after_batch")
                 return
+        # Read the whole window: we are behind the source by the window's end, not by the last change.
+        metrics.LAG_SECONDS.labels(self.name).set(max(0.0, (self.source.now() - until).total_seconds()))
 
     def _retry_failures(self, run_id: str, maps: Mappings, counts: RunCounts) -> None:
         pairs = self.ledger.failures_to_retry(
