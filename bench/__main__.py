@@ -335,6 +335,77 @@ def dlt_peer(sims: Simulators, concurrency: int, workdir: Path) -> tuple[float, 
     return elapsed, count[0]
 
 
+def idle_cycle_over_big_ledger(records: int, concurrency: int) -> tuple[float, float]:
+    """Seconds of a ``sync --once`` in which nothing changed, over a ledger of ``records`` delivered
+    inspections (bulk-built: snapshots + deliveries), and the seconds it took to build."""
+    from datetime import datetime
+
+    from sqlalchemy import insert
+
+    from sync.db import deliveries, make_engine, upgrade
+    from sync.db import records as records_t
+    from sync.ledger import Ledger
+
+    sims = Simulators(1000)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = write_config(Path(tmp), sims, concurrency)
+            engine = make_engine(f"sqlite:///{Path(tmp) / 'ledger.db'}")
+            upgrade(engine)
+            started = time.monotonic()
+            now = datetime.now().replace(microsecond=0)
+            body = json.dumps({"id": "x", "status": "submitted"})
+            with engine.begin() as conn:
+                for start in range(0, records, 50_000):
+                    chunk = range(start, min(records, start + 50_000))
+                    conn.execute(
+                        insert(records_t),
+                        [
+                            {
+                                "system": "district",
+                                "kind": "inspection",
+                                "source_id": f"B{i:08d}",
+                                "status": "submitted",
+                                "record_hash": "h",
+                                "body": body,
+                                "first_seen": now,
+                                "last_seen": now,
+                                "natural_key": f"k{i}",
+                            }
+                            for i in chunk
+                        ],
+                    )
+                    conn.execute(
+                        insert(deliveries),
+                        [
+                            {
+                                "system": "district",
+                                "kind": "inspection",
+                                "source_id": f"B{i:08d}",
+                                "target": "municipal",
+                                "target_id": f"JC{i:08d}",
+                                "payload_hash": "p",
+                                "state": "delivered",
+                                "last_action": "created",
+                                "linked": False,
+                                "first_delivered_at": now,
+                                "delivered_at": now,
+                                "updated_at": now,
+                            }
+                            for i in chunk
+                        ],
+                    )
+            built = time.monotonic() - started
+            Ledger(engine).set_cursor(
+                "district-inspections", {"ts": now.strftime("%Y-%m-%d %H:%M:%S"), "ids": []}
+            )
+            engine.dispose()
+            secs, _, _ = run_daemon(config, "district-inspections")
+            return secs, built
+    finally:
+        sims.stop()
+
+
 def _has_dlt() -> bool:
     try:
         import dlt  # noqa: F401
@@ -350,6 +421,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="runs of each contender, alternating")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--no-dlt", action="store_true", help="skip the dlt contender")
+    ap.add_argument(
+        "--idle-ledger",
+        type=int,
+        default=1_000_000,
+        help="records in the ledger for the nothing-changed cycle (0: skip)",
+    )
     args = ap.parse_args(argv)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
