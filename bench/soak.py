@@ -53,8 +53,15 @@ BAD_RECORDS = 2
 CREDIT_EVENTS = 24
 
 
-def faults_on(seed: int) -> dict[str, dict[str, Any]]:
-    """The knobs of the fault phase, per simulator."""
+def faults_on(seed: int, extra: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """The knobs of the fault phase, per simulator (``extra`` merged over them)."""
+    spec = _faults(seed)
+    for system, knobs in (extra or {}).items():
+        spec[system] = {**spec[system], **knobs}
+    return spec
+
+
+def _faults(seed: int) -> dict[str, dict[str, Any]]:
     common = {"error_rate": 0.10, "slow_rate": 0.05, "slow_ms": SLOW_MS, "drop_after_store_rate": 0.05}
     return {
         # documented 20 calls/s per token; tokens die after 5 s although expires_in says 7200
@@ -111,13 +118,14 @@ class Sims:
 
 
 def start_simulators(state: Path, args: argparse.Namespace) -> Sims:
+    """Start the four simulators on free ports with the fault knobs on; returns once all of them answer."""
     ports = {name: free_port() for name in ("district", "municipal", "credit", "hlwjg")}
     exchange_url = f"sqlite:///{state / 'qianzhiku.db'}"
     cmd = [sys.executable, "-m", "simulators", "serve", "--seed", str(args.seed),
            "--inspections", str(args.inspections), "--hand-typed-share", str(HAND_TYPED_SHARE),
            "--bad-records", str(BAD_RECORDS), "--credit-events", str(CREDIT_EVENTS),
            "--hlwjg-url", exchange_url, "--collector-interval", str(COLLECTOR_INTERVAL_S),
-           "--faults", json.dumps(faults_on(args.seed))]  # fmt: skip
+           "--faults", json.dumps(faults_on(args.seed, json.loads(args.faults)))]  # fmt: skip
     for name, port in ports.items():
         cmd += [f"--{name}-port", str(port)]
     if args.penalties is not None:
@@ -169,7 +177,15 @@ def write_config(state: Path, sims: Sims, year: int) -> Path:
         ("credit-events", "credit", "credit_event", ["district"]),
     ]
     pipelines = [
-        {"name": n, "source": s, "kind": k, "targets": t, "start": start, "batch_size": 100}
+        {
+            "name": n,
+            "source": s,
+            "kind": k,
+            "targets": t,
+            "start": start,
+            "batch_size": 100,
+            "clock_margin_s": 0,
+        }  # the simulators share one clock
         for n, s, k, t in flows
     ]
     config = {
@@ -474,7 +490,10 @@ def _kill_phase(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 result.kills += 1
-                result.killed_in[_running(state, after) or "(start-up)"] += 1
+                started_any = ledger_count(state, f"select count(*) from runs where id > {after}")
+                result.killed_in[
+                    _running(state, after) or ("between pipelines" if started_any else "start-up")
+                ] += 1
             proc.wait()
         if proc.returncode >= 0:
             result.finished_runs += 1
@@ -515,8 +534,12 @@ def run(args: argparse.Namespace, state: Path, data: datagen.Dataset) -> Soak:
         result.timings["start"] = time.monotonic() - started
         _kill_phase(args, state, sims, config, exp, result)
         proc = zhifa(config, "sync", "--once", log=log)  # the rest of the backfill, still under faults
-        proc.wait(900)
-        result.finished_runs += 1
+        try:
+            proc.wait(900)
+            result.finished_runs += 1
+        except subprocess.TimeoutExpired:  # the clean runs below carry on from where it was
+            proc.kill()
+            proc.wait()
         result.timings["faults"] = time.monotonic() - started - result.timings["start"]
         for system in ("district", "municipal"):
             stats = sims.get(system, "/_sim/stats")
@@ -550,6 +573,11 @@ def run(args: argparse.Namespace, state: Path, data: datagen.Dataset) -> Soak:
 # -- the report -----------------------------------------------------------------------------------------
 def report(args: argparse.Namespace, data: datagen.Dataset, soak: Soak) -> str:
     f = soak.faults
+    spec = faults_on(args.seed, json.loads(args.faults))
+    knobs = "; ".join(
+        f"{system} " + ", ".join(f"{k}={v}" for k, v in sorted(ks.items()) if k != "seed")
+        for system, ks in spec.items()
+    )
     d, m, c = f.get("district", {}), f.get("municipal", {}), f.get("credit", {})
     lines = [
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
@@ -557,6 +585,7 @@ def report(args: argparse.Namespace, data: datagen.Dataset, soak: Soak) -> str:
         f"data: {len(data.inspections):,} inspections, {len(data.penalties):,} penalties, "
         f"{len(data.city_inspections)}+{len(data.city_penalties)} city records ({len(data.twins)} hand-typed twins), "
         f"{len(data.bad_ids)} invalid, {CREDIT_EVENTS} credit events; seed {args.seed}",
+        f"faults: {knobs}; the daemon's HTTP timeout {TIMEOUT_S:g} s",
         f"daemon: {soak.kills} SIGKILLs ({', '.join(f'{n} in {p}' for p, n in soak.killed_in.items())}), {soak.finished_runs} runs finished under faults, "
         f"{soak.clean_runs} runs after the faults were switched off ({'converged' if soak.converged else 'NOT converged: ' + json.dumps(soak.left)})",
         "",
@@ -590,7 +619,13 @@ def report(args: argparse.Namespace, data: datagen.Dataset, soak: Soak) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def dataset(args: argparse.Namespace) -> datagen.Dataset:
+    """The data set the simulators serve (``python -m simulators serve`` is given the same arguments)."""
+    return datagen.generate(seed=args.seed, inspections=args.inspections, penalties=args.penalties,
+                            hand_typed_share=HAND_TYPED_SHARE, bad_records=BAD_RECORDS)  # fmt: skip
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m bench.soak", description=__doc__.splitlines()[0] if __doc__ else None
     )
@@ -600,11 +635,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=2025)
     ap.add_argument("--max-clean-runs", type=int, default=6, help="runs without faults before giving up")
     ap.add_argument("--state-dir", default=None, help="keep simulators' files, ledger and logs here")
-    args = ap.parse_args(argv)
+    ap.add_argument(
+        "--faults",
+        default="{}",
+        help='knobs merged over the defaults, e.g. \'{"district": {"error_rate": 0.3}}\'',
+    )
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     state = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="zhifa-soak-"))
     state.mkdir(parents=True, exist_ok=True)
-    data = datagen.generate(seed=args.seed, inspections=args.inspections, penalties=args.penalties,
-                            hand_typed_share=HAND_TYPED_SHARE, bad_records=BAD_RECORDS)  # fmt: skip
+    data = dataset(args)
     soak = run(args, state, data)
     print(report(args, data, soak))
     if soak.ok and not args.state_dir:

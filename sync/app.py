@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from connectors import base as connector_base
-from sync.config import Secrets, Settings, load_settings
+from sync.config import PipelineConfig, Secrets, Settings, load_settings
 from sync.lease import Leases
 from sync.ledger import Ledger, RunCounts
 from sync.mapping_store import MappingStore
@@ -58,8 +59,37 @@ class App:
             pipeline.kind_pipelines = {
                 p.kind: p.name for p in self.settings.pipelines if p.source == cfg.source
             }
+            pipeline.gate = self._gate(cfg)
             self._pipelines[name] = pipeline
         return self._pipelines[name]
+
+    def _gate(self, cfg: PipelineConfig) -> Callable[[], datetime | None] | None:
+        """Flow 3 must not run ahead of the flows it writes back into.
+
+        A city record that is the twin of a district record is linked, never copied, but the twin can
+        only be recognised once the district pipeline of that kind has read it. So a pipeline writing
+        into system T reads its source only up to the time the enabled pipelines reading T (same kind)
+        have fully read, less ``clock_margin_s`` for the two systems' clocks; before they have read at all, it
+        waits."""
+        # Only flows into the district (the source of truth) find twins through the ledger; the other
+        # targets find hand-typed twins themselves (municipal E2005, credit DUPLICATE).
+        into_district = [t for t in cfg.targets if self.settings.systems[t].type == "district"]
+        upstream = [
+            p.name
+            for p in self.settings.pipelines
+            if p.enabled and p.kind == cfg.kind and p.source in into_district and p.name != cfg.name
+        ]
+        if not upstream:
+            return None
+
+        def cap() -> datetime | None:
+            marks = [self.ledger.get_meta(f"read_until:{name}") for name in upstream]
+            if any(m is None for m in marks):
+                return None
+            margin = timedelta(seconds=cfg.clock_margin_s)
+            return min(datetime.strptime(m, "%Y-%m-%d %H:%M:%S") for m in marks if m) - margin
+
+        return cap
 
     def run_pipeline(
         self, name: str, stop: threading.Event | None = None, *, retries_only: bool = False

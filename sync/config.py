@@ -131,6 +131,9 @@ class PipelineConfig(_Frozen):
     batch_size: int = Field(default=200, ge=1, le=500)
     start: datetime = datetime(2020, 1, 1)  # backfill from here on first run
     lag_s: int = Field(default=5, ge=0)  # stay this far behind the source's clock
+    # Flow 3: how far the clocks of this pipeline's source and of the system it writes back into may
+    # disagree (it reads only up to where the pipelines reading that system have read, less this).
+    clock_margin_s: int = Field(default=60, ge=0)
     auto_retry_attempts: int = Field(default=10, ge=0)  # later runs retry a transient failure this often
 
     @field_validator("start", mode="before")

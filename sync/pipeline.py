@@ -100,6 +100,9 @@ class Pipeline:
         self._mappings = mappings
         # which pipeline owns failures of each record kind reported by feedback (set by the App)
         self.kind_pipelines: dict[str, str] = {cfg.kind: cfg.name}
+        # The latest source time this pipeline may read up to, or None to wait (set by the App for
+        # flows that must not run ahead of others: see App.pipeline).
+        self.gate: Callable[[], datetime | None] | None = None
         self._pools: dict[str, ThreadPoolExecutor] = {}
 
     # -- a run -----------------------------------------------------------------------------------
@@ -155,6 +158,14 @@ class Pipeline:
     def _pull(self, run_id: str, maps: Mappings, counts: RunCounts, stop: threading.Event) -> None:
         saved = self.ledger.get_cursor(self.name)
         until = self.source.now() - timedelta(seconds=self.cfg.lag_s)
+        if self.gate is not None:
+            cap = self.gate()
+            if cap is None:
+                log.info(
+                    "waiting_for_pipelines", reason="the pipelines this one depends on have not read yet"
+                )
+                return
+            until = min(until, cap)
         for page in prefetch(self.source.pull(self.kind, saved, self.cfg.start, until, self.cfg.batch_size)):
             self._handle(run_id, maps, counts, page.items, cursor=page.position)
             if ts := page.position.get("ts"):  # mid-backfill: how far behind the source we still are
@@ -165,6 +176,7 @@ class Pipeline:
                 return
         # Read the whole window: we are behind the source by the window's end, not by the last change.
         metrics.LAG_SECONDS.labels(self.name).set(max(0.0, (self.source.now() - until).total_seconds()))
+        self.ledger.set_meta(f"read_until:{self.name}", until.strftime("%Y-%m-%d %H:%M:%S"))
 
     def _retry_failures(self, run_id: str, maps: Mappings, counts: RunCounts) -> None:
         pairs = self.ledger.failures_to_retry(

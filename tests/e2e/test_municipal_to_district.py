@@ -34,6 +34,7 @@ FLOW_3 = [
         "targets": ["district"],
         "start": "2024-01-01 00:00:00",
         "lag_s": 0,
+        "clock_margin_s": 0,  # the simulators share one clock
     }
     for kind, plural in KINDS
 ]
@@ -127,7 +128,8 @@ def test_city_twin_of_a_district_record_is_linked_not_copied(stack: Stack) -> No
     ajbh = stack.municipal.add_hand_typed("xzcf", datagen.city_penalty(pen, now, number))
     before = {k: len(stack.district.records(k)) for k in CITY}
 
-    run(stack, *(p["name"] for p in FLOW_3))
+    # Flow 3 reads the city only as far as the district flows have read: they run first, as scheduled.
+    run(stack, *(p["name"] for p in FLOW_1_2 + FLOW_3))
     assert jcjlbh not in copies(stack, "inspections") and ajbh not in copies(stack, "penalties")
     app = stack.app()
     try:
@@ -146,3 +148,10 @@ def test_city_twin_of_a_district_record_is_linked_not_copied(stack: Stack) -> No
     assert (rows[ajbh].target_id, rows[ajbh].linked, rows[ajbh].last_action) == (pen["id"], True, "linked")
     created = {k: len(stack.district.records(k)) - before[k] for k in CITY}
     assert created == {k: len(city_only(stack, k)) - 1 for k in CITY}  # the rest: genuine city-only records
+
+
+def test_city_flow_waits_until_the_district_flow_has_read(stack: Stack) -> None:
+    """Before the district flows have read at all, flow 3 copies nothing (it cannot yet tell twins apart)."""
+    counts = stack.run(*(p["name"] for p in FLOW_3))
+    assert all(c.status == "ok" and c.pulled == 0 for c in counts.values())
+    assert copies(stack, "inspections") == {} and copies(stack, "penalties") == {}

@@ -17,7 +17,7 @@ import httpx
 import openpyxl
 import pytest
 
-from simulators import credit
+from simulators import credit, datagen
 from simulators.server import serving
 from simulators.universe import BUREAU_NAME, BUREAU_USCC, REGION_CODE, make_uscc
 
@@ -451,3 +451,30 @@ def test_drop_after_store_is_a_transport_error_on_loopback(state: credit.CreditS
         client.post(credit.BATCH_PATH, content=body, headers=headers)
     assert [r["SJBS"] for r in state.records()] == ["S1"]
     assert state.stats["dropped_after_store"] == 1
+
+
+def test_slow_answer_times_out_the_client_after_the_batch_is_stored(state: credit.CreditState) -> None:
+    """slow_rate holds the answer beyond the client's timeout: a timeout, yet the batch is stored."""
+    state.faults.update(slow_rate=1.0, slow_ms=300)
+    signer = Api(state)
+    body = json.dumps({"records": [record()]}, ensure_ascii=False).encode()
+    headers = signer.headers("POST", credit.BATCH_PATH, body)
+    with (
+        serving(credit.create_app(state)) as server,
+        httpx.Client(base_url=server.url, timeout=0.05) as client,
+        pytest.raises(httpx.TimeoutException),
+    ):
+        client.post(credit.BATCH_PATH, content=body, headers=headers)
+    assert [r["SJBS"] for r in state.records()] == ["S1"]
+    assert state.stats["slow_injected"] == 1
+
+
+def test_event_specs_mix_district_companies_and_strangers() -> None:
+    """event_specs: the published kinds in turn, for penalised companies; every sixth for another district."""
+    data = datagen.generate(seed=3, inspections=300)
+    specs = credit.event_specs(data, 12)
+    parties = {p["party"].get("uscc") for p in data.penalties}
+    assert [s["uscc"] in parties for s in specs] == [n % 6 != 5 for n in range(12)]
+    assert {s["type"] for s in specs} == set(credit.EVENT_TYPES)
+    state = credit.CreditState(seed=1)
+    assert [state.add_event(**s)["eventId"] for s in specs[:2]] == ["EV0000000001", "EV0000000002"]

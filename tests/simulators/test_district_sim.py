@@ -203,6 +203,19 @@ def test_drop_after_store_leaves_the_record_stored(sim: Sim) -> None:
     assert sim.state.faults.stats()["faults"]["drop"] == 1
 
 
+def test_slow_answer_times_out_the_client_after_the_write_is_stored(sim: Sim) -> None:
+    """With slow_rate the answer waits slow_ms: the client times out, the write is stored, the retry updates it."""
+    sim.state.faults.update(slow_rate=1.0, slow_ms=300)
+    with pytest.raises(httpx.TimeoutException):
+        sim.client.post("/api/v1/external/inspections", json=_external("JC1201162025000010"), timeout=0.05)
+    stored = [r for r in sim.state.records("inspections") if r.get("source_id") == "JC1201162025000010"]
+    assert len(stored) == 1
+    sim.state.faults.update(slow_rate=0.0)
+    r = sim.client.post("/api/v1/external/inspections", json=_external("JC1201162025000010"))
+    assert r.json()["data"] == {"id": stored[0]["id"], "created": False}
+    assert sim.state.faults.stats()["faults"]["slow"] == 1
+
+
 def test_outage_5xx_with_empty_or_html_body(sim: Sim) -> None:
     """error_rate answers 500/502/503 with an empty or HTML body; counted in stats."""
     sim.state.faults.update(error_rate=1.0, seed=3)

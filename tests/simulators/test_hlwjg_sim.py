@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 from simulators import hlwjg
+from simulators.server import serving
 from simulators.universe import (
     DEPARTMENTS,
     INSPECTION_ITEMS,
@@ -301,6 +303,26 @@ def test_pause_and_resume(engine: sa.Engine, collector: hlwjg.Collector) -> None
     assert collector.feedback() == []
     collector.resume()
     assert [f["STATUS"] for f in collector.collect_once()] == ["1"]
+
+
+def test_admin_hooks_pause_resume_and_count(engine: sa.Engine, collector: hlwjg.Collector) -> None:
+    """/_sim/hlwjg/pause|resume steer the collector; /_sim/hlwjg/stats counts waiting, accepted, feedback."""
+    with serving(hlwjg.create_admin_app(collector)) as srv, httpx.Client(base_url=srv.url) as admin:
+        assert admin.post("/_sim/hlwjg/pause").json() == {"paused": True}
+        write(engine, hlwjg.CHECK_ACTION, check_row())
+        write(engine, hlwjg.CHECK_ACTION, check_row("JC-2", CHECK_TYPE="7"))
+        assert collector.collect_once() == []
+        stats = admin.get("/_sim/hlwjg/stats").json()
+        assert stats["paused"] and stats["tables"][hlwjg.CHECK_ACTION] == {
+            "accepted": 0,
+            "deleted": 0,
+            "pending": 2,
+        }
+        assert admin.post("/_sim/hlwjg/resume").json() == {"paused": False}
+        collector.collect_once()
+        stats = admin.get("/_sim/hlwjg/stats").json()
+    assert stats["tables"][hlwjg.CHECK_ACTION] == {"accepted": 1, "deleted": 0, "pending": 0}
+    assert stats["feedback"] == {"1": 1, "2": 1}
 
 
 def test_restarted_collector_keeps_its_watermark(engine: sa.Engine, clock: Clock) -> None:
