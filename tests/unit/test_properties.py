@@ -79,7 +79,12 @@ SPEC = TABLES["officers"]
     st.sampled_from(["csv", "csv-bom", "xlsx"]),
 )
 def test_mapping_files_load_back_what_was_written(rows: dict[str, tuple[str, str]], form: str) -> None:
-    """A table written as CSV (with or without BOM) or .xlsx loads back with exactly its rows, no problems."""
+    """A table written as CSV (with or without BOM) or .xlsx loads back with exactly its rows, no problems.
+
+    In .xlsx a text starting with "=" is a formula; we read what Excel saved as its value, and a file
+    written by a program (as here) has none — so such cells are left out of the .xlsx form."""
+    if form == "xlsx":
+        rows = {k: v for k, v in rows.items() if not any(c.startswith("=") for c in (k, *v))}
     header = ["district_user_id", "name", "cert_no"]
     data = [[k, a, b] for k, (a, b) in rows.items()]
     with tempfile.TemporaryDirectory() as tmp:
