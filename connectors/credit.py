@@ -36,7 +36,7 @@ import structlog
 
 from connectors.base import Context, Delivered, Page, PriorDelivery, deliver_one, register
 from connectors.credit_fields import XLSX_COLUMNS, penalty_fields, yuan_in_words, yuan_to_wan
-from connectors.http import RateLimiter, json_body, retry_after, retrying, send
+from connectors.http import RateLimiter, RetryPolicy, json_body, retry_after, send
 from sync.config import Secrets, SystemConfig
 from sync.errors import (
     BadResponse,
@@ -118,7 +118,7 @@ class CreditConnector:
         # The platform allows 5 calls/s per app and spends the nonce even of a call it answers 429:
         # stay below that unless the configuration says otherwise.
         self._limiter = RateLimiter(cfg.rate_limit_per_s or 4.0)
-        self._retry = retrying(cfg.retry, name)
+        self._retry = RetryPolicy(cfg.retry, name)
         self._auth_lock = threading.Lock()
         self._auth_in_a_row = 0  # consecutive 401 answers, across threads
         if cfg.data_source_uscc and (problem := uscc_problem(cfg.data_source_uscc)):

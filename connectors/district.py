@@ -23,7 +23,7 @@ import structlog
 
 from connectors import district_inbound
 from connectors.base import Context, Delivered, Page, PriorDelivery, register
-from connectors.http import RateLimiter, json_body, retry_after, retrying, send
+from connectors.http import RateLimiter, RetryPolicy, json_body, retry_after, send
 from connectors.paging import TIME_FORMAT, Position, iter_window
 from sync.config import Secrets, SystemConfig
 from sync.errors import BadResponse, ConnectorError, FatalConnectorError, RetriableError, TargetRejected
@@ -65,7 +65,7 @@ class DistrictConnector:
         self._token: str | None = None
         self._token_lock = threading.Lock()
         self._limiter = RateLimiter(cfg.rate_limit_per_s)
-        self._retry = retrying(cfg.retry, name)
+        self._retry = RetryPolicy(cfg.retry, name)
 
     def close(self) -> None:
         self._client.close()

@@ -49,42 +49,65 @@ class RateLimiter:
 class _Wait:
     """Exponential back-off with full jitter, never shorter than the server's ``Retry-After``."""
 
-    def __init__(self, cfg: RetryConfig) -> None:
+    def __init__(self, cfg: RetryConfig, offset: int = 0) -> None:
         self.cfg = cfg
+        self.offset = offset
 
-    def __call__(self, state: RetryCallState) -> float:
-        exp = min(self.cfg.max_wait_s, self.cfg.initial_wait_s * 2 ** (state.attempt_number - 1))
+    def seconds(self, attempt: int, exc: BaseException | None) -> float:
+        exp = min(self.cfg.max_wait_s, self.cfg.initial_wait_s * 2 ** (attempt - 1))
         wait = random.uniform(self.cfg.initial_wait_s / 2, exp)
-        exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RetriableError) and exc.retry_after:
             wait = max(wait, min(exc.retry_after, self.cfg.max_wait_s))
         return wait
 
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        return self.seconds(state.attempt_number + self.offset, exc)
 
-def retrying(cfg: RetryConfig, system: str) -> Retrying:
-    """The one retry policy: only ``RetriableError``, back-off with jitter, log each attempt, re-raise."""
+
+def retrying(cfg: RetryConfig, system: str, *, offset: int = 0) -> Retrying:
+    """The one retry policy: only ``RetriableError``, back-off with jitter, log each attempt, re-raise.
+    ``offset``: attempts already made before this policy took over (for the log and the back-off)."""
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         log.warning(
             "call_retry",
             system=system,
-            attempt=state.attempt_number,
+            attempt=state.attempt_number + offset,
             error=str(exc),
             wait_s=round(state.upcoming_sleep, 2),
         )
 
     return Retrying(
         retry=retry_if_exception_type(RetriableError),
-        stop=stop_after_attempt(cfg.attempts),
-        wait=_Wait(cfg),
+        stop=stop_after_attempt(cfg.attempts - offset),
+        wait=_Wait(cfg, offset),
         before_sleep=before_sleep,
         reraise=True,
     )
 
 
-def call_with_retry(policy: Retrying, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
-    return policy(fn, *args, **kw)
+class RetryPolicy:
+    """``retrying`` with a fast path: the first attempt is a plain call (most calls succeed, and
+    tenacity's bookkeeping costs more than a push's own Python work); only after a ``RetriableError``
+    does the policy take over for the remaining attempts."""
+
+    def __init__(self, cfg: RetryConfig, system: str) -> None:
+        self.system = system
+        self._wait = _Wait(cfg)
+        self._rest = retrying(cfg, system, offset=1) if cfg.attempts > 1 else None
+
+    def __call__(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        try:
+            return fn(*args, **kw)
+        except RetriableError as exc:
+            if self._rest is None:
+                raise
+            wait = self._wait.seconds(1, exc)
+            log.warning("call_retry", system=self.system, attempt=1, error=str(exc), wait_s=round(wait, 2))
+            time.sleep(wait)
+        return self._rest(fn, *args, **kw)
 
 
 def send(client: httpx.Client, system: str, request: httpx.Request) -> httpx.Response:

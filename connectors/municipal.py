@@ -27,7 +27,7 @@ import httpx
 import structlog
 
 from connectors.base import Context, Delivered, Page, PriorDelivery
-from connectors.http import RateLimiter, json_body, retrying, send
+from connectors.http import RateLimiter, RetryPolicy, json_body, send
 from connectors.paging import TIME_FORMAT, Position, iter_window
 from sync.config import Secrets, SystemConfig
 from sync.errors import (
@@ -81,7 +81,7 @@ class MunicipalConnector:
             ),
         )
         self._limiter = RateLimiter(cfg.rate_limit_per_s)
-        self._retry = retrying(cfg.retry, name)
+        self._retry = RetryPolicy(cfg.retry, name)
         # normalised decision number -> ajbh of penalties typed in by hand at the city for our region
         self._twins: dict[str, str] = {}
         self._twins_position: Position | None = None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sync import db
@@ -343,16 +343,29 @@ class Ledger:
 
     @staticmethod
     def _close_failures(conn: Connection, outcomes: Sequence[Outcome], ts: datetime, note: str) -> None:
-        keys = [(o.system, o.kind, o.source_id, o.target) for o in outcomes]
-        for start in range(0, len(keys), 200):
+        """Resolve the unresolved failures of these (record, target) pairs. Most pages have none: look
+        first with one indexed SELECT, and update only the rows found."""
+        by_record: dict[tuple[str, str], set[str]] = {}
+        for o in outcomes:
+            by_record.setdefault((o.system, o.kind), set()).add(o.source_id)
+        wanted = {(o.system, o.kind, o.source_id, o.target) for o in outcomes}
+        ids: list[int] = []
+        for (system, kind), source_ids in by_record.items():
+            chunk_ids = sorted(source_ids)
+            for start in range(0, len(chunk_ids), 500):
+                rows = conn.execute(
+                    select(failures.c.id, failures.c.source_id, failures.c.target).where(
+                        failures.c.system == system,
+                        failures.c.kind == kind,
+                        failures.c.source_id.in_(chunk_ids[start : start + 500]),
+                        failures.c.state != "resolved",
+                    )
+                )
+                ids.extend(r.id for r in rows if (system, kind, r.source_id, r.target) in wanted)
+        if ids:
             conn.execute(
                 update(failures)
-                .where(
-                    tuple_(failures.c.system, failures.c.kind, failures.c.source_id, failures.c.target).in_(
-                        keys[start : start + 200]
-                    ),
-                    failures.c.state != "resolved",
-                )
+                .where(failures.c.id.in_(ids))
                 .values(state="resolved", resolved_by="zhifa-sync", resolved_at=ts, resolution_note=note)
             )
 

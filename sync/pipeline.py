@@ -311,7 +311,9 @@ class Pipeline:
     ) -> Outcome:
         target = self.targets[name]
         started = time.monotonic()
-        structlog.contextvars.bind_contextvars(pipeline=self.name, record_id=record.id, system=name)
+        # No per-record bind_contextvars here: at ~50 µs a push it costs more than the push's own Python
+        # work; the task runs in a copy of the run's context (pipeline, run_id), and lines about one
+        # record name it (record_id=, system=).
         try:
             p = (
                 PriorDelivery(prior.target_id, prior.state, prior.linked, prior.target_version)
@@ -328,7 +330,6 @@ class Pipeline:
             return self._failure(record, name, "push", exc, None, payload)
         finally:
             metrics.PUSH_SECONDS.labels(name).observe(time.monotonic() - started)
-            structlog.contextvars.unbind_contextvars("record_id", "system")
         log.debug("pushed", record_id=record.id, system=name, action=done.action, target_id=done.target_id)
         return self._delivered(record, name, digest, done)
 
