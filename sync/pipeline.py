@@ -15,8 +15,10 @@ import json
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -71,6 +73,19 @@ def prefetch(pages: Iterator[T]) -> Iterator[T]:
             yield item
     finally:
         cancel.set()
+
+
+@dataclass
+class _Page:
+    """A page between ``_start`` (pushes started) and ``_finish`` (committed)."""
+
+    run_id: str
+    maps: Mappings
+    cursor: dict[str, Any] | None
+    ids: set[Any]
+    snapshots: list[RecordSnapshot] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    futures: list[tuple[list[Job], Future[list[Outcome]]]] = field(default_factory=list)
 
 
 def _prior(d: Delivery | None) -> PriorDelivery | None:
@@ -166,14 +181,35 @@ class Pipeline:
                 )
                 return
             until = min(until, cap)
-        for page in prefetch(self.source.pull(self.kind, saved, self.cfg.start, until, self.cfg.batch_size)):
-            self._handle(run_id, maps, counts, page.items, cursor=page.position)
-            if ts := page.position.get("ts"):  # mid-backfill: how far behind the source we still are
-                lag = (self.source.now() - datetime.strptime(ts, "%Y-%m-%d %H:%M:%S")).total_seconds()
-                metrics.LAG_SECONDS.labels(self.name).set(max(0.0, lag))
-            if stop.is_set():
-                log.info("stopping_after_batch")
-                return
+        # Two pages at a time: the next page is parsed, planned and its pushes started while the pushes
+        # of the one before finish; pages are committed (outcomes + cursor) strictly in order.
+        in_flight: deque[_Page] = deque()
+        try:
+            for page in prefetch(
+                self.source.pull(self.kind, saved, self.cfg.start, until, self.cfg.batch_size)
+            ):
+                ids = {raw.get("id") for raw in page.items if isinstance(raw, dict)}
+                if any(ids & earlier.ids for earlier in in_flight):
+                    # the same record again (changed while we read): never two versions in flight
+                    while in_flight:
+                        self._finish(in_flight.popleft(), counts)
+                in_flight.append(self._start(run_id, maps, counts, page.items, cursor=page.position))
+                while len(in_flight) > 1:
+                    self._finish(in_flight.popleft(), counts)
+                if ts := page.position.get("ts"):  # mid-backfill: how far behind the source we still are
+                    lag = (self.source.now() - datetime.strptime(ts, "%Y-%m-%d %H:%M:%S")).total_seconds()
+                    metrics.LAG_SECONDS.labels(self.name).set(max(0.0, lag))
+                if stop.is_set():
+                    log.info("stopping_after_batch")
+                    return
+        except BaseException:
+            # An earlier page did not finish: later pages must not move the cursor past it.
+            for later in in_flight:
+                later.cursor = None
+            raise
+        finally:
+            while in_flight:  # the batch in hand is finished and committed, also on the way out
+                self._finish(in_flight.popleft(), counts)
         # Read the whole window: we are behind the source by the window's end, not by the last change.
         metrics.LAG_SECONDS.labels(self.name).set(max(0.0, (self.source.now() - until).total_seconds()))
         self.ledger.set_meta(f"read_until:{self.name}", until.strftime("%Y-%m-%d %H:%M:%S"))
@@ -208,8 +244,21 @@ class Pipeline:
         cursor: dict[str, Any] | None,
         only: dict[str, set[str]] | None = None,
     ) -> None:
-        snapshots: list[RecordSnapshot] = []
-        outcomes: list[Outcome] = []
+        """Handle one page to the end: validate, map, push, commit."""
+        self._finish(self._start(run_id, maps, counts, raws, cursor=cursor, only=only), counts)
+
+    def _start(
+        self,
+        run_id: str,
+        maps: Mappings,
+        counts: RunCounts,
+        raws: Sequence[Any],
+        *,
+        cursor: dict[str, Any] | None,
+        only: dict[str, set[str]] | None = None,
+    ) -> _Page:
+        """Validate and map a page and start its pushes; ``_finish`` collects and commits."""
+        page = _Page(run_id, maps, cursor, {raw.get("id") for raw in raws if isinstance(raw, dict)})
         valid: list[Record] = []
         for raw in raws:
             counts.pulled += 1
@@ -219,12 +268,12 @@ class Pipeline:
             try:
                 record = self.source.parse(self.kind, raw)
             except RecordInvalid as exc:
-                outcomes.extend(self._invalid(raw, exc, maps, only))
+                page.outcomes.extend(self._invalid(raw, exc, maps, only))
                 snap = self._raw_snapshot(raw)
                 if snap:
-                    snapshots.append(snap)
+                    page.snapshots.append(snap)
                 continue
-            snapshots.append(self._snapshot(record, raw))
+            page.snapshots.append(self._snapshot(record, raw))
             valid.append(record)
 
         ids = [r.id for r in valid]
@@ -244,26 +293,32 @@ class Pipeline:
                     continue
                 outcome, job = self._plan(record, name, target, ctx, prior.get((record.id, name)), maps)
                 if outcome:
-                    outcomes.append(outcome)
+                    page.outcomes.append(outcome)
                 if job:
                     jobs.append(job)
-        fatal: FatalConnectorError | None = None
-        futures = []
         for name, target in self.targets.items():
             mine = [job for job in jobs if job[1] == name]
             if isinstance(target, BatchTarget):
                 for start in range(0, len(mine), target.batch_size):
                     chunk = mine[start : start + target.batch_size]
-                    futures.append((chunk, self._submit(name, self._push_batch, target, chunk)))
+                    page.futures.append((chunk, self._submit(name, self._push_batch, target, chunk)))
             else:
-                futures.extend(([job], self._submit(name, lambda j: [self._push(*j)], job)) for job in mine)
-        for chunk, fut in futures:
+                page.futures.extend(
+                    ([job], self._submit(name, lambda j: [self._push(*j)], job)) for job in mine
+                )
+        return page
+
+    def _finish(self, page: _Page, counts: RunCounts) -> None:
+        """Wait for a page's pushes, then write its outcomes, failures and cursor in one transaction."""
+        fatal: FatalConnectorError | None = None
+        outcomes = page.outcomes
+        for chunk, fut in page.futures:
             try:
                 outcomes.extend(fut.result())
             except FatalConnectorError as exc:
                 fatal = fatal or exc
                 outcomes.extend(
-                    self._failure(r, n, "push", exc, maps, payload) for r, n, payload, _h, _d in chunk
+                    self._failure(r, n, "push", exc, page.maps, payload) for r, n, payload, _h, _d in chunk
                 )
         for o in outcomes:
             counts.add(o)
@@ -271,7 +326,11 @@ class Pipeline:
             if o.failed:
                 metrics.FAILURES.labels(self.name, o.target, o.error_kind).inc()
         self.ledger.commit_page(
-            pipeline=self.name, run_id=run_id, snapshots=snapshots, outcomes=outcomes, cursor=cursor
+            pipeline=self.name,
+            run_id=page.run_id,
+            snapshots=page.snapshots,
+            outcomes=outcomes,
+            cursor=None if fatal else page.cursor,
         )
         if fatal:
             raise fatal
