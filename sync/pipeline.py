@@ -3,8 +3,9 @@
 One run of one pipeline: first the records that earlier runs left failing and that may now succeed
 (transient failures within their budget, records parked for a mapping when the tables changed, and
 those an operator asked to retry), then everything the source changed since the cursor. Each page is
-handled whole — pushes to each target run concurrently up to the target's limit — and written to the
-ledger in one transaction with the cursor. One bad record never stops the others.
+validated and mapped, its pushes run concurrently up to each target's limit, and it is written to the
+ledger in one transaction with its cursor; the next page is prepared and pushed while one finishes,
+pages are committed in order. One bad record never stops the others.
 """
 
 from __future__ import annotations
@@ -231,22 +232,10 @@ class Pipeline:
             raws = [json.loads(bodies[i]) for i in chunk if i in bodies]
             counts.retried += len(raws)
             log.info("retrying_failures", records=len(raws))
-            self._handle(run_id, maps, counts, raws, cursor=None, only={i: wanted[i] for i in chunk})
+            page = self._start(run_id, maps, counts, raws, cursor=None, only={i: wanted[i] for i in chunk})
+            self._finish(page, counts)
 
     # -- one page --------------------------------------------------------------------------------
-    def _handle(
-        self,
-        run_id: str,
-        maps: Mappings,
-        counts: RunCounts,
-        raws: Sequence[Any],
-        *,
-        cursor: dict[str, Any] | None,
-        only: dict[str, set[str]] | None = None,
-    ) -> None:
-        """Handle one page to the end: validate, map, push, commit."""
-        self._finish(self._start(run_id, maps, counts, raws, cursor=cursor, only=only), counts)
-
     def _start(
         self,
         run_id: str,
