@@ -27,6 +27,7 @@ from simulators.simkit import (
     Faults,
     RateLimiter,
     SimClock,
+    common_admin_routes,
     fmt_beijing,
     json_body,
     parse_beijing,
@@ -512,27 +513,9 @@ def _admin_routes(state: DistrictState) -> list[Route]:
         except ValueError:
             return {}
 
-    async def faults(request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                state.faults.update(await body_of(request))
-            except KeyError as e:
-                return JSONResponse({"error": str(e)}, status_code=400)
-        return JSONResponse(state.faults.knobs)
-
-    async def stats(request: Request) -> Response:
-        if request.method == "POST":  # reset
-            state.faults.reset_stats()
-        return JSONResponse(state.faults.stats())
-
     async def expire(request: Request) -> Response:
         state.expire_tokens_now()
         return JSONResponse({"ok": True})
-
-    async def clock(request: Request) -> Response:
-        if not isinstance(state.clock, SimClock):
-            return JSONResponse({"error": "clock is not a SimClock"}, status_code=400)
-        return JSONResponse(state.clock.admin(await body_of(request) if request.method == "POST" else {}))
 
     async def credit_events(request: Request) -> Response:
         return JSONResponse(state.credit_events())
@@ -562,10 +545,8 @@ def _admin_routes(state: DistrictState) -> list[Route]:
 
     kinds = "{kind:str}"
     return [
-        Route("/_sim/faults", faults, methods=["GET", "POST"]),
-        Route("/_sim/stats", stats, methods=["GET", "POST"]),
+        *common_admin_routes(state.faults, state.clock, body_of),
         Route("/_sim/expire-tokens", expire, methods=["POST"]),
-        Route("/_sim/clock", clock, methods=["GET", "POST"]),
         Route("/_sim/credit-events", credit_events, methods=["GET"]),
         Route(f"/_sim/{kinds}", collection, methods=["GET", "POST"]),
         Route(f"/_sim/{kinds}/{{id:str}}", one, methods=["GET", "POST"]),

@@ -33,6 +33,7 @@ from simulators.simkit import (
     Faults,
     RateLimiter,
     SimClock,
+    common_admin_routes,
     fmt_beijing,
     proxy_page,
     quiet_dropped_log,
@@ -542,24 +543,6 @@ def _admin_routes(state: MunicipalState) -> list[Route]:
         except ValueError:
             return {}
 
-    async def faults(request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                state.faults.update(await body_of(request))
-            except KeyError as e:
-                return JSONResponse({"error": str(e)}, status_code=400)
-        return JSONResponse(state.faults.knobs)
-
-    async def stats(request: Request) -> Response:
-        if request.method == "POST":  # reset
-            state.faults.reset_stats()
-        return JSONResponse(state.faults.stats())
-
-    async def clock(request: Request) -> Response:
-        if not isinstance(state.clock, SimClock):
-            return JSONResponse({"error": "clock is not a SimClock"}, status_code=400)
-        return JSONResponse(state.clock.admin(await body_of(request) if request.method == "POST" else {}))
-
     async def records(request: Request) -> Response:
         kind = request.path_params["kind"]
         if kind not in _KINDS:
@@ -580,9 +563,7 @@ def _admin_routes(state: MunicipalState) -> list[Route]:
         return Response(render(rec), media_type="application/json")
 
     return [
-        Route("/_sim/faults", faults, methods=["GET", "POST"]),
-        Route("/_sim/stats", stats, methods=["GET", "POST"]),
-        Route("/_sim/clock", clock, methods=["GET", "POST"]),
+        *common_admin_routes(state.faults, state.clock, body_of),
         Route("/_sim/records/{kind:str}", records, methods=["GET", "POST"]),
         Route("/_sim/records/{kind:str}/{id:str}", one, methods=["GET", "POST"]),
     ]

@@ -288,3 +288,36 @@ def is_uscc(code: str) -> bool:
         return False
     total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(code, _USCC_WEIGHTS, strict=False))
     return code[17] == _USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+BodyOf = Callable[[Any], Any]  # async (request) -> the JSON body as a dict ({} when absent or bad)
+
+
+def common_admin_routes(faults: Faults, clock: Any, body_of: BodyOf) -> list[Any]:
+    """``/_sim/faults``, ``/_sim/stats`` and ``/_sim/clock``: the test hooks every HTTP simulator has."""
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def faults_route(request: Any) -> Any:
+        if request.method == "POST":
+            try:
+                faults.update(await body_of(request))
+            except KeyError as e:
+                return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse(faults.knobs)
+
+    async def stats_route(request: Any) -> Any:
+        if request.method == "POST":  # reset
+            faults.reset_stats()
+        return JSONResponse(faults.stats())
+
+    async def clock_route(request: Any) -> Any:
+        if not isinstance(clock, SimClock):
+            return JSONResponse({"error": "clock is not a SimClock"}, status_code=400)
+        return JSONResponse(clock.admin(await body_of(request) if request.method == "POST" else {}))
+
+    return [
+        Route("/_sim/faults", faults_route, methods=["GET", "POST"]),
+        Route("/_sim/stats", stats_route, methods=["GET", "POST"]),
+        Route("/_sim/clock", clock_route, methods=["GET", "POST"]),
+    ]
