@@ -26,6 +26,12 @@ def now() -> datetime:
     return datetime.now().replace(microsecond=0)
 
 
+def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    """Ids in slices small enough for one ``IN (...)`` on every backend."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
 def _upsert(
     conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str], update_cols: Sequence[str]
 ) -> None:
@@ -187,8 +193,7 @@ class Ledger:
         ids = list(source_ids)
         out: dict[tuple[str, str], Delivery] = {}
         with self.engine.connect() as conn:
-            for chunk_start in range(0, len(ids), 500):
-                chunk = ids[chunk_start : chunk_start + 500]
+            for chunk in _chunks(ids):
                 rows = conn.execute(
                     select(
                         deliveries.c.source_id,
@@ -229,13 +234,13 @@ class Ledger:
         transient failure (timeout, dropped connection) was logged for them."""
         out: set[tuple[str, str]] = set()
         with self.engine.connect() as conn:
-            for start in range(0, len(source_ids), 500):
+            for chunk in _chunks(source_ids):
                 rows = conn.execute(
                     select(failures.c.source_id, failures.c.target).where(
                         failures.c.system == system,
                         failures.c.kind == kind,
                         failures.c.error_kind == "transient",
-                        failures.c.source_id.in_(source_ids[start : start + 500]),
+                        failures.c.source_id.in_(chunk),
                     )
                 )
                 out.update((r.source_id, r.target) for r in rows)
@@ -351,13 +356,12 @@ class Ledger:
         wanted = {(o.system, o.kind, o.source_id, o.target) for o in outcomes}
         ids: list[int] = []
         for (system, kind), source_ids in by_record.items():
-            chunk_ids = sorted(source_ids)
-            for start in range(0, len(chunk_ids), 500):
+            for chunk in _chunks(sorted(source_ids)):
                 rows = conn.execute(
                     select(failures.c.id, failures.c.source_id, failures.c.target).where(
                         failures.c.system == system,
                         failures.c.kind == kind,
-                        failures.c.source_id.in_(chunk_ids[start : start + 500]),
+                        failures.c.source_id.in_(chunk),
                         failures.c.state != "resolved",
                     )
                 )
@@ -519,15 +523,15 @@ class Ledger:
             return [(r.source_id, r.target) for r in rows]
 
     def load_records(self, system: str, kind: str, source_ids: Sequence[str]) -> dict[str, str]:
-        """Canonical JSON bodies of stored records."""
+        """The stored source records (raw JSON as the source sent it), by id."""
         out: dict[str, str] = {}
         with self.engine.connect() as conn:
-            for start in range(0, len(source_ids), 500):
+            for chunk in _chunks(source_ids):
                 rows = conn.execute(
                     select(records.c.source_id, records.c.body).where(
                         records.c.system == system,
                         records.c.kind == kind,
-                        records.c.source_id.in_(source_ids[start : start + 500]),
+                        records.c.source_id.in_(chunk),
                     )
                 )
                 out.update({r.source_id: r.body for r in rows})
