@@ -43,7 +43,7 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(
     tmp_path: Path, record_property
 ) -> None:  # type: ignore[no-untyped-def]
     """After 8+ SIGKILLs mid-backfill and a final run, municipal holds every record exactly once."""
-    with simulators(inspections=2500, latency_ms=5, seed=21) as sims:
+    with simulators(inspections=4000, latency_ms=5, seed=21) as sims:
         kills, seconds = kill_and_restart(tmp_path, sims, f"sqlite:///{tmp_path / 'ledger.db'}", seed=21)
         sizes = sims.assert_exactly_once()
     record_property("kills", kills)
