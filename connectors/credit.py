@@ -36,7 +36,7 @@ import structlog
 
 from connectors.base import Context, Delivered, Page, PriorDelivery, deliver_one, register
 from connectors.credit_fields import XLSX_COLUMNS, penalty_fields, yuan_in_words, yuan_to_wan
-from connectors.http import RateLimiter, RetryPolicy, json_body, retry_after, send
+from connectors.http import HttpSession, RateLimiter, RetryPolicy, json_body, retry_after
 from sync.config import Secrets, SystemConfig
 from sync.errors import (
     BadResponse,
@@ -109,11 +109,12 @@ class CreditConnector:
         self.batch_size = min(cfg.batch_size, MAX_BATCH)
         self._app_id = cfg.app_key or ""
         self._secret = secrets_.get(name, "app_secret").encode()
-        self._client = httpx.Client(
-            base_url=cfg.base_url or "",
-            timeout=cfg.timeout_s,
+        self._http = HttpSession(
+            name,
+            cfg.base_url or "",
+            timeout_s=cfg.timeout_s,
+            max_connections=cfg.concurrency + 2,
             transport=transport,
-            limits=httpx.Limits(max_connections=cfg.concurrency + 2),
         )
         # The platform allows 5 calls/s per app and spends the nonce even of a call it answers 429:
         # stay below that unless the configuration says otherwise.
@@ -127,7 +128,7 @@ class CreditConnector:
             )
 
     def close(self) -> None:
-        self._client.close()
+        self._http.close()
 
     # -- transport ---------------------------------------------------------------------------------
     def sign(self, method: str, path: str, body: bytes) -> dict[str, str]:
@@ -148,10 +149,7 @@ class CreditConnector:
             headers = self.sign(method, path, body)
             if body:
                 headers["Content-Type"] = "application/json; charset=utf-8"
-            request = self._client.build_request(
-                method, path, params=params, content=body or None, headers=headers
-            )
-            resp = send(self._client, self.name, request)
+            resp = self._http.request(method, path, params=params, content=body or None, headers=headers)
             if resp.status_code != 401:
                 with self._auth_lock:
                     self._auth_in_a_row = 0

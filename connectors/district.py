@@ -23,7 +23,7 @@ import structlog
 
 from connectors import district_inbound
 from connectors.base import Context, Delivered, Page, PriorDelivery, register
-from connectors.http import RateLimiter, RetryPolicy, json_body, retry_after, send
+from connectors.http import HttpSession, RateLimiter, RetryPolicy, json_body, retry_after
 from connectors.paging import TIME_FORMAT, Position, iter_window
 from sync.config import Secrets, SystemConfig
 from sync.errors import BadResponse, ConnectorError, FatalConnectorError, RetriableError, TargetRejected
@@ -56,11 +56,12 @@ class DistrictConnector:
         self.concurrency = cfg.concurrency
         self._username = cfg.username or ""
         self._password = secrets.get(name, "password")
-        self._client = httpx.Client(
-            base_url=cfg.base_url or "",
-            timeout=cfg.timeout_s,
+        self._http = HttpSession(
+            name,
+            cfg.base_url or "",
+            timeout_s=cfg.timeout_s,
+            max_connections=cfg.concurrency + 2,
             transport=transport,
-            limits=httpx.Limits(max_connections=cfg.concurrency + 2),
         )
         self._token: str | None = None
         self._token_lock = threading.Lock()
@@ -68,7 +69,7 @@ class DistrictConnector:
         self._retry = RetryPolicy(cfg.retry, name)
 
     def close(self) -> None:
-        self._client.close()
+        self._http.close()
 
     # -- transport -----------------------------------------------------------------------------
     def _login(self, stale: str | None) -> str:
@@ -76,12 +77,8 @@ class DistrictConnector:
             if self._token is not None and self._token != stale:
                 return self._token  # another thread already logged in again
             self._limiter.acquire()
-            resp = send(
-                self._client,
-                self.name,
-                self._client.build_request(
-                    "POST", "/api/auth/token", json={"username": self._username, "password": self._password}
-                ),
+            resp = self._http.request(
+                "POST", "/api/auth/token", json={"username": self._username, "password": self._password}
             )
             body = self._envelope(resp)
             if body.get("code") == 40100:
@@ -126,10 +123,9 @@ class DistrictConnector:
         token = self._token or self._login(None)
         for attempt in (1, 2):
             self._limiter.acquire()
-            request = self._client.build_request(
+            resp = self._http.request(
                 method, path, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
             )
-            resp = send(self._client, self.name, request)
             if resp.status_code == 401 and attempt == 1:
                 token = self._login(token)  # expired early: log in again and repeat once
                 continue

@@ -27,7 +27,7 @@ import httpx
 import structlog
 
 from connectors.base import Context, Delivered, Page, PriorDelivery
-from connectors.http import RateLimiter, RetryPolicy, json_body, send
+from connectors.http import HttpSession, RateLimiter, RetryPolicy, json_body
 from connectors.paging import TIME_FORMAT, Position, iter_window
 from sync.config import Secrets, SystemConfig
 from sync.errors import (
@@ -72,13 +72,12 @@ class MunicipalConnector:
         self.region_code = cfg.region_code or ""
         self._app_key = cfg.app_key or ""
         self._secret = secrets.get(name, "app_secret")
-        self._client = httpx.Client(
-            base_url=cfg.base_url or "",
-            timeout=cfg.timeout_s,
+        self._http = HttpSession(
+            name,
+            cfg.base_url or "",
+            timeout_s=cfg.timeout_s,
+            max_connections=cfg.concurrency + 2,
             transport=transport,
-            limits=httpx.Limits(
-                max_connections=cfg.concurrency + 2, max_keepalive_connections=cfg.concurrency + 2
-            ),
         )
         self._limiter = RateLimiter(cfg.rate_limit_per_s)
         self._retry = RetryPolicy(cfg.retry, name)
@@ -88,7 +87,7 @@ class MunicipalConnector:
         self._twins_lock = threading.Lock()
 
     def close(self) -> None:
-        self._client.close()
+        self._http.close()
 
     # -- transport -----------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
@@ -98,11 +97,7 @@ class MunicipalConnector:
 
     def _once(self, path: str, body: dict[str, Any]) -> Any:
         self._limiter.acquire()
-        resp = send(
-            self._client,
-            self.name,
-            self._client.build_request("POST", path, json=body, headers=self._headers()),
-        )
+        resp = self._http.request("POST", path, json=body, headers=self._headers())
         if resp.status_code != 200:
             snippet = " ".join(resp.text.split())[:120]
             raise RetriableError(
