@@ -51,7 +51,50 @@ def _upsert(
                 conn.execute(table.insert().values(row))
         return
     stmt = ins.on_conflict_do_update(index_elements=keys, set_={c: ins.excluded[c] for c in update_cols})
-    conn.execute(stmt, rows)
+    cols = tuple(rows[0])
+    plan = _driver_plan(conn, table, stmt, cols, tuple(keys), tuple(update_cols))
+    if plan is None:
+        conn.execute(stmt, rows)
+        return
+    sql, fields, named = plan
+    if named:
+        params: list[Any] = [{c: (p(row[c]) if p else row[c]) for c, p in fields} for row in rows]
+    else:
+        params = [tuple(p(row[c]) if p else row[c] for c, p in fields) for row in rows]
+    conn.exec_driver_sql(sql, params)
+
+
+_PLANS: dict[tuple[Any, ...], tuple[str, tuple[tuple[str, Any], ...], bool] | None] = {}
+
+
+def _driver_plan(
+    conn: Connection,
+    table: Any,
+    stmt: Any,
+    cols: tuple[str, ...],
+    keys: tuple[str, ...],
+    upd: tuple[str, ...],
+) -> tuple[str, tuple[tuple[str, Any], ...], bool] | None:
+    """The upsert compiled once, for the driver's own ``executemany``: SQLAlchemy's per-row parameter
+    processing cost more CPU than SQLite's writing (a page of 500 rows: ~9 ms against ~1.5 ms). Values
+    go through the same bind processors SQLAlchemy would use (SQLite's DATETIME/DATE text formats)."""
+    dialect = conn.dialect
+    key = (dialect.name, dialect.paramstyle, table.name, cols, keys, upd)
+    if key in _PLANS:
+        return _PLANS[key]
+    plan: tuple[str, tuple[tuple[str, Any], ...], bool] | None = None
+    compiled = stmt.compile(dialect=dialect, column_keys=list(cols))
+    named = dialect.paramstyle in ("named", "pyformat")
+    order = tuple(compiled.positiontup or ()) if not named else tuple(compiled.binds)
+    if (
+        dialect.paramstyle in ("qmark", "pyformat", "named")
+        and set(order) == set(cols)
+        and len(order) == len(cols)
+    ):
+        fields = tuple((c, table.c[c].type.dialect_impl(dialect).bind_processor(dialect)) for c in order)
+        plan = (compiled.string, fields, named)
+    _PLANS[key] = plan
+    return plan
 
 
 @dataclass

@@ -418,3 +418,35 @@ def test_runs_start_finish_and_list(ledger: Ledger) -> None:
     ) == ("failed", 5, 3, 1, "1 条失败")
     assert runs[1]["instance"] == ledger.instance
     assert len(ledger.recent_runs()) == 3 and len(ledger.recent_runs(limit=1, offset=1)) == 1
+
+
+def test_page_rows_written_by_the_driver_read_back_and_compare_like_sqlalchemy_rows(ledger: Ledger) -> None:
+    """``commit_page`` writes through the driver's executemany: dates and times must be stored exactly
+    as SQLAlchemy stores them (on SQLite they are text, compared as text by every query)."""
+    from sqlalchemy import insert, select
+
+    from sync.db import records
+
+    ledger.commit_page(pipeline="p", run_id="r", snapshots=[snap("A1")], outcomes=[ok("A1")], cursor=None)
+    with ledger.engine.begin() as conn:  # the same snapshot, written by SQLAlchemy itself
+        row = dict(snap("B1").__dict__, first_seen=datetime(2025, 3, 1), last_seen=datetime(2025, 3, 1))
+        conn.execute(insert(records).values(row))
+        got = {
+            r.source_id: r
+            for r in conn.execute(
+                select(records.c.source_id, records.c.event_date, records.c.source_updated_at).where(
+                    records.c.source_updated_at == datetime(2025, 3, 1, 9, 0),
+                    records.c.event_date >= date(2025, 3, 1),
+                )
+            )
+        }
+        if ledger.engine.dialect.name == "sqlite":
+            from sqlalchemy import text
+
+            raw = dict(conn.execute(text("select source_id, source_updated_at from records")).all())
+            assert raw["A1"] == raw["B1"]
+    assert set(got) == {"A1", "B1"}
+    assert got["A1"].event_date == date(2025, 3, 1)
+    assert got["A1"].source_updated_at == datetime(2025, 3, 1, 9, 0)
+    delivery = ledger.deliveries_for("district", "penalty", ["A1"])[("A1", "municipal")]
+    assert (delivery.target_id, delivery.payload_hash, delivery.state) == ("T-A1", "p-A1", "delivered")
