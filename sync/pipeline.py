@@ -16,7 +16,7 @@ import json
 import queue
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -87,6 +87,7 @@ class _Page:
     snapshots: list[RecordSnapshot] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     futures: list[tuple[list[Job], Future[list[Outcome]]]] = field(default_factory=list)
+    fatal: dict[str, FatalConnectorError] = field(default_factory=dict)  # by target, single-record pushes
 
 
 def _prior(d: Delivery | None) -> PriorDelivery | None:
@@ -120,6 +121,7 @@ class Pipeline:
         # flows that must not run ahead of others: see App.pipeline).
         self.gate: Callable[[], datetime | None] | None = None
         self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._push_seconds = {n: metrics.PUSH_SECONDS.labels(n) for n in targets}
 
     # -- a run -----------------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None, *, retries_only: bool = False) -> RunCounts:
@@ -291,16 +293,39 @@ class Pipeline:
                 for start in range(0, len(mine), target.batch_size):
                     chunk = mine[start : start + target.batch_size]
                     page.futures.append((chunk, self._submit(name, self._push_batch, target, chunk)))
-            else:
+            elif mine:
+                # A few workers per page take the records from one queue: a future per record cost
+                # more CPU than the push's own Python work. Workers of the next page queue behind
+                # these and take over their threads as this page's records run out.
+                todo = deque(mine)
+                workers = min(max(1, target.concurrency), len(mine))
                 page.futures.extend(
-                    ([job], self._submit(name, lambda j: [self._push(*j)], job)) for job in mine
+                    ([], self._submit(name, self._push_each, todo, page)) for _ in range(workers)
                 )
         return page
 
+    def _push_each(self, todo: deque[Job], page: _Page) -> list[Outcome]:
+        out: list[Outcome] = []
+        while True:
+            try:
+                job = todo.popleft()  # atomic: the workers of a page share the queue
+            except IndexError:
+                return out
+            record, name, payload, _digest, _prior_delivery = job
+            refused = page.fatal.get(name)
+            if refused is not None:  # the target refused us as a whole (credentials): don't hammer it
+                out.append(self._failure(record, name, "push", refused, page.maps, payload))
+                continue
+            try:
+                out.append(self._push(*job))
+            except FatalConnectorError as exc:
+                page.fatal.setdefault(name, exc)
+                out.append(self._failure(record, name, "push", exc, page.maps, payload))
+
     def _finish(self, page: _Page, counts: RunCounts) -> None:
         """Wait for a page's pushes, then write its outcomes, failures and cursor in one transaction."""
-        fatal: FatalConnectorError | None = None
         outcomes = page.outcomes
+        fatal: FatalConnectorError | None = None
         for chunk, fut in page.futures:
             try:
                 outcomes.extend(fut.result())
@@ -309,11 +334,18 @@ class Pipeline:
                 outcomes.extend(
                     self._failure(r, n, "push", exc, page.maps, payload) for r, n, payload, _h, _d in chunk
                 )
+        fatal = fatal or next(iter(page.fatal.values()), None)
+        by_action: Counter[tuple[str, str]] = Counter()
+        by_error: Counter[tuple[str, str | None]] = Counter()
         for o in outcomes:
             counts.add(o)
-            metrics.RECORDS.labels(self.name, o.target, o.action).inc()
+            by_action[o.target, o.action] += 1
             if o.failed:
-                metrics.FAILURES.labels(self.name, o.target, o.error_kind).inc()
+                by_error[o.target, o.error_kind] += 1
+        for (target, action), n in by_action.items():
+            metrics.RECORDS.labels(self.name, target, action).inc(n)
+        for (target, kind), n in by_error.items():
+            metrics.FAILURES.labels(self.name, target, kind).inc(n)
         self.ledger.commit_page(
             pipeline=self.name,
             run_id=page.run_id,
@@ -377,7 +409,7 @@ class Pipeline:
             log.exception("push_crashed")
             return self._failure(record, name, "push", exc, None, payload)
         finally:
-            metrics.PUSH_SECONDS.labels(name).observe(time.monotonic() - started)
+            self._push_seconds[name].observe(time.monotonic() - started)
         log.debug("pushed", record_id=record.id, system=name, action=done.action, target_id=done.target_id)
         return self._delivered(record, name, digest, done)
 

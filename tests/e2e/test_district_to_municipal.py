@@ -211,3 +211,36 @@ def test_same_flow_with_a_postgresql_ledger(
         assert_exactly_once(stack)
         second = stack.run()
         assert sum(c.created + c.updated + c.linked for c in second.values()) == 0
+
+
+def test_wrong_municipal_secret_stops_the_run_keeps_the_cursor_and_loses_nothing(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """E1001 (签名错误) on every push: the run ends in error naming the credentials, the cursor does not
+    move past records that were not delivered; with the secret fixed the next run delivers them once."""
+    monkeypatch.setenv("ZS_MUNICIPAL_SECRET", "not-the-secret")
+    first = stack.run("district-inspections")["district-inspections"]
+    assert first.status == "error"
+    assert "鉴权失败" in (first.error or "")
+    assert stack.ours("jcjl") == {}
+    # refused as a whole: the run stops at the first page instead of signing every record wrongly
+    refused = stack.municipal.faults.stats()["faults"].get("auth", 0)
+    assert 1 <= refused <= 2 * 8, f"{refused} refused calls (concurrency 8)"
+    app = stack.app()
+    try:
+        assert app.ledger.get_cursor("district-inspections") is None
+    finally:
+        app.close()
+    monkeypatch.setenv("ZS_MUNICIPAL_SECRET", municipal_secret())
+    second = stack.run("district-inspections")["district-inspections"]
+    assert second.status == "ok", second.error
+    expected = synced_district_ids(stack.district.records("inspections"), set(stack.dataset.bad_ids))
+    ours = stack.ours("jcjl")
+    assert set(ours) == expected
+    assert all(len(v) == 1 for v in ours.values())
+
+
+def municipal_secret() -> str:
+    from simulators import municipal
+
+    return municipal.MUNICIPAL_APP_SECRET
