@@ -198,9 +198,11 @@ def _table(name: str) -> dict[str, dict[str, str]]:
 
 
 class Poster:
-    """Translate a district inspection with plain dict look-ups and post it to the municipal simulator."""
+    """Translate a district inspection with plain dict look-ups and post it to the municipal simulator
+    (``httpx.Client.post``, as a script would). ``lean``: post straight through the pooled transport,
+    the way zhifa-sync's connectors do (``connectors.http.HttpSession``) — the ceiling for that path."""
 
-    def __init__(self, sims: Simulators, concurrency: int) -> None:
+    def __init__(self, sims: Simulators, concurrency: int, *, lean: bool = False) -> None:
         self.items, self.types = _table("items"), _table("inspection_types")
         self.results, self.officers, self.depts = (
             _table("inspection_results"),
@@ -212,6 +214,13 @@ class Poster:
             timeout=30,
             limits=httpx.Limits(max_connections=concurrency + 2),
         )
+        self.session = None
+        if lean:
+            from connectors.http import HttpSession
+
+            self.session = HttpSession(
+                "municipal", f"http://127.0.0.1:{sims.mport}", timeout_s=30, max_connections=concurrency + 2
+            )
 
     def __call__(self, r: dict[str, Any]) -> None:
         import hashlib
@@ -242,9 +251,11 @@ class Poster:
             "zfjgdm": self.depts[r["dept_code"]]["municipal_org_code"],
             "jlzt": "ZF" if r["status"] == "void" else "ZC",
         }
-        self.client.post(
-            "/openapi/jcjl/save", json=body, headers={"appKey": "QJJR-BH", "timestamp": ts, "sign": sign}
-        )
+        headers = {"appKey": "QJJR-BH", "timestamp": ts, "sign": sign}
+        if self.session is not None:
+            self.session.request("POST", "/openapi/jcjl/save", json=body, headers=headers)
+        else:
+            self.client.post("/openapi/jcjl/save", json=body, headers=headers)
 
 
 def _token(sims: Simulators) -> str:
@@ -254,9 +265,9 @@ def _token(sims: Simulators) -> str:
     return str(d.json()["data"]["access_token"])
 
 
-def bare_loop(sims: Simulators, concurrency: int) -> tuple[float, int]:
+def bare_loop(sims: Simulators, concurrency: int, *, lean: bool = False) -> tuple[float, int]:
     """The ceiling: page and post, nothing else."""
-    post = Poster(sims, concurrency)
+    post = Poster(sims, concurrency, lean=lean)
     d = httpx.Client(base_url=f"http://127.0.0.1:{sims.dport}", timeout=30)
     token = _token(sims)
     started = time.monotonic()

@@ -55,7 +55,17 @@ class Sims:
     municipal_url: str
 
     def get(self, url: str) -> Any:
-        return httpx.get(url, timeout=30).json()
+        """A read-only look at a simulator's store. Retried on a time-out: on a loaded 2-core CI machine
+        one such answer once took over 30 s, and what the test measures is the store, not this call."""
+        for attempt in (1, 2, 3):
+            started = time.monotonic()
+            try:
+                return httpx.get(url, timeout=60).json()
+            except httpx.TimeoutException:
+                print(f"harness: {url} did not answer in {time.monotonic() - started:.0f} s (try {attempt})")
+                if attempt == 3:
+                    raise
+        raise AssertionError("unreachable")
 
     def expected(self, kind: str) -> set[str]:
         return synced_district_ids(self.get(f"{self.district_url}/_sim/{kind}"), set())
