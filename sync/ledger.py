@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, update
@@ -57,10 +58,22 @@ def _upsert(
         conn.execute(stmt, rows)
         return
     sql, fields, named = plan
-    if named:
-        params: list[Any] = [{c: (p(row[c]) if p else row[c]) for c, p in fields} for row in rows]
-    else:
-        params = [tuple(p(row[c]) if p else row[c] for c, p in fields) for row in rows]
+    order = [c for c, _p in fields]
+    get = itemgetter(*order)
+    # Only dates, times and booleans have processors; a page repeats the same few values (its commit
+    # time in every row), so each distinct value goes through its processor once.
+    processed = [(i, p, {}) for i, (_c, p) in enumerate(fields) if p is not None]
+    params: list[Any] = []
+    for row in rows:
+        values = list(get(row))
+        for i, p, memo in processed:
+            v = values[i]
+            if v is not None:
+                try:
+                    values[i] = memo[v]
+                except KeyError:
+                    values[i] = memo[v] = p(v)
+        params.append(dict(zip(order, values, strict=True)) if named else tuple(values))
     conn.exec_driver_sql(sql, params)
 
 
