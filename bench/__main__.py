@@ -3,11 +3,15 @@
 Contenders, each against freshly started simulators (a separate process, rate limits off):
 - ``zhifa-sync``: the real command, ``zhifa-sync sync --once district-inspections``, in its own process
   (peak RSS read from /proc while it runs);
-- ``bare loop``: the ceiling — pages the district simulator and posts each record to the municipal
-  simulator with the same concurrency, translating codes with plain dict look-ups; no validation,
-  ledger or retries.
+- ``ceiling loop``: pages the district simulator (the next page fetched while the records of the last
+  are posted) and posts each record to the municipal simulator from ``concurrency`` workers on one
+  queue, straight through a pooled httpx transport, translating codes with plain dict look-ups; no
+  validation, ledger, mapping files or retries — the most this machine does for the job;
+- ``script loop``: what a script would do — fetch a page, ``pool.map`` its records through an
+  ``httpx.Client``, fetch the next page;
+- ``dlt``: the same job with dlt (its REST client and a custom destination posting each record).
 Then a cycle in which nothing changed, over the ledger the backfill left. Contenders alternate and
-repeat; the table shows medians and zhifa-sync's throughput as a fraction of the bare loop's.
+repeat; the table shows medians and each one's throughput as a fraction of the ceiling's.
 """
 
 from __future__ import annotations
@@ -265,33 +269,67 @@ def _token(sims: Simulators) -> str:
     return str(d.json()["data"]["access_token"])
 
 
-def bare_loop(sims: Simulators, concurrency: int, *, lean: bool = False) -> tuple[float, int]:
-    """The ceiling: page and post, nothing else."""
-    post = Poster(sims, concurrency, lean=lean)
+def _pages(sims: Simulators) -> Any:
+    """The district's inspections page by page (page numbers: nothing changes during a benchmark)."""
     d = httpx.Client(base_url=f"http://127.0.0.1:{sims.dport}", timeout=30)
     token = _token(sims)
+    page = 1
+    while True:
+        data = d.get(
+            "/api/v1/inspections",
+            params={
+                "start_time": "2020-01-01 00:00:00",
+                "end_time": "2099-01-01 00:00:00",
+                "page": page,
+                "page_size": 500,
+            },
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()["data"]
+        yield [r for r in data["items"] if r["status"] != "draft"]
+        if page * 500 >= data["total"]:
+            return
+        page += 1
+
+
+def bare_loop(sims: Simulators, concurrency: int) -> tuple[float, int]:
+    """A script's loop: fetch a page, post its records with a thread pool (``httpx.Client``), next page."""
+    post = Poster(sims, concurrency)
     started = time.monotonic()
     n = 0
-    page = 1
     with ThreadPoolExecutor(concurrency) as pool:
-        while True:
-            data = d.get(
-                "/api/v1/inspections",
-                params={
-                    "start_time": "2020-01-01 00:00:00",
-                    "end_time": "2099-01-01 00:00:00",
-                    "page": page,
-                    "page_size": 500,
-                },
-                headers={"Authorization": f"Bearer {token}"},
-            ).json()["data"]
-            rows = [r for r in data["items"] if r["status"] != "draft"]
+        for rows in _pages(sims):
             list(pool.map(post, rows))
             n += len(rows)
-            if page * 500 >= data["total"]:
-                break
-            page += 1
     return time.monotonic() - started, n
+
+
+def ceiling_loop(sims: Simulators, concurrency: int) -> tuple[float, int]:
+    """The ceiling: pages fetched by one thread while ``concurrency`` workers post from a shared queue
+    straight through a pooled transport — no wait between pages, no future per record, no ledger,
+    validation, mapping files or retries."""
+    import queue
+
+    post = Poster(sims, concurrency, lean=True)
+    todo: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=1000)
+    done = [0] * concurrency
+
+    def worker(i: int) -> None:
+        while (r := todo.get()) is not None:
+            post(r)
+            done[i] += 1
+
+    started = time.monotonic()
+    workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(concurrency)]
+    for w in workers:
+        w.start()
+    for rows in _pages(sims):
+        for r in rows:
+            todo.put(r)
+    for _ in workers:
+        todo.put(None)
+    for w in workers:
+        w.join()
+    return time.monotonic() - started, sum(done)
 
 
 def dlt_peer(sims: Simulators, concurrency: int, workdir: Path) -> tuple[float, int]:
@@ -426,67 +464,130 @@ def _has_dlt() -> bool:
     return True
 
 
+def _rusage_s(children: bool) -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+CONTENDERS = ("ours", "ceiling", "script", "dlt")
+LABELS = {"ours": "zhifa-sync", "ceiling": "ceiling loop", "script": "script loop", "dlt": "dlt"}
+
+
+def run_one(who: str, size: int, concurrency: int) -> dict[str, Any]:
+    """One contender against freshly started simulators: records/s, and for zhifa-sync its memory and
+    the nothing-changed cycle over the ledger it has just filled."""
+    sims = Simulators(size)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out: dict[str, Any] = {}
+            sim_cpu, own_cpu, child_cpu = cpu_of(sims.proc.pid), _rusage_s(False), _rusage_s(True)
+            if who == "ceiling":
+                secs, n = ceiling_loop(sims, concurrency)
+            elif who == "script":
+                secs, n = bare_loop(sims, concurrency)
+            elif who == "dlt":
+                secs, n = dlt_peer(sims, concurrency, Path(tmp))
+            else:
+                config = write_config(Path(tmp), sims, concurrency)
+                secs, peak, samples = run_daemon(config, "district-inspections")
+                cpu = _rusage_s(True) - child_cpu  # the daemon, reaped; the simulators still run
+                n = delivered(Path(tmp))
+                if n < size * 0.97:  # drafts are ~2%: anything less means the run broke
+                    raise RuntimeError(f"zhifa-sync delivered only {n} of {size}")
+                # RSS at a quarter, half, three quarters and the end of the run: flat means streaming
+                quarters = [samples[min(len(samples) - 1, len(samples) * q // 4)] for q in (1, 2, 3, 4)]
+                idle_secs, _, _ = run_daemon(config, "district-inspections")
+                out.update(peak_mb=peak / 1024, quarters_mb=[q / 1024 for q in quarters], idle_s=idle_secs)
+            if who != "ours":
+                cpu = _rusage_s(False) - own_cpu  # the loop ran in this process
+            out.update(
+                secs=secs,
+                n=n,
+                rate=n / secs,
+                cpu_ms=cpu / n * 1000,
+                sim_cpu_ms=(cpu_of(sims.proc.pid) - sim_cpu) / n * 1000,
+            )
+            return out
+    finally:
+        sims.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="make bench")
     ap.add_argument("--sizes", default="20000,100000", help="backfill sizes (inspections)")
-    ap.add_argument("--repeats", type=int, default=3, help="runs of each contender, alternating")
+    ap.add_argument("--repeats", default="3,1", help="runs of each contender per size, alternating")
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--no-dlt", action="store_true", help="skip the dlt contender")
+    ap.add_argument(
+        "--contenders",
+        default=",".join(CONTENDERS),
+        help="ours (zhifa-sync), ceiling (pages prefetched, workers on one queue, pooled transport), "
+        "script (httpx.Client and a thread pool per page), dlt",
+    )
     ap.add_argument(
         "--idle-ledger",
         type=int,
         default=1_000_000,
-        help="records in the ledger for the nothing-changed cycle (0: skip)",
+        help="records in a bulk-built ledger for the nothing-changed cycle (0: skip)",
     )
     args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    repeats = [int(r) for r in args.repeats.split(",")]
+    repeats += [repeats[-1]] * (len(sizes) - len(repeats))
+    contenders = [c for c in args.contenders.split(",") if c != "dlt" or _has_dlt()]
+    if "ceiling" not in contenders:
+        raise SystemExit("the ceiling loop is what the others are measured against: keep it in --contenders")
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.platform()}"
+        f"{platform.platform()}; concurrency {args.concurrency}, pages of 500"
     )
     rows = []
-    for size in (int(s) for s in args.sizes.split(",")):
-        ours, bare, peer, idle, peaks = [], [], [], [], []
-        contenders = ["ours", "bare"] + (["dlt"] if _has_dlt() and not args.no_dlt else [])
-        for rep in range(args.repeats):
-            order = contenders if rep % 2 == 0 else contenders[::-1]
-            for who in order:
-                sims = Simulators(size)
-                try:
-                    with tempfile.TemporaryDirectory() as tmp:
-                        if who == "bare":
-                            secs, n = bare_loop(sims, args.concurrency)
-                            bare.append(n / secs)
-                        elif who == "dlt":
-                            secs, n = dlt_peer(sims, args.concurrency, Path(tmp))
-                            peer.append(n / secs)
-                        else:
-                            config = write_config(Path(tmp), sims, args.concurrency)
-                            secs, peak, _ = run_daemon(config, "district-inspections")
-                            n = delivered(Path(tmp))
-                            if n < size * 0.97:  # drafts are ~2%: anything less means the run broke
-                                raise RuntimeError(f"zhifa-sync delivered only {n} of {size}")
-                            ours.append(n / secs)
-                            peaks.append(peak)
-                            idle_secs, _, _ = run_daemon(config, "district-inspections")
-                            idle.append(idle_secs)
-                finally:
-                    sims.stop()
-                print(f"  size {size} run {rep + 1} {who}: {secs:.1f} s", flush=True)
-        med_ours, med_bare = statistics.median(ours), statistics.median(bare)
-        med_peer = statistics.median(peer) if peer else float("nan")
-        rows.append((size, med_ours, med_bare, med_peer, max(peaks) / 1024, statistics.median(idle)))
+    cpus: list[tuple[int, dict[str, float]]] = []
+    for size, reps in zip(sizes, repeats, strict=True):
+        got: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
+        for rep in range(reps):
+            for who in contenders if rep % 2 == 0 else contenders[::-1]:
+                result = run_one(who, size, args.concurrency)
+                got[who].append(result)
+                extra = ""
+                if "peak_mb" in result:
+                    extra = f", peak RSS {result['peak_mb']:.0f} MB, RSS by quarter " + "/".join(
+                        f"{q:.0f}" for q in result["quarters_mb"]
+                    )
+                print(
+                    f"  {size:,} run {rep + 1} {LABELS[who]}: {result['n']:,} records in {result['secs']:.1f} s"
+                    f" = {result['rate']:,.0f}/s; CPU {result['cpu_ms']:.2f} ms/record "
+                    f"(simulators {result['sim_cpu_ms']:.2f}){extra}",
+                    flush=True,
+                )
+        med = {c: statistics.median(r["rate"] for r in got[c]) for c in contenders}
+        cpu = {c: statistics.median(r["cpu_ms"] for r in got[c]) for c in contenders}
+        rows.append((size, reps, med, got.get("ours", [])))
+        cpus.append((size, cpu))
+    head = " | ".join(f"{LABELS[c]} rec/s" for c in contenders)
+    ratios = " | ".join(f"{LABELS[c]} / ceiling" for c in contenders if c != "ceiling")
+    print(f"\n| inspections | runs | {head} | {ratios} | zhifa-sync peak RSS MB | no-change cycle s |")
+    print("|---:" * (4 + 2 * len(contenders) - 1) + "|")
+    for size, reps, med, ours in rows:
+        rates = " | ".join(f"{med[c]:,.0f}" for c in contenders)
+        rel = " | ".join(f"{med[c] / med['ceiling']:.0%}" for c in contenders if c != "ceiling")
+        mem = f"{max(r['peak_mb'] for r in ours):.0f}" if ours else "–"
+        idle = f"{statistics.median(r['idle_s'] for r in ours):.2f}" if ours else "–"
+        print(f"| {size:,} | {reps} | {rates} | {rel} | {mem} | {idle} |")
+    print("\nmedians of alternating runs; simulators in a separate process, rate limits off")
     print(
-        "\n| inspections | zhifa-sync rec/s | bare loop rec/s | dlt rec/s | zhifa-sync / bare | dlt / bare "
-        "| zhifa-sync peak RSS MB | no-change cycle s |"
+        f"\nCPU per record (ms, user + system, the contender's own process; medians)\n\n| inspections | {' | '.join(LABELS[c] for c in contenders)} |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for size, o, b, d, mem, idle_s in rows:
-        print(
-            f"| {size:,} | {o:,.0f} | {b:,.0f} | {d:,.0f} | {o / b:.0%} | {d / b:.0%} | {mem:.0f} | {idle_s:.2f} |"
-        )
-    print(
-        f"\nmedians of {args.repeats} alternating runs each; simulators in a separate process, rate limits off"
-    )
+    print("|---:" * (1 + len(contenders)) + "|")
+    for size, cpu in cpus:
+        print(f"| {size:,} | " + " | ".join(f"{cpu[c]:.2f}" for c in contenders) + " |")
     if args.idle_ledger:
         secs, built = idle_cycle_over_big_ledger(args.idle_ledger, args.concurrency)
         print(
