@@ -62,7 +62,9 @@ def _upsert(
     get = itemgetter(*order)
     # Only dates, times and booleans have processors; a page repeats the same few values (its commit
     # time in every row), so each distinct value goes through its processor once.
-    processed = [(i, p, {}) for i, (_c, p) in enumerate(fields) if p is not None]
+    processed: list[tuple[int, Any, dict[Any, Any]]] = [
+        (i, p, {}) for i, (_c, p) in enumerate(fields) if p is not None
+    ]
     params: list[Any] = []
     for row in rows:
         values = list(get(row))
