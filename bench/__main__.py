@@ -50,6 +50,7 @@ class Simulators:
 
     def __init__(self, inspections: int, seed: int = 1) -> None:
         self.dport, self.mport = free_port(), free_port()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         self.proc = subprocess.Popen(
             [
                 PY,
@@ -73,9 +74,8 @@ class Simulators:
                 "--faults",
                 json.dumps({"rate_limits": False}),
             ],
-            stdout=subprocess.PIPE,
+            stdout=self._log,  # a file, not a pipe nobody reads while they run (a full pipe blocks them)
             stderr=subprocess.STDOUT,
-            text=True,
             cwd=ROOT,
         )
         deadline = time.monotonic() + 300
@@ -86,15 +86,15 @@ class Simulators:
                 return
             except httpx.HTTPError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(
-                        self.proc.stdout.read() if self.proc.stdout else "simulators died"
-                    ) from None
+                    self._log.seek(0)
+                    raise RuntimeError(self._log.read().decode(errors="replace")[-2000:]) from None
                 time.sleep(0.2)
         raise RuntimeError("simulators did not start")
 
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+        self._log.close()
 
 
 def rss_watch(pid: int, samples: list[int], stop: threading.Event) -> None:
