@@ -9,6 +9,7 @@ an empty or HTML body; a write can be stored and the connection dropped before t
 from __future__ import annotations
 
 import copy
+import json
 import re
 import secrets
 import threading
@@ -18,7 +19,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from simulators import universe
@@ -77,6 +78,8 @@ class _Index:
     def __init__(self) -> None:
         self.by_id: dict[str, dict[str, Any]] = {}
         self.keys: list[tuple[str, str]] = []
+        # test hook: items served as these exact bytes (not JSON objects, bytes that are not UTF-8)
+        self.raw: dict[str, bytes] = {}
 
     def put(self, rec: dict[str, Any]) -> None:
         # Stored dicts are never mutated afterwards (updates store a new dict), so readers may
@@ -87,11 +90,18 @@ class _Index:
         self.by_id[rec["id"]] = rec
         insort(self.keys, (rec["updated_at"], rec["id"]))
 
+    def put_raw(self, item_id: str, updated_at: str, body: bytes) -> None:
+        if item_id in self.by_id or item_id in self.raw:
+            raise ValueError(f"id {item_id} is taken")
+        self.raw[item_id] = body
+        insort(self.keys, (updated_at, item_id))
+
     def bulk(self, recs: list[dict[str, Any]]) -> None:
         """Many records at once: one sort instead of an insort each."""
         for rec in recs:
             self.by_id[rec["id"]] = rec
         self.keys = sorted((r["updated_at"], r["id"]) for r in self.by_id.values())
+        self.raw.clear()
 
     def window(self, start: str, end: str) -> tuple[int, int]:
         return bisect_left(self.keys, (start, "")), bisect_right(self.keys, (end, "\U0010ffff"))
@@ -193,6 +203,12 @@ class DistrictState:
             self._put(kind, rec)
             return str(rec["id"])
 
+    def add_raw_item(self, kind: str, item_id: str, updated_at: str, body: bytes) -> None:
+        """Test hook: an item of the list pages served as exactly ``body`` — a JSON value that is not
+        an object, or a record carrying bytes that are not UTF-8 — placed at (updated_at, item_id)."""
+        with self._lock:
+            self._idx[_kind(kind)].put_raw(item_id, updated_at, body)
+
     def upsert_inspection(self, record: dict[str, Any]) -> str:
         return self.upsert("inspections", record)
 
@@ -226,7 +242,7 @@ class DistrictState:
         """All records of a kind, sorted by (updated_at, id); copies."""
         with self._lock:
             idx = self._idx[_kind(kind)]
-            return [copy.deepcopy(idx.by_id[i]) for _, i in idx.keys]
+            return [copy.deepcopy(idx.by_id[i]) for _, i in idx.keys if i in idx.by_id]
 
     def credit_events(self) -> list[dict[str, Any]]:
         """The credit events received so far, in arrival order."""
@@ -240,7 +256,8 @@ class DistrictState:
             idx = self._idx[kind]
             lo, hi = idx.window(start, end) if start <= end else (0, 0)
             first = lo + (page - 1) * size
-            items = [idx.by_id[i] for _, i in idx.keys[first : min(first + size, hi)]] if first < hi else []
+            ids = [i for _, i in idx.keys[first : min(first + size, hi)]] if first < hi else []
+            items = [idx.by_id[i] if i in idx.by_id else idx.raw[i] for i in ids]
             return {"total": max(hi - lo, 0), "page": page, "page_size": size, "items": items}
 
     # --- flows 3 and 4 ----------------------------------------------------------------------
@@ -355,8 +372,26 @@ def _validate_external(kind: str, body: Any) -> None:
 
 
 # --- HTTP ------------------------------------------------------------------------------------
-def _env(code: int, msg: str, data: Any = None, status: int = 200, **kw: Any) -> JSONResponse:
+def _env(code: int, msg: str, data: Any = None, status: int = 200, **kw: Any) -> Response:
+    items = data.get("items") if isinstance(data, dict) else None
+    if isinstance(items, list) and any(isinstance(i, bytes) for i in items):
+        # a page holding raw items (test hook): spliced in byte for byte
+        head = json.dumps(
+            {"code": code, "msg": msg, "data": {k: v for k, v in data.items() if k != "items"}},
+            ensure_ascii=False,
+        ).encode()
+        parts = [i if isinstance(i, bytes) else json.dumps(i, ensure_ascii=False).encode() for i in items]
+        body = head[:-2] + b', "items": [' + b", ".join(parts) + b"]}}"
+        return Response(body, status_code=status, media_type="application/json", **kw)
     return JSONResponse({"code": code, "msg": msg, "data": data}, status_code=status, **kw)
+
+
+# What a gateway in front of the platform answers with HTTP 200 while its session or a notice is in the
+# way: a page for people, not the API's JSON.
+_PORTAL_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>统一身份认证</title></head>
+<body><form action="/sso/login" method="post"><p>会话已失效，请重新登录。</p></form></body></html>
+"""
 
 
 Handler = Callable[[Request], Awaitable[Any]]
@@ -391,6 +426,9 @@ def create_app(state: DistrictState | None = None) -> Starlette:
             if faults.roll("html_error_rate"):
                 faults.count("5xx")
                 return proxy_page(faults.choice([502, 503]))
+            if faults.roll("html_200_rate"):
+                faults.count("html200")
+                return HTMLResponse(_PORTAL_PAGE)
             if faults.roll("error_rate"):
                 faults.count("5xx")
                 status = faults.choice([500, 502, 503])
@@ -543,9 +581,22 @@ def _admin_routes(state: DistrictState) -> list[Route]:
             return JSONResponse(state.revoke_penalty(record_id))
         return JSONResponse(state.update(kind, record_id, **(await body_of(request))))
 
+    async def raw_item(request: Request) -> Response:
+        """``POST /_sim/raw/{kind}`` ``{"id", "updated_at", "hex"}``: an item served as those bytes."""
+        kind = request.path_params["kind"]
+        body = await body_of(request)
+        if kind not in _STATUSES or not isinstance(body, dict):
+            return JSONResponse({"error": "unknown kind or body"}, status_code=404)
+        try:
+            state.add_raw_item(kind, str(body["id"]), str(body["updated_at"]), bytes.fromhex(body["hex"]))
+        except (KeyError, ValueError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"ok": True})
+
     kinds = "{kind:str}"
     return [
         *common_admin_routes(state.faults, state.clock, body_of),
+        Route("/_sim/raw/{kind:str}", raw_item, methods=["POST"]),
         Route("/_sim/expire-tokens", expire, methods=["POST"]),
         Route("/_sim/credit-events", credit_events, methods=["GET"]),
         Route(f"/_sim/{kinds}", collection, methods=["GET", "POST"]),

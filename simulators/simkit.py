@@ -95,6 +95,7 @@ def parse_beijing(text: str, fmt: str = DT_FMT) -> float:
 DEFAULT_FAULTS: dict[str, Any] = {
     "error_rate": 0.0,  # share of calls answered by an outage (5xx, or E5000 on municipal)
     "html_error_rate": 0.0,  # share answered by the proxy's HTML 502/503/504 page
+    "html_200_rate": 0.0,  # district only: share answered HTTP 200 with a gateway's HTML login page
     "e5000_rate": 0.0,  # municipal only: share answered with the E5000 系统繁忙 envelope
     "latency_ms": 0,  # added to every API call
     "slow_rate": 0.0,  # share of calls whose answer is held for slow_ms after the work is done
