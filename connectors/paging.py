@@ -11,6 +11,7 @@ memory stays flat however large the window.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,7 @@ def iter_window(
     ts, seen = position.ts, set(position.ids)
     qstart, page, total = ts, 1, None
     restarts = 0
+    keyless: set[str] = set()  # items without a usable time/id are re-read whenever a page re-anchors
     while True:
         total_now, items = fetch(qstart, until, page, page_size)
         if total is not None and total_now != total and restarts < 1000:
@@ -59,8 +61,11 @@ def iter_window(
         fresh = []
         for item in items:
             k = key(item)
-            if k is None:  # let the pipeline fail it with a message naming the field
-                fresh.append(item)
+            if k is None:  # let the pipeline fail it with a message naming the field, once a window
+                text = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
+                if text not in keyless:
+                    keyless.add(text)
+                    fresh.append(item)
                 continue
             its, iid = k
             if its < ts or (its == ts and iid in seen):

@@ -406,11 +406,25 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "(记录)"
 
 
+_JSON_TYPES = {list: "数组", str: "字符串", int: "数字", float: "数字", bool: "布尔值", type(None): "null"}
+
+
 def parse_record(kind: RecordKind, raw: Any) -> Record:
     """Validate a raw record into the canonical model, or raise ``RecordInvalid`` naming every field."""
-    record_id = str(raw.get("id") or raw.get("eventId") or "?") if isinstance(raw, dict) else "?"
     if not isinstance(raw, dict):
-        raise RecordInvalid(record_id, [FieldError("(记录)", f"应为 JSON 对象, 实际为 {type(raw).__name__}")])
+        # No id to name it by: one failure per distinct item, named by what it holds.
+        text = json.dumps(raw, ensure_ascii=False, default=str)
+        record_id = "?" + hashlib.sha256(text.encode()).hexdigest()[:12]
+        raise RecordInvalid(
+            record_id,
+            [
+                FieldError(
+                    "(记录)",
+                    f"应为 JSON 对象, 实际为 {_JSON_TYPES.get(type(raw), type(raw).__name__)}: {text[:60]}",
+                )
+            ],
+        )
+    record_id = str(raw.get("id") or raw.get("eventId") or "?")
     try:
         return cast(Record, MODELS[kind].model_validate(raw))  # a CreditEvent stands in for a Record
     except ValidationError as exc:

@@ -4,10 +4,12 @@ field) or is normalised correctly, and everything else still flows."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.e2e.stack import Stack, make_stack
 
@@ -144,3 +146,62 @@ def test_bad_records_fail_clearly_and_the_rest_flows(tmp_path: Path, monkeypatch
         } - set(must_fail)
         assert set(city) == expected
         assert all(len(v) == 1 for kind in ("jcjl", "xzcf") for v in stack.ours(kind).values())
+
+
+GBK_NAME = "滨海化工有限公司".encode("gbk")  # what a system that is not UTF-8 sends
+
+
+def test_garbage_in_the_source_pages_fails_only_those_items(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Items that are not JSON objects, a record whose bytes are not UTF-8 and HTTP 200 answers that are
+    an HTML login page, all from the district: each garbage item is one failure saying what it is, the
+    HTML pages are retried, and every other record arrives once."""
+    with make_stack(tmp_path, monkeypatch, inspections=60, penalties=20) as stack:
+        insp = [r for r in stack.district.records("inspections") if r["status"] == "submitted"]
+        at = insp[len(insp) // 2]["updated_at"]  # mid-window: records before and after it
+        for item_id, body in (("RAW-STR", b'"oops"'), ("RAW-LIST", b"[1, 2]"), ("RAW-NULL", b"null")):
+            stack.district.add_raw_item("inspections", item_id, at, body)
+        gbk = variant(insp[0], "NON-UTF8", started_at="2025-03-03 09:00:00", ended_at="2025-03-03 10:00:00")
+        gbk["updated_at"] = at
+        gbk["enterprise"]["name"] = "@@NAME@@"
+        body = json.dumps(gbk, ensure_ascii=False).encode().replace(b"@@NAME@@", GBK_NAME)
+        stack.district.add_raw_item("inspections", "NON-UTF8", at, body)
+        config = yaml.safe_load(stack.config_path.read_text(encoding="utf-8"))
+        for pipeline in config["pipelines"]:
+            pipeline["batch_size"] = 10  # many pages: garbage at a page edge, many HTML answers
+        stack.config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+        stack.district.faults.update(html_200_rate=0.3, seed=11)
+
+        for _ in range(6):  # a pull that met only HTML pages ends the run; the next one carries on
+            results = stack.run()
+            if all(c.status in ("ok", "failed") for c in results.values()):
+                break
+        assert all(c.status in ("ok", "failed") for c in results.values()), {
+            n: c.error for n, c in results.items()
+        }
+        assert stack.district.faults.stats()["faults"].get("html200", 0) > 0, stack.district.faults.stats()
+
+        app = stack.app()
+        try:
+            rows, _total = app.ledger.query_failures(state="unresolved", limit=100)
+        finally:
+            app.close()
+        not_objects = {r["source_id"]: r["message"] for r in rows if r["source_id"].startswith("?")}
+        assert len(not_objects) == 3, not_objects
+        assert all("应为 JSON 对象" in m for m in not_objects.values()), not_objects
+        assert any("字符串" in m and "oops" in m for m in not_objects.values())
+        by_id = {r["source_id"]: r for r in rows}
+        assert "enterprise.name" in by_id["NON-UTF8"]["message"]
+        assert "UTF-8" in by_id["NON-UTF8"]["message"]
+        assert set(by_id) == {"NON-UTF8", *not_objects}
+
+        expected = {
+            r["id"]
+            for kind in ("inspections", "penalties")
+            for r in stack.district.records(kind)
+            if r["status"] not in ("draft", "filed")
+        }
+        city = {**stack.ours("jcjl"), **stack.ours("xzcf")}
+        assert set(city) == expected
+        assert all(len(v) == 1 for v in city.values())

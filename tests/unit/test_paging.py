@@ -78,3 +78,24 @@ def test_position_resumes_after_the_ids_already_done() -> None:
     assert sorted([i["id"] for i in first_items] + rest) == sorted(src.rows)
     restored = Position.from_json(first_pos.to_json())
     assert restored == first_pos
+
+
+def test_items_without_time_or_id_are_passed_on_once_a_window() -> None:
+    """Garbage items (no usable time/id) reach the pipeline — which fails them — once, although every
+    page that re-anchors at their second reads them again; the records around them are read once."""
+    rows = [{"id": f"R{i}", "updated_at": T0 + timedelta(seconds=i // 3)} for i in range(30)]
+    garbage: list[Any] = ["oops", [1, 2], None, {"no": "id"}]
+    window = rows[:10] + garbage + rows[10:]  # the platform keeps them where they were stored
+
+    def fetch(start: datetime, end: datetime, page: int, size: int) -> tuple[int, list[Any]]:
+        inside = [r for r in window if not isinstance(r, dict) or "id" not in r or start <= r["updated_at"]]
+        return len(inside), inside[(page - 1) * size : page * size]
+
+    def k(item: Any) -> tuple[datetime, str] | None:
+        return (item["updated_at"], item["id"]) if isinstance(item, dict) and "id" in item else None
+
+    out: list[Any] = []
+    for items, _pos in iter_window(fetch, Position(T0), T0 + timedelta(hours=1), 5, k):
+        out.extend(items)
+    assert [i for i in out if k(i) is None] == garbage
+    assert [i["id"] for i in out if k(i) is not None] == [r["id"] for r in rows]
