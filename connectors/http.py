@@ -155,7 +155,9 @@ class HttpSession:
     def url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)
         if url is None:
-            url = self._urls[path] = httpx.URL(self._base + path)
+            url = httpx.URL(self._base + path)
+            if len(self._urls) < 256:  # the interfaces have a handful of fixed paths; never grow unbounded
+                self._urls[path] = url
         return url
 
     def request(
