@@ -11,11 +11,12 @@ memory stays flat however large the window.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from sync.records import stable_hash
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -62,9 +63,9 @@ def iter_window(
         for item in items:
             k = key(item)
             if k is None:  # let the pipeline fail it with a message naming the field, once a window
-                text = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
-                if text not in keyless:
-                    keyless.add(text)
+                digest = stable_hash(item)
+                if digest not in keyless:
+                    keyless.add(digest)
                     fresh.append(item)
                 continue
             its, iid = k

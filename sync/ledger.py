@@ -91,8 +91,9 @@ def _driver_plan(
     upd: tuple[str, ...],
 ) -> tuple[str, tuple[tuple[str, Any], ...], bool] | None:
     """The upsert compiled once, for the driver's own ``executemany``: SQLAlchemy's per-row parameter
-    processing cost more CPU than SQLite's writing (a page of 500 rows: ~9 ms against ~1.5 ms). Values
-    go through the same bind processors SQLAlchemy would use (SQLite's DATETIME/DATE text formats)."""
+    processing cost more CPU than SQLite's writing. Values go through the same bind processors
+    SQLAlchemy would use (SQLite's DATETIME/DATE text formats); with ``_upsert``'s memo a page of 500
+    snapshots and deliveries takes 12 ms of CPU instead of 28."""
     dialect = conn.dialect
     key = (dialect.name, dialect.paramstyle, table.name, cols, keys, upd)
     if key in _PLANS:

@@ -413,14 +413,14 @@ def parse_record(kind: RecordKind, raw: Any) -> Record:
     """Validate a raw record into the canonical model, or raise ``RecordInvalid`` naming every field."""
     if not isinstance(raw, dict):
         # No id to name it by: one failure per distinct item, named by what it holds.
-        text = json.dumps(raw, ensure_ascii=False, default=str)
-        record_id = "?" + hashlib.sha256(text.encode()).hexdigest()[:12]
+        what = _JSON_TYPES.get(type(raw), type(raw).__name__)
+        text = json.dumps(raw, ensure_ascii=False, default=str)[:60]
         raise RecordInvalid(
-            record_id,
+            "?" + stable_hash(raw)[:12],
             [
                 FieldError(
                     "(记录)",
-                    f"应为 JSON 对象, 实际为 {_JSON_TYPES.get(type(raw), type(raw).__name__)}: {text[:60]}",
+                    f"应为 JSON 对象, 实际为 {what}: {text} (来源系统返回了无法识别的条目, 请来源系统厂商更正)",
                 )
             ],
         )
