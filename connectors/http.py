@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
+import orjson
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
@@ -175,13 +176,14 @@ class HttpSession:
         url = self.url(path)
         if params:
             url = url.copy_merge_params(params)
+        all_headers = {**self._headers, **headers} if headers else self._headers
+        if json is not None:
+            # orjson: the same compact UTF-8 JSON httpx would write, in a tenth of the time; a value
+            # JSON cannot hold raises TypeError, as with httpx
+            content = orjson.dumps(json)
+            all_headers = {**all_headers, "Content-Type": "application/json"}
         request = httpx.Request(
-            method,
-            url,
-            json=json,
-            content=content,
-            headers={**self._headers, **headers} if headers else self._headers,
-            extensions={"timeout": self._timeout},
+            method, url, content=content, headers=all_headers, extensions={"timeout": self._timeout}
         )
         try:
             response = self._transport.handle_request(request)
@@ -215,7 +217,11 @@ def retry_after(response: httpx.Response) -> float | None:
 def json_body(response: httpx.Response, system: str) -> Any:
     """The JSON body, or ``BadResponse`` describing what came instead (an HTML page from a proxy, …)."""
     try:
-        return response.json()
+        return orjson.loads(response.content)  # several times faster than json; same values
+    except orjson.JSONDecodeError:
+        pass  # not strict JSON, or not UTF-8: let the standard library say what it is
+    try:
+        return json.loads(response.content)
     except UnicodeDecodeError:
         # A record holding bytes that are not UTF-8 must not sink the whole page: decode with
         # replacement characters, and validation fails just the record that carries them.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
@@ -20,6 +21,7 @@ _USCC_FIRST = set("123456789ANY")
 _REGION_RE = re.compile(r"^[1-9]\d{5}$")
 
 
+@lru_cache(maxsize=8192)  # a district's enterprises recur in record after record
 def uscc_problem(code: str) -> str | None:
     """Why ``code`` is not a valid 统一社会信用代码, or None when it is."""
     if len(code) != 18:
