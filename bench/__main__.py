@@ -17,6 +17,7 @@ repeat; the table shows medians and each one's throughput as a fraction of the c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -97,15 +98,34 @@ class Simulators:
         self._log.close()
 
 
-def rss_watch(pid: int, samples: list[int], stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            text = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            return
-        for line in text.splitlines():
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the daemon and its push process)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo.extend(int(c) for c in task.read_text().split())
+    return out
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                samples.append(int(line.split()[1]))
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def rss_watch(pid: int, samples: list[int], stop: threading.Event) -> None:
+    """RSS of the daemon and its push process together, every 0.2 s."""
+    while not stop.is_set():
+        if not Path(f"/proc/{pid}").exists():
+            return
+        samples.append(sum(_rss_kb(p) for p in _tree(pid)))
         stop.wait(0.2)
 
 

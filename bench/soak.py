@@ -183,7 +183,9 @@ def write_config(state: Path, sims: Sims, year: int) -> Path:
             "kind": k,
             "targets": t,
             "start": start,
-            "batch_size": 100,
+            # pages of 250 from the district: big enough that municipal is pushed from a push process
+            # (sync/push_process.py), which the kills then hit too
+            "batch_size": 250 if s == "district" else 100,
             "clock_margin_s": 0,
         }  # the simulators share one clock
         for n, s, k, t in flows

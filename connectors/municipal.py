@@ -63,6 +63,10 @@ class DuplicateRecord(ConflictError):
 
 
 class MunicipalConnector:
+    # Its pushes may run in a push process (sync.push_process): ``save`` is an upsert by our own id,
+    # and nothing the pipeline reads back lives in this object.
+    process_safe = True
+
     def __init__(
         self, name: str, cfg: SystemConfig, secrets: Secrets, *, transport: httpx.BaseTransport | None = None
     ):

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from connectors import base as connector_base
+from sync import logs, push_process
 from sync.config import PipelineConfig, Secrets, Settings, load_settings
 from sync.lease import Leases
 from sync.ledger import Ledger, RunCounts
@@ -47,12 +48,29 @@ class App:
     def pipeline(self, name: str) -> Pipeline:
         if name not in self._pipelines:
             cfg = self.settings.pipeline(name)
+            targets = {t: self.connector(t) for t in cfg.targets}
+            source = self.connector(cfg.source)
             pipeline = Pipeline(
                 cfg,
-                self.connector(cfg.source),
-                {t: self.connector(t) for t in cfg.targets},
+                source,
+                targets,
                 self.ledger,
                 self.mappings.current,
+                push_processes={
+                    t: push_process.ChildSpec(
+                        system=source.name,
+                        kind=cfg.kind,
+                        name=t,
+                        cfg=self.settings.systems[t],
+                        secrets=self.secrets.only(t),
+                        log_format=logs.current[0],
+                        log_level=logs.current[1],
+                        context={},
+                        debug=False,
+                    )
+                    for t, target in targets.items()
+                    if self.settings.systems[t].push_process and getattr(target, "process_safe", False)
+                },
             )
             # Asynchronous feedback (前置库) covers every kind written to a target, whichever pipeline
             # reads it: file each failure under the pipeline that owns that kind from this source.

@@ -79,6 +79,9 @@ class SystemConfig(_Frozen):
     rate_limit_per_s: float = Field(default=0, ge=0)  # 0 = no client-side limit
     page_size: int = Field(default=200, ge=1, le=500)
     retry: RetryConfig = RetryConfig()
+    # Big pages are pushed from a process of their own (a core of its own): see sync/push_process.py.
+    # Only systems whose pushes are upserts by our id support it (municipal); off: all in-process.
+    push_process: bool = True
     # credit (双公示)
     batch_size: int = Field(default=200, ge=1, le=200)
     data_source_name: str | None = None  # 数据来源单位 (CF_SJLY); default: the department's agency
@@ -180,6 +183,10 @@ class Secrets:
 
     def get(self, system: str, field: str) -> str:
         return self._values[f"{system}.{field}"].get_secret_value()
+
+    def only(self, system: str) -> Secrets:
+        """The secrets of one system (what a push process for it is given)."""
+        return Secrets({k: v for k, v in self._values.items() if k.startswith(f"{system}.")})
 
     def __repr__(self) -> str:
         return f"Secrets({sorted(self._values)})"

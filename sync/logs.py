@@ -28,7 +28,13 @@ def mask_personal_data(_logger: Any, _name: str, event: dict[str, Any]) -> dict[
     return event
 
 
+# How the process was configured: a push process (sync.push_process) logs the same way.
+current: tuple[str, int] = ("auto", logging.INFO)
+
+
 def configure(fmt: str = "auto", level: int = logging.INFO) -> None:
+    global current
+    current = (fmt, level)
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,

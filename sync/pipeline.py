@@ -11,8 +11,10 @@ pages are committed in order. One bad record never stops the others.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import hashlib
 import json
+import logging
 import queue
 import threading
 import time
@@ -23,21 +25,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import orjson
 import structlog
 
-from connectors.base import BatchTarget, Context, Delivered, FeedbackTarget, PriorDelivery, Source, Target
-from sync import metrics
+from connectors.base import BatchTarget, Context, FeedbackTarget, Source, Target
+from sync import metrics, push_process
 from sync.config import PipelineConfig
 from sync.errors import ConnectorError, FatalConnectorError, MappingMissing, RecordInvalid, RetriableError
 from sync.ledger import Delivery, Ledger, Outcome, RecordSnapshot, RunCounts
 from sync.mapping import Mappings
+from sync.push import Job, Pusher, delivered_outcome, failure_outcome, masked_json, prior_of
 from sync.records import Record, stable_hash
 from sync.validators import mask_text
 
 log = structlog.get_logger("zhifa.pipeline")
 T = TypeVar("T")
-# (record, target name, payload, payload hash, what the ledger knew)
-Job = tuple[Record, str, dict[str, Any], str, Delivery | None]
 
 
 def prefetch(pages: Iterator[T]) -> Iterator[T]:
@@ -90,13 +92,14 @@ class _Page:
     fatal: dict[str, FatalConnectorError] = field(default_factory=dict)  # by target, single-record pushes
 
 
-def _prior(d: Delivery | None) -> PriorDelivery | None:
-    """What a connector may know of the record's last delivery to it."""
-    return PriorDelivery(d.target_id, d.state, d.linked, d.target_version) if d else None
-
-
-def masked_json(value: Any) -> str:
-    return mask_text(json.dumps(value, ensure_ascii=False, default=str, sort_keys=True))
+def _dump_raw(raw: Any) -> str:
+    """A source record as the ledger keeps it (compact JSON): what was read, to be read back with
+    ``json.loads``. orjson writes it in an eighth of the time; what it cannot write (an integer beyond
+    64 bits, a lone surrogate) the standard library writes."""
+    try:
+        return orjson.dumps(raw).decode()
+    except TypeError:
+        return json.dumps(raw, ensure_ascii=False, default=str)
 
 
 class Pipeline:
@@ -107,6 +110,8 @@ class Pipeline:
         targets: dict[str, Target],
         ledger: Ledger,
         mappings: Callable[[], Mappings],
+        *,
+        push_processes: dict[str, push_process.ChildSpec] | None = None,
     ) -> None:
         self.cfg = cfg
         self.name = cfg.name
@@ -121,7 +126,13 @@ class Pipeline:
         # flows that must not run ahead of others: see App.pipeline).
         self.gate: Callable[[], datetime | None] | None = None
         self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._debug = False
         self._push_seconds = {n: metrics.PUSH_SECONDS.labels(n) for n in targets}
+        self._pushers: dict[str, Pusher] = {}
+        # Targets whose big pages may be pushed from a process of their own (sync.push_process): what
+        # the child needs, by target; the children of the current run.
+        self._child_specs = push_processes or {}
+        self._remotes: dict[str, push_process.RemotePushes] = {}
 
     # -- a run -----------------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None, *, retries_only: bool = False) -> RunCounts:
@@ -129,12 +140,25 @@ class Pipeline:
         run_id = self.ledger.start_run(self.name)
         counts = RunCounts()
         structlog.contextvars.bind_contextvars(pipeline=self.name, run_id=run_id)
+        self._debug = log.bind().is_enabled_for(logging.DEBUG)
         started = time.monotonic()
         status, error = "ok", None
         try:
             maps = self._mappings()
             self._pools = {
                 n: ThreadPoolExecutor(t.concurrency, thread_name_prefix=f"push-{n}")
+                for n, t in self.targets.items()
+            }
+            self._pushers = {
+                n: Pusher(
+                    self.source.name,
+                    self.kind,
+                    n,
+                    t,
+                    lambda: self._mappings().version,
+                    self._push_seconds[n].observe,
+                    debug=self._debug,
+                )
                 for n, t in self.targets.items()
             }
             for target in self.targets.values():
@@ -158,6 +182,9 @@ class Pipeline:
             log.exception("run_crashed")
             raise
         finally:
+            for remote in self._remotes.values():
+                remote.close()
+            self._remotes = {}
             for pool in self._pools.values():
                 pool.shutdown(wait=True)
             self.ledger.finish_run(run_id, counts, status, mask_text(error) if error else None)
@@ -294,33 +321,34 @@ class Pipeline:
                     chunk = mine[start : start + target.batch_size]
                     page.futures.append((chunk, self._submit(name, self._push_batch, target, chunk)))
             elif mine:
+                remote = self._remote(name, len(mine))
+                if remote is not None:
+                    page.futures.append(([], remote.submit(mine, page.fatal, maps.version)))
+                    continue
                 # A few workers per page take the records from one queue: a future per record cost
                 # more CPU than the push's own Python work. Workers of the next page queue behind
                 # these and take over their threads as this page's records run out.
                 todo = deque(mine)
                 workers = min(max(1, target.concurrency), len(mine))
+                pusher = self._pushers[name]
                 page.futures.extend(
-                    ([], self._submit(name, self._push_each, todo, page)) for _ in range(workers)
+                    ([], self._submit(name, pusher.push_each, todo, page.fatal)) for _ in range(workers)
                 )
         return page
 
-    def _push_each(self, todo: deque[Job], page: _Page) -> list[Outcome]:
-        out: list[Outcome] = []
-        while True:
-            try:
-                job = todo.popleft()  # atomic: the workers of a page share the queue
-            except IndexError:
-                return out
-            record, name, payload, _digest, _prior_delivery = job
-            refused = page.fatal.get(name)
-            if refused is not None:  # the target refused us as a whole (credentials): don't hammer it
-                out.append(self._failure(record, name, "push", refused, page.maps, payload))
-                continue
-            try:
-                out.append(self._push(*job))
-            except FatalConnectorError as exc:
-                page.fatal.setdefault(name, exc)
-                out.append(self._failure(record, name, "push", exc, page.maps, payload))
+    def _remote(self, name: str, jobs: int) -> push_process.RemotePushes | None:
+        """The push process for ``name``, if it is ready: started by the first page big enough."""
+        remote = self._remotes.get(name)
+        if remote is None:
+            spec = self._child_specs.get(name)
+            if spec is None or jobs < push_process.MIN_JOBS or not push_process.usable():
+                return None
+            context = structlog.contextvars.get_contextvars()
+            spec = dataclasses.replace(
+                spec, context={k: context.get(k) for k in ("pipeline", "run_id")}, debug=self._debug
+            )
+            remote = self._remotes[name] = push_process.RemotePushes(spec, self._push_seconds[name].observe)
+        return remote if remote.usable else None
 
     def _finish(self, page: _Page, counts: RunCounts) -> None:
         """Wait for a page's pushes, then write its outcomes, failures and cursor in one transaction."""
@@ -386,46 +414,6 @@ class Pipeline:
             return Outcome(action="unchanged", target_id=prior.target_id, payload_hash=digest, **base), None
         return None, (record, name, payload, digest, prior)
 
-    def _push(
-        self, record: Record, name: str, payload: dict[str, Any], digest: str, prior: Delivery | None
-    ) -> Outcome:
-        target = self.targets[name]
-        started = time.monotonic()
-        # No per-record bind_contextvars here: at ~50 µs a push it costs more than the push's own Python
-        # work; the task runs in a copy of the run's context (pipeline, run_id), and lines about one
-        # record name it (record_id=, system=).
-        try:
-            p = (
-                PriorDelivery(prior.target_id, prior.state, prior.linked, prior.target_version)
-                if prior
-                else None
-            )
-            done = target.deliver(record, payload, p)
-        except FatalConnectorError:
-            raise
-        except (ConnectorError, MappingMissing, RecordInvalid) as exc:
-            return self._failure(record, name, "push", exc, None, payload)
-        except Exception as exc:  # a bug must not stop the other records
-            log.exception("push_crashed")
-            return self._failure(record, name, "push", exc, None, payload)
-        finally:
-            self._push_seconds[name].observe(time.monotonic() - started)
-        log.debug("pushed", record_id=record.id, system=name, action=done.action, target_id=done.target_id)
-        return self._delivered(record, name, digest, done)
-
-    def _delivered(self, record: Record, target: str, digest: str, done: Delivered) -> Outcome:
-        return Outcome(
-            system=self.source.name,
-            kind=self.kind,
-            source_id=record.id,
-            target=target,
-            action=done.action,
-            target_id=done.target_id,
-            payload_hash=digest,
-            linked=done.linked,
-            target_version=done.target_version,
-        )
-
     def _submit(self, target: str, fn: Callable[..., list[Outcome]], *args: Any) -> Future[list[Outcome]]:
         """Run on the target's pool with this run's log context (pipeline, run_id) carried over."""
         return self._pools[target].submit(contextvars.copy_context().run, fn, *args)
@@ -433,7 +421,7 @@ class Pipeline:
     def _push_batch(self, target: BatchTarget, chunk: list[Job]) -> list[Outcome]:
         started = time.monotonic()
         try:
-            results = target.deliver_batch([(r, payload, _prior(d)) for r, _n, payload, _h, d in chunk])
+            results = target.deliver_batch([(r, payload, prior_of(d)) for r, _n, payload, _h, d in chunk])
         except FatalConnectorError:
             raise
         except Exception as exc:  # the whole call failed: each record of the batch fails with it
@@ -447,7 +435,7 @@ class Pipeline:
             if isinstance(res, Exception):
                 out.append(self._failure(record, name, "push", res, None, payload))
             else:
-                out.append(self._delivered(record, name, digest, res))
+                out.append(delivered_outcome(self.source.name, self.kind, record, name, digest, res))
         return out
 
     def _apply_feedback(self, run_id: str) -> None:
@@ -475,37 +463,15 @@ class Pipeline:
         maps: Mappings | None,
         payload: dict[str, Any] | None,
     ) -> Outcome:
-        kind = getattr(exc, "kind", "internal")
-        parked = isinstance(exc, MappingMissing)
-        message = (
-            str(exc)
-            if isinstance(exc, ConnectorError | MappingMissing | RecordInvalid)
-            else f"内部错误 {type(exc).__name__}: {exc}"
-        )
-        log.warning(
-            "record_failed",
-            record_id=record.id,
-            system=target,
-            stage=stage,
-            error_kind=kind,
-            message=mask_text(message),
-        )
-        return Outcome(
-            system=self.source.name,
-            kind=self.kind,
-            source_id=record.id,
-            target=target,
-            action="parked" if parked else "failed",
-            stage=stage,
-            error_kind=kind,
-            error_code=getattr(exc, "code", None),
-            message=mask_text(message),
-            payload=masked_json(payload) if payload is not None else None,
-            response=mask_text(str(getattr(exc, "response", None) or "")) or None,
-            doc_no=record.doc_no,
-            party_name=record.party_name,
-            party_code=record.party_code,
-            mapping_version=(maps or self._mappings()).version if parked else None,
+        return failure_outcome(
+            self.source.name,
+            self.kind,
+            record,
+            target,
+            stage,
+            exc,
+            lambda: (maps or self._mappings()).version,
+            payload,
         )
 
     def _invalid(
@@ -537,13 +503,13 @@ class Pipeline:
         ]
 
     def _snapshot(self, record: Record, raw: dict[str, Any]) -> RecordSnapshot:
-        body = json.dumps(raw, ensure_ascii=False, default=str)
+        body = _dump_raw(raw)
         return RecordSnapshot(
             system=self.source.name,
             kind=self.kind,
             source_id=record.id,
             status=record.status,
-            record_hash=hashlib.sha256(body.encode()).hexdigest(),
+            record_hash=hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest(),
             body=body,
             doc_no=record.doc_no,
             party_name=record.party_name,
@@ -563,7 +529,7 @@ class Pipeline:
             source_id=raw["id"][:64],
             status="invalid",
             record_hash=stable_hash(raw),
-            body=json.dumps(raw, ensure_ascii=False, default=str),
+            body=_dump_raw(raw),
             doc_no=None,
             party_name=None,
             party_code=None,

@@ -1,0 +1,246 @@
+"""Pushes to one system from a process of their own, so that they get a core of their own.
+
+A push to the municipal system is one HTTP call per record, and in CPython that call is Python work
+(building the request, h11 parsing the answer) done under the interpreter lock. In one process,
+validating, mapping and writing the ledger take that lock from the pushes; on a machine with two or
+more cores the pushes of a big page therefore run in a child process (the split Airbyte makes
+between its source and destination containers): the daemon pulls, validates, maps and keeps the
+ledger, the child only calls the target. ``make bench`` measures what it brings (bench/RESULTS.md).
+
+The child is started with ``spawn`` for one pipeline run, when the first page with at least
+``MIN_JOBS`` pushes to the system comes along; until it is ready, pages are pushed in-process.
+It builds its own connector from the same configuration and secrets, and sends back the ledger
+outcomes of each batch, computed by the same code as in-process (``sync.push.Pusher``). The daemon
+alone writes the ledger.
+
+Faults: if the child dies, every job it had in hand fails as transient (the outcome of a call in
+flight is unknown, exactly as after a timeout) and is retried by the next run; the rest of the run
+pushes in-process. If the daemon dies, the child sees its pipe close and exits at once, so nothing
+pushes on behalf of a daemon that no longer records it. Only targets whose pushes are upserts by our
+own id may be pushed this way (``process_safe`` on the connector): the municipal system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import itertools
+import multiprocessing
+import os
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import structlog
+
+from sync.config import Secrets, SystemConfig
+from sync.errors import FatalConnectorError, RetriableError
+from sync.ledger import Outcome
+from sync.push import Job, Pusher, failure_outcome
+
+log = structlog.get_logger("zhifa.push_process")
+
+MIN_JOBS = 100  # a page with fewer pushes to a system is not worth a process (start-up ~0.5 s of CPU)
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """Everything the child needs to build the same connector and log the same way."""
+
+    system: str  # the source system (ledger outcomes name it)
+    kind: str
+    name: str  # the target
+    cfg: SystemConfig
+    secrets: Secrets  # the target's own only
+    log_format: str
+    log_level: int
+    context: dict[str, Any]  # pipeline, run_id: bound on the child's log lines
+    debug: bool
+
+
+def usable() -> bool:
+    """A push process helps only where it can run beside the daemon."""
+    return (os.cpu_count() or 1) >= 2
+
+
+class RemotePushes:
+    """The daemon's side of one push process: batches go out, their outcomes come back as futures."""
+
+    def __init__(self, spec: ChildSpec, observe: Callable[[float], None]) -> None:
+        self.spec = spec
+        self._observe = observe
+        self._ids = itertools.count(1)
+        self._pending: dict[int, tuple[Future[list[Outcome]], list[Job], dict[str, FatalConnectorError]]] = {}
+        self._lock = threading.Lock()
+        self.ready = threading.Event()
+        self.broken: str | None = None
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child_conn = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=child_main, args=(child_conn, spec), name=f"zhifa-push-{spec.name}", daemon=True
+        )
+        self._proc.start()
+        child_conn.close()
+        log.info("push_process_started", system=spec.name, pid=self._proc.pid)
+        self._reader = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(self._read,),
+            name=f"push-process-{spec.name}",
+            daemon=True,
+        )
+        self._reader.start()
+
+    @property
+    def usable(self) -> bool:
+        return self.ready.is_set() and self.broken is None
+
+    def submit(
+        self, jobs: list[Job], fatal: dict[str, FatalConnectorError], mapping_version: str
+    ) -> Future[list[Outcome]]:
+        """Send one page's jobs; the future holds their outcomes. A credentials error of the
+        target is put in ``fatal``, as the in-process workers do."""
+        fut: Future[list[Outcome]] = Future()
+        with self._lock:
+            if self.broken is not None:
+                fut.set_result(self._lost(jobs, self.broken))
+                return fut
+            batch = next(self._ids)
+            self._pending[batch] = (fut, jobs, fatal)
+            try:
+                self._conn.send(("push", batch, mapping_version, jobs))
+            except (OSError, ValueError) as exc:
+                del self._pending[batch]
+                self._break_locked(f"发送失败 ({type(exc).__name__}: {exc})")
+                fut.set_result(self._lost(jobs, self.broken or ""))
+        return fut
+
+    def _read(self) -> None:
+        while True:
+            try:
+                msg = self._conn.recv()
+            except (EOFError, OSError):
+                self._proc.join(5)
+                with self._lock:
+                    self._break_locked(f"推送进程意外退出 (退出码 {self._proc.exitcode})")
+                return
+            if msg[0] == "ready":
+                self.ready.set()
+                log.info("push_process_ready", system=self.spec.name, pid=self._proc.pid)
+            elif msg[0] == "refused":  # it could not even start (bad credentials at begin_run, …)
+                with self._lock:
+                    self._break_locked(str(msg[1]))
+                log.warning("push_process_unavailable", system=self.spec.name, error=str(msg[1]))
+            elif msg[0] == "crashed":
+                with self._lock:
+                    fut, jobs, _fatal = self._pending.pop(msg[1])
+                fut.set_result(self._lost(jobs, f"推送进程内部错误 {msg[2]}"))
+            elif msg[0] == "done":
+                _, batch, outcomes, seconds, fatal = msg
+                for s in seconds:
+                    self._observe(s)
+                with self._lock:
+                    fut, _jobs, page_fatal = self._pending.pop(batch)
+                if fatal is not None:
+                    page_fatal.setdefault(self.spec.name, fatal)
+                fut.set_result(outcomes)
+
+    def _break_locked(self, why: str) -> None:
+        """The child is gone: what it had in hand fails as transient (it may or may not have arrived)."""
+        if self.broken is None:
+            self.broken = why
+            if self._pending:
+                log.error("push_process_lost", system=self.spec.name, error=why, batches=len(self._pending))
+        pending, self._pending = self._pending, {}
+        for fut, jobs, _fatal in pending.values():
+            fut.set_result(self._lost(jobs, why))
+
+    def _lost(self, jobs: list[Job], why: str) -> list[Outcome]:
+        exc = RetriableError(f"{self.spec.name} {why}: 推送结果未知, 下次运行自动重试", system=self.spec.name)
+        return [
+            failure_outcome(self.spec.system, self.spec.kind, r, n, "push", exc, lambda: "", payload)
+            for r, n, payload, _h, _d in jobs
+        ]
+
+    def close(self) -> None:
+        """Ask the child to finish (nothing is in flight by now) and reap it."""
+        with contextlib.suppress(OSError, ValueError):
+            self._conn.send(None)
+        self._proc.join(10)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(5)
+        self._reader.join(5)
+        self._conn.close()
+
+
+# -- the child -------------------------------------------------------------------------------------
+def child_main(conn: Connection, spec: ChildSpec) -> None:
+    from connectors import base as connector_base
+    from sync import logs
+
+    # The daemon decides when pushing stops: Ctrl-C in a terminal (the whole process group) or a stray
+    # SIGTERM must not kill the pushes of the batch it is finishing. If the daemon dies, the pipe closes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logs.configure(spec.log_format, spec.log_level)
+    structlog.contextvars.bind_contextvars(**spec.context)
+    try:
+        target = connector_base.create(spec.name, spec.cfg, spec.secrets)
+        target.begin_run(spec.kind)
+    except Exception as exc:  # the daemon pushes in-process, and meets the same error there
+        conn.send(("refused", f"推送进程无法启动: {type(exc).__name__}: {exc}"))
+        return
+    workers = ThreadPoolExecutor(max(1, target.concurrency), thread_name_prefix=f"push-{spec.name}")
+    send_lock = threading.Lock()
+    conn.send(("ready",))
+
+    def run_batch(batch: int, mapping_version: str, jobs: list[Job]) -> None:
+        try:
+            push_batch(batch, mapping_version, jobs)
+        except BaseException as exc:  # never leave the daemon waiting for a batch
+            log.exception("push_process_batch_crashed")
+            with send_lock:
+                conn.send(("crashed", batch, f"{type(exc).__name__}: {exc}"))
+
+    def push_batch(batch: int, mapping_version: str, jobs: list[Job]) -> None:
+        seconds: list[float] = []
+        fatal: dict[str, FatalConnectorError] = {}
+        pusher = Pusher(
+            spec.system,
+            spec.kind,
+            spec.name,
+            target,
+            lambda: mapping_version,
+            seconds.append,
+            debug=spec.debug,
+        )
+        todo = deque(jobs)
+        n = min(max(1, target.concurrency), len(jobs)) or 1
+        futures = [workers.submit(pusher.push_each, todo, fatal) for _ in range(n)]
+        outcomes: list[Outcome] = []
+        for fut in futures:
+            outcomes.extend(fut.result())
+        with send_lock:
+            conn.send(("done", batch, outcomes, seconds, fatal.get(spec.name)))
+
+    try:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                # The daemon is gone: stop now, calls in flight included. Nobody would record them.
+                os._exit(0)
+            if msg is None:
+                break
+            _, batch, mapping_version, jobs = msg
+            threading.Thread(target=run_batch, args=(batch, mapping_version, jobs), daemon=True).start()
+    finally:
+        workers.shutdown(wait=True)
+        close = getattr(target, "close", None)
+        if close is not None:
+            close()
