@@ -1,8 +1,9 @@
 """``make bench``: throughput and memory of a district → municipal backfill, measured side by side.
 
 Contenders, each against freshly started simulators (a separate process, rate limits off):
-- ``zhifa-sync``: the real command, ``zhifa-sync sync --once district-inspections``, in its own process
-  (peak RSS read from /proc while it runs);
+- ``zhifa-sync``: the real command, ``zhifa-sync sync --once district-inspections``, in its own process,
+  which pushes big pages from its push process (sync/push_process.py); CPU and memory are those of
+  both (RSS summed over the daemon and its push process, read from /proc while they run);
 - ``ceiling loop``: pages the district simulator (the next page fetched while the records of the last
   are posted) and posts each record to the municipal simulator from ``concurrency`` workers on one
   queue, straight through a pooled httpx transport, translating codes with plain dict look-ups; no
@@ -140,7 +141,8 @@ def peak_kb(pid: int) -> int:
 
 
 def run_daemon(config: Path, pipeline: str) -> tuple[float, int, list[int]]:
-    """Wall seconds, peak RSS (kB) and RSS samples of one ``zhifa-sync sync --once`` process."""
+    """Wall seconds, peak RSS (kB) and RSS samples of one ``zhifa-sync sync --once`` process and its
+    push process together."""
     env = {
         **os.environ,
         "ZHIFA_LOG_FORMAT": "json",

@@ -3,6 +3,7 @@ pages, and nothing lost or duplicated when the push process or the daemon dies."
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -11,8 +12,17 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from connectors.base import Context, create
+from simulators import municipal
+from sync.config import Secrets, SystemConfig
+from sync.errors import FatalConnectorError
+from sync.mapping import Mappings
+from sync.push_process import ChildSpec, RemotePushes
+from sync.records import parse_record
 from tests.e2e.procs import log_events, simulators, wait_for, write_config, zhifa
+from tests.e2e.stack import REPO
 
 
 def _gone(pid: int) -> bool:
@@ -108,3 +118,62 @@ def test_sigkill_of_the_daemon_takes_its_push_process_along(tmp_path: Path) -> N
         assert zhifa(config, "sync", "--once", "district-inspections", log=final).wait(120) == 0
         sims.assert_exactly_once()
     assert kills >= 3, f"only {kills} kills landed: make the data set larger"
+
+
+def _spec(sims_url: str, secret: str) -> ChildSpec:
+    cfg = SystemConfig(
+        type="municipal",
+        base_url=sims_url,
+        app_key=municipal.MUNICIPAL_APP_KEY,
+        app_secret={"env": "UNUSED"},
+        region_code="120116",
+        concurrency=4,
+    )
+    return ChildSpec(
+        system="district",
+        kind="inspection",
+        name="municipal",
+        cfg=cfg,
+        secrets=Secrets({"municipal.app_secret": SecretStr(secret)}),
+        log_format="json",
+        log_level=logging.INFO,
+        context={"pipeline": "test", "run_id": "r1"},
+        debug=False,
+    )
+
+
+def test_a_push_process_refused_by_the_target_stops_calling_it_and_says_so(tmp_path: Path) -> None:
+    """Wrong credentials in the push process: every job fails as ``auth``, the error reaches the
+    daemon's page (which stops the run), and the target is not called for every record."""
+    with simulators(inspections=300, penalties=0, seed=35) as sims:
+        raws = [r for r in sims.get(f"{sims.district_url}/_sim/inspections") if r["status"] != "draft"][:200]
+        records = [parse_record("inspection", r) for r in raws]
+        maps = Mappings.load(REPO / "mappings")
+        translator = create("municipal", _spec(sims.municipal_url, "x").cfg, _spec("", "x").secrets)
+        ctx = Context(maps, lambda *_: None, lambda *_: None)
+        jobs = [(r, "municipal", translator.translate(r, ctx), "h", None) for r in records]
+        seconds: list[float] = []
+        for secret, want in (("not-the-secret", "auth"), (municipal.MUNICIPAL_APP_SECRET, None)):
+            remote = RemotePushes(_spec(sims.municipal_url, secret), seconds.append)
+            try:
+                wait_for(lambda remote=remote: remote.usable, 30, "the push process")  # type: ignore[misc]
+                fatal: dict[str, FatalConnectorError] = {}
+                outcomes = remote.submit(jobs, fatal, maps.version).result(60)
+            finally:
+                remote.close()
+            assert len(outcomes) == len(jobs)
+            if want == "auth":
+                assert {o.error_kind for o in outcomes} == {"auth"}
+                assert "鉴权失败" in str(fatal["municipal"])
+                refused = sims.get(f"{sims.municipal_url}/_sim/stats")["faults"].get("auth", 0)
+                assert 1 <= refused <= 2 * 4, f"{refused} refused calls (concurrency 4)"
+            else:
+                assert not fatal
+                assert {o.action for o in outcomes} <= {
+                    "created",
+                    "linked",
+                    "withdrawn",
+                }  # linked: hand-typed twins
+        assert len(seconds) >= len(jobs), "the push process sends each push's seconds back for the histogram"
+        ours = sims.ours("jcjl")
+        assert set(ours) == {r.id for r in records} and set(ours.values()) == {1}
