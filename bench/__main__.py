@@ -126,7 +126,9 @@ def rss_watch(pid: int, samples: list[int], stop: threading.Event) -> None:
     while not stop.is_set():
         if not Path(f"/proc/{pid}").exists():
             return
-        samples.append(sum(_rss_kb(p) for p in _tree(pid)))
+        rss = sum(_rss_kb(p) for p in _tree(pid))
+        if rss:  # 0: exiting (a zombie's status has no VmRSS)
+            samples.append(rss)
         stop.wait(0.2)
 
 

@@ -69,7 +69,8 @@ class App:
                         debug=False,
                     )
                     for t, target in targets.items()
-                    if self.settings.systems[t].push_process and getattr(target, "process_safe", False)
+                    if push_process.wanted(self.settings.systems[t])
+                    and getattr(target, "process_safe", False)
                 },
             )
             # Asynchronous feedback (前置库) covers every kind written to a target, whichever pipeline

@@ -46,6 +46,9 @@ from sync.push import Job, Pusher, failure_outcome
 log = structlog.get_logger("zhifa.push_process")
 
 MIN_JOBS = 100  # a page with fewer pushes to a system is not worth a process (start-up ~0.5 s of CPU)
+# One core pushes some 700–1,000 records/s from the daemon itself (bench/RESULTS.md): a system
+# throttled below this is paced by its limit, not by the CPU, and a second process would only cost.
+MIN_RATE_PER_S = 200
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,17 @@ class ChildSpec:
     debug: bool
 
 
+def wanted(cfg: SystemConfig) -> bool:
+    """Whether pushes to a system configured so may go out from a push process."""
+    return cfg.push_process and (cfg.rate_limit_per_s == 0 or cfg.rate_limit_per_s >= MIN_RATE_PER_S)
+
+
 def usable() -> bool:
-    """A push process helps only where it can run beside the daemon."""
-    return (os.cpu_count() or 1) >= 2
+    """A push process helps only where it can run beside the daemon: two cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except AttributeError:  # not on Linux
+        return (os.cpu_count() or 1) >= 2
 
 
 class RemotePushes:
@@ -79,6 +90,7 @@ class RemotePushes:
         self._lock = threading.Lock()
         self.ready = threading.Event()
         self.broken: str | None = None
+        self._closing = False  # after close(): the pipe's end is expected, not a loss
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_conn = ctx.Pipe()
         self._proc = ctx.Process(
@@ -153,7 +165,7 @@ class RemotePushes:
         """The child is gone: what it had in hand fails as transient (it may or may not have arrived)."""
         if self.broken is None:
             self.broken = why
-            if self._pending:
+            if not self._closing:
                 log.error("push_process_lost", system=self.spec.name, error=why, batches=len(self._pending))
         pending, self._pending = self._pending, {}
         for fut, jobs, _fatal in pending.values():
@@ -168,6 +180,7 @@ class RemotePushes:
 
     def close(self) -> None:
         """Ask the child to finish (nothing is in flight by now) and reap it."""
+        self._closing = True
         with contextlib.suppress(OSError, ValueError):
             self._conn.send(None)
         self._proc.join(10)

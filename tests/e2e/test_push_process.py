@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import SecretStr
 
 from connectors.base import Context, create
@@ -55,6 +56,25 @@ def test_a_backfill_pushes_from_a_push_process_and_each_record_arrives_once(tmp_
     assert sizes["inspections"] > 1000
 
 
+@pytest.mark.parametrize(
+    "municipal", [{"rate_limit_per_s": 150}, {"push_process": False}], ids=["throttled", "turned-off"]
+)
+def test_no_push_process_where_the_limit_sets_the_pace_or_it_is_turned_off(
+    tmp_path: Path, municipal: dict[str, object]
+) -> None:
+    """Below 200 calls/s the rate limit, not the CPU, decides: pushes stay in the daemon; the same
+    with ``push_process: false``."""
+    with simulators(inspections=400, penalties=0, seed=36) as sims:
+        config = write_config(tmp_path, sims, f"sqlite:///{tmp_path / 'ledger.db'}", batch_size=300)
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+        data["systems"]["municipal"].update(municipal)
+        config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        log = tmp_path / "run.log"
+        assert zhifa(config, "sync", "--once", "district-inspections", log=log).wait(60) == 0
+        sims.assert_exactly_once()
+    assert _children(log) == []
+
+
 def test_a_small_run_pushes_in_process(tmp_path: Path) -> None:
     with simulators(inspections=150, penalties=0, seed=32) as sims:
         config = write_config(tmp_path, sims, f"sqlite:///{tmp_path / 'ledger.db'}", batch_size=50)
@@ -67,7 +87,7 @@ def test_a_small_run_pushes_in_process(tmp_path: Path) -> None:
 def test_the_push_process_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
     """SIGKILL the push process while it pushes: its records in flight fail as transient, the run
     goes on in-process, the next run retries them, and municipal holds each record exactly once."""
-    with simulators(inspections=3000, penalties=0, latency_ms=5, seed=33) as sims:
+    with simulators(inspections=6000, penalties=0, latency_ms=20, seed=33) as sims:
         config = write_config(tmp_path, sims, f"sqlite:///{tmp_path / 'ledger.db'}", batch_size=300)
         log = tmp_path / "run.log"
         proc = zhifa(config, "sync", "--once", "district-inspections", log=log)
