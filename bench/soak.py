@@ -19,6 +19,7 @@ unexpected or in the wrong state.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -425,6 +426,7 @@ def _iso(beijing: str) -> str:
 class Soak:
     kills: int = 0
     finished_runs: int = 0
+    push_processes: Counter[str] = field(default_factory=Counter)  # events of the daemons' push processes
     clean_runs: int = 0
     converged: bool = False
     paused_s: float = 0.0
@@ -566,6 +568,10 @@ def run(args: argparse.Namespace, state: Path, data: datagen.Dataset) -> Soak:
         phase = time.monotonic()
         result.rows = count_targets(sims, data, exp)
         result.timings["count"] = time.monotonic() - phase
+        for line in log.read_text(encoding="utf-8").splitlines():
+            if '"push_process_' in line:
+                with contextlib.suppress(ValueError):
+                    result.push_processes[json.loads(line).get("event", "?")] += 1
     finally:
         sims.stop()
     result.timings["total"] = time.monotonic() - started
@@ -590,6 +596,8 @@ def report(args: argparse.Namespace, data: datagen.Dataset, soak: Soak) -> str:
         f"faults: {knobs}; the daemon's HTTP timeout {TIMEOUT_S:g} s",
         f"daemon: {soak.kills} SIGKILLs ({', '.join(f'{n} in {p}' for p, n in soak.killed_in.items())}), {soak.finished_runs} runs finished under faults, "
         f"{soak.clean_runs} runs after the faults were switched off ({'converged' if soak.converged else 'NOT converged: ' + json.dumps(soak.left)})",
+        f"push processes (municipal, pages of 250): {soak.push_processes['push_process_started']} started, "
+        f"{soak.push_processes['push_process_ready']} ready, {soak.push_processes['push_process_lost']} lost",
         "",
         "| faults injected | 5xx / 503 | timeouts (held > client timeout) | dropped after store | rate limited "
         "| token expired (401) | signature rejected (401) | E5000 系统繁忙 | calls |",
