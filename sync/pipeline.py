@@ -132,7 +132,7 @@ class Pipeline:
         # Targets whose big pages may be pushed from a process of their own (sync.push_process): what
         # the child needs, by target; the children of the current run.
         self._child_specs = push_processes or {}
-        self._remotes: dict[str, push_process.RemotePushes] = {}
+        self._remotes: dict[str, push_process.RemotePushes | None] = {}  # None: could not start one
 
     # -- a run -----------------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None, *, retries_only: bool = False) -> RunCounts:
@@ -183,7 +183,8 @@ class Pipeline:
             raise
         finally:
             for remote in self._remotes.values():
-                remote.close()
+                if remote is not None:
+                    remote.close()
             self._remotes = {}
             for pool in self._pools.values():
                 pool.shutdown(wait=True)
@@ -338,8 +339,9 @@ class Pipeline:
 
     def _remote(self, name: str, jobs: int) -> push_process.RemotePushes | None:
         """The push process for ``name``, if it is ready: started by the first page big enough."""
-        remote = self._remotes.get(name)
-        if remote is None:
+        if name in self._remotes:
+            remote = self._remotes[name]
+        else:
             spec = self._child_specs.get(name)
             if spec is None or jobs < push_process.MIN_JOBS or not push_process.usable():
                 return None
@@ -347,8 +349,13 @@ class Pipeline:
             spec = dataclasses.replace(
                 spec, context={k: context.get(k) for k in ("pipeline", "run_id")}, debug=self._debug
             )
-            remote = self._remotes[name] = push_process.RemotePushes(spec, self._push_seconds[name].observe)
-        return remote if remote.usable else None
+            try:
+                remote = push_process.RemotePushes(spec, self._push_seconds[name].observe)
+            except Exception as exc:  # no process to be had (limits, memory): push from here, as before
+                log.warning("push_process_unavailable", system=name, error=f"{type(exc).__name__}: {exc}")
+                remote = None
+            self._remotes[name] = remote
+        return remote if remote is not None and remote.usable else None
 
     def _finish(self, page: _Page, counts: RunCounts) -> None:
         """Wait for a page's pushes, then write its outcomes, failures and cursor in one transaction."""
