@@ -105,60 +105,78 @@ class Sims:
 def simulators(
     *, inspections: int, penalties: int | None = None, seed: int = 5, latency_ms: int = 0
 ) -> Iterator[Sims]:
-    """``python -m simulators serve`` on free ports, rate limits off, ``latency_ms`` on municipal."""
-    dport, mport = free_port(), free_port()
+    """``python -m simulators serve`` on free ports, rate limits off, ``latency_ms`` on municipal.
+
+    A port found free can be taken before the simulators bind it (by any connection's ephemeral
+    port: the suite makes thousands): then they are started again on other ports, up to 3 times."""
     faults = {
         "district": {"rate_limits": False},
         "municipal": {"rate_limits": False, "latency_ms": latency_ms},
     }
-    cmd = [
-        sys.executable,
-        "-m",
-        "simulators",
-        "serve",
-        "--district-port",
-        str(dport),
-        "--municipal-port",
-        str(mport),
-        "--credit-port",
-        "-1",
-        "--inspections",
-        str(inspections),
-        "--seed",
-        str(seed),
-        "--faults",
-        json.dumps(faults),
-    ]
-    if penalties is not None:
-        cmd += ["--penalties", str(penalties)]
-    # stderr to a file, never a pipe: nobody reads a pipe while the simulators run, and a full pipe
-    # (64 KiB of log lines) would block the server thread that logs — the simulator would stop answering.
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=errors)
-        sims = Sims(proc, f"http://127.0.0.1:{dport}", f"http://127.0.0.1:{mport}")
+    for attempt in (1, 2, 3):
+        dport, mport = free_port(), free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "simulators",
+            "serve",
+            "--district-port",
+            str(dport),
+            "--municipal-port",
+            str(mport),
+            "--credit-port",
+            "-1",
+            "--inspections",
+            str(inspections),
+            "--seed",
+            str(seed),
+            "--faults",
+            json.dumps(faults),
+        ]
+        if penalties is not None:
+            cmd += ["--penalties", str(penalties)]
+        # stderr to a file, never a pipe: nobody reads a pipe while the simulators run, and a full pipe
+        # (64 KiB of log lines) would block the server thread that logs — the simulator would stop answering.
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=errors)
+            sims = Sims(proc, f"http://127.0.0.1:{dport}", f"http://127.0.0.1:{mport}")
 
-        def up() -> bool:
-            if proc.poll() is not None:
-                errors.seek(0)
-                raise AssertionError(f"simulators exited: {errors.read().decode(errors='replace')[-2000:]}")
-            try:
-                return all(
-                    httpx.get(f"{u}/_sim/faults", timeout=1).status_code == 200
-                    for u in (sims.district_url, sims.municipal_url)
-                )
-            except httpx.HTTPError:
-                return False
+            def up(proc: subprocess.Popen[bytes] = proc, sims: Sims = sims, errors: Any = errors) -> bool:
+                if proc.poll() is not None:
+                    errors.seek(0)
+                    raise _Exited(errors.read().decode(errors="replace")[-2000:])
+                try:
+                    return all(
+                        httpx.get(f"{u}/_sim/faults", timeout=1).status_code == 200
+                        for u in (sims.district_url, sims.municipal_url)
+                    )
+                except httpx.HTTPError:
+                    return False
 
-        try:
-            wait_for(up, 60, "the simulators to listen", every=0.1)
-            yield sims
-        finally:
-            proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                try:
+                    wait_for(up, 60, "the simulators to listen", every=0.1)
+                except _Exited as exc:
+                    if "Address already in use" in str(exc) and attempt < 3:
+                        print(
+                            f"harness: port {dport} or {mport} was taken before the simulators bound it; again"
+                        )
+                        continue
+                    raise AssertionError(f"simulators exited: {exc}") from None
+                yield sims
+                return
+            finally:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(15)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
+
+
+class _Exited(Exception):
+    """The simulators' process ended while starting (its stderr)."""
 
 
 def write_config(
