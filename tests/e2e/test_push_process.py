@@ -87,7 +87,7 @@ def test_a_small_run_pushes_in_process(tmp_path: Path) -> None:
 def test_the_push_process_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
     """SIGKILL the push process while it pushes: its records in flight fail as transient, the run
     goes on in-process, the next run retries them, and municipal holds each record exactly once."""
-    with simulators(inspections=6000, penalties=0, latency_ms=20, seed=33) as sims:
+    with simulators(inspections=3000, penalties=0, latency_ms=20, seed=33) as sims:
         config = write_config(tmp_path, sims, f"sqlite:///{tmp_path / 'ledger.db'}", batch_size=300)
         log = tmp_path / "run.log"
         proc = zhifa(config, "sync", "--once", "district-inspections", log=log)
@@ -111,10 +111,10 @@ def test_sigkill_of_the_daemon_takes_its_push_process_along(tmp_path: Path) -> N
     the push process stops at once (nothing pushes for a daemon that no longer records it), and after
     a clean run municipal holds every record exactly once."""
     rng = random.Random(34)
-    with simulators(inspections=8000, penalties=0, latency_ms=5, seed=34) as sims:
+    with simulators(inspections=3000, penalties=0, latency_ms=20, seed=34) as sims:
         config = write_config(tmp_path, sims, f"sqlite:///{tmp_path / 'ledger.db'}", batch_size=300)
         kills = 0
-        for i in range(8):
+        for i in range(5):
             log = tmp_path / f"run{i}.log"
             proc = zhifa(config, "sync", "--once", "district-inspections", log=log)
             try:
