@@ -111,10 +111,11 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def _rss_kb(pid: int) -> int:
+def _status_kb(pid: int, field: str) -> int:
+    """A kB figure of /proc/<pid>/status (``VmRSS``, ``VmHWM``); 0 if the process or the line is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -126,20 +127,10 @@ def rss_watch(pid: int, samples: list[int], stop: threading.Event) -> None:
     while not stop.is_set():
         if not Path(f"/proc/{pid}").exists():
             return
-        rss = sum(_rss_kb(p) for p in _tree(pid))
+        rss = sum(_status_kb(p, "VmRSS") for p in _tree(pid))
         if rss:  # 0: exiting (a zombie's status has no VmRSS)
             samples.append(rss)
         stop.wait(0.2)
-
-
-def peak_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def run_daemon(config: Path, pipeline: str) -> tuple[float, int, list[int]]:
@@ -165,7 +156,7 @@ def run_daemon(config: Path, pipeline: str) -> tuple[float, int, list[int]]:
     watcher.start()
     peak = 0
     while proc.poll() is None:
-        peak = max(peak, peak_kb(proc.pid))
+        peak = max(peak, _status_kb(proc.pid, "VmHWM"))
         time.sleep(0.1)
     stop.set()
     elapsed = time.monotonic() - started

@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 
 from connectors import base as connector_base
-from sync import logs, push_process
+from sync import push_process
 from sync.config import PipelineConfig, Secrets, Settings, load_settings
 from sync.lease import Leases
 from sync.ledger import Ledger, RunCounts
@@ -58,15 +58,7 @@ class App:
                 self.mappings.current,
                 push_processes={
                     t: push_process.ChildSpec(
-                        system=source.name,
-                        kind=cfg.kind,
-                        name=t,
-                        cfg=self.settings.systems[t],
-                        secrets=self.secrets.only(t),
-                        log_format=logs.current[0],
-                        log_level=logs.current[1],
-                        context={},
-                        debug=False,
+                        source.name, cfg.kind, t, self.settings.systems[t], self.secrets.only(t)
                     )
                     for t, target in targets.items()
                     if push_process.wanted(self.settings.systems[t])

@@ -29,7 +29,7 @@ import orjson
 import structlog
 
 from connectors.base import BatchTarget, Context, FeedbackTarget, Source, Target
-from sync import metrics, push_process
+from sync import logs, metrics, push_process
 from sync.config import PipelineConfig
 from sync.errors import ConnectorError, FatalConnectorError, MappingMissing, RecordInvalid, RetriableError
 from sync.ledger import Delivery, Ledger, Outcome, RecordSnapshot, RunCounts
@@ -346,8 +346,12 @@ class Pipeline:
             if spec is None or jobs < push_process.MIN_JOBS or not push_process.usable():
                 return None
             context = structlog.contextvars.get_contextvars()
-            spec = dataclasses.replace(
-                spec, context={k: context.get(k) for k in ("pipeline", "run_id")}, debug=self._debug
+            spec = dataclasses.replace(  # what this run is, and how this process logs
+                spec,
+                log_format=logs.current[0],
+                log_level=logs.current[1],
+                context={k: context.get(k) for k in ("pipeline", "run_id")},
+                debug=self._debug,
             )
             try:
                 remote = push_process.RemotePushes(spec, self._push_seconds[name].observe)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import itertools
+import logging
 import multiprocessing
 import os
 import signal
@@ -32,7 +33,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -53,17 +54,18 @@ MIN_RATE_PER_S = 200
 
 @dataclass(frozen=True)
 class ChildSpec:
-    """Everything the child needs to build the same connector and log the same way."""
+    """Everything the child needs to build the same connector and log the same way. The last four
+    describe the run that starts it (filled in then: ``Pipeline._remote``)."""
 
     system: str  # the source system (ledger outcomes name it)
     kind: str
     name: str  # the target
     cfg: SystemConfig
     secrets: Secrets  # the target's own only
-    log_format: str
-    log_level: int
-    context: dict[str, Any]  # pipeline, run_id: bound on the child's log lines
-    debug: bool
+    log_format: str = "auto"
+    log_level: int = logging.INFO
+    context: dict[str, Any] = field(default_factory=dict)  # pipeline, run_id: on the child's log lines
+    debug: bool = False
 
 
 def wanted(cfg: SystemConfig) -> bool:
