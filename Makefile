@@ -16,7 +16,7 @@ install: $(STAMP)
 
 ## make demo: start the four simulators, run every pipeline once, print what happened
 demo: $(STAMP)
-	$(BIN)/python -m simulators.demo
+	$(BIN)/python -m zhifa_sync.demo
 
 ## make test: install and run the whole suite (PostgreSQL tests run when 127.0.0.1:5432 answers)
 test: $(STAMP)

@@ -144,7 +144,7 @@ def run_daemon(config: Path, pipeline: str) -> tuple[float, int, list[int]]:
     }
     started = time.monotonic()
     proc = subprocess.Popen(
-        [PY, "-m", "sync.cli", "-c", str(config), "sync", "--once", pipeline],
+        [PY, "-m", "zhifa_sync", "-c", str(config), "sync", "--once", pipeline],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,

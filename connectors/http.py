@@ -15,8 +15,8 @@ import orjson
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from sync.config import RetryConfig
-from sync.errors import BadResponse, RetriableError
+from connectors.contract.config import RetryConfig
+from connectors.contract.errors import BadResponse, RetriableError
 
 T = TypeVar("T")
 log = structlog.get_logger("zhifa.http")

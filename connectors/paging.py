@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sync.records import stable_hash
+from connectors.contract.records import stable_hash
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 

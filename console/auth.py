@@ -70,16 +70,6 @@ class LoginLimiter:
             self._failures.pop(key, None)
 
 
-def csrf_token(request: Request) -> str:
-    """This session's CSRF token (created on first use); every form carries it in a hidden field."""
-    if "session" not in request.scope:
-        return ""
-    token = request.session.get("csrf")
-    if not token:
-        token = request.session["csrf"] = secrets.token_urlsafe(32)
-    return str(token)
-
-
 def csrf_ok(request: Request, form: FormData) -> bool:
     sent = form.get("csrf")
     expected = request.session.get("csrf")

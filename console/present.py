@@ -18,8 +18,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from connectors.contract.validators import mask_text
 from console.users import ROLE_LABELS
-from sync.validators import mask_text
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -74,7 +74,7 @@ class Advice:
     steps: tuple[str, ...]
 
 
-# The wordings of ``sync.errors.MappingMissing`` (older ones kept: failures logged by them stay in the ledger).
+# The wordings of ``connectors.contract.errors.MappingMissing`` (older ones kept: failures logged by them stay in the ledger).
 _MAPPING_RES = (
     re.compile(
         r"映射表\s*(?P<table>\S+?)\s*中没有\s*(?P<rest>.+?)\s*这一行\s*[(（]需要列\s*(?P<column>[^)）]+?)\s*[)）]"

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from console.auth import page
 from console.views import system_label
 from console.web import ConsoleState, render, state
-from sync.report import (
+from sync.report.monthly import (
     CREDIT_STATE_NAMES,
     INSPECTION_TYPES,
     Month,
@@ -29,7 +29,7 @@ from sync.report import (
     report_for_settings,
     wan,
 )
-from sync.report_xlsx import filename, xlsx_bytes
+from sync.report.xlsx import filename, xlsx_bytes
 
 BLUE, ORANGE, RED, GREY = "#3b6ea5", "#d9822b", "#b3261e", "#c5cdd8"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -52,11 +53,19 @@ def flash(request: Request, message: str, level: str = "ok") -> None:
     request.session.setdefault("flash", []).append([level, message])
 
 
+def csrf_token(request: Request) -> str:
+    """This session's CSRF token (created on first use); every form carries it in a hidden field."""
+    if "session" not in request.scope:
+        return ""
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return str(token)
+
+
 def render(
     request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> Response:
-    from console.auth import csrf_token  # a cycle at import time otherwise
-
     ctx: dict[str, Any] = {
         "user": current(request),
         "csrf_token": csrf_token(request),

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from sync.validators import mask_text
+from connectors.contract.validators import mask_text
 
 
 def mask_personal_data(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -28,15 +28,21 @@ from typing import Any, TypeVar
 import orjson
 import structlog
 
-from connectors.base import BatchTarget, Context, FeedbackTarget, Source, Target
+from connectors.contract.errors import (
+    ConnectorError,
+    FatalConnectorError,
+    MappingMissing,
+    RecordInvalid,
+    RetriableError,
+)
+from connectors.contract.mapping import Mappings
+from connectors.contract.records import Record, stable_hash
+from connectors.contract.roles import BatchTarget, Context, FeedbackTarget, Source, Target
+from connectors.contract.validators import mask_text
 from sync import logs, metrics, push_process
 from sync.config import PipelineConfig
-from sync.errors import ConnectorError, FatalConnectorError, MappingMissing, RecordInvalid, RetriableError
 from sync.ledger import Delivery, Ledger, Outcome, RecordSnapshot, RunCounts
-from sync.mapping import Mappings
 from sync.push import Job, Pusher, delivered_outcome, failure_outcome, masked_json, prior_of
-from sync.records import Record, stable_hash
-from sync.validators import mask_text
 
 log = structlog.get_logger("zhifa.pipeline")
 T = TypeVar("T")

@@ -15,11 +15,11 @@ from typing import Any
 
 import structlog
 
-from connectors.base import Delivered, PriorDelivery, Target
-from sync.errors import ConnectorError, FatalConnectorError, MappingMissing, RecordInvalid
+from connectors.contract.errors import ConnectorError, FatalConnectorError, MappingMissing, RecordInvalid
+from connectors.contract.records import Record
+from connectors.contract.roles import Delivered, PriorDelivery, Target
+from connectors.contract.validators import mask_text
 from sync.ledger import Delivery, Outcome
-from sync.records import Record
-from sync.validators import mask_text
 
 log = structlog.get_logger("zhifa.pipeline")
 # (record, target name, payload, payload hash, what the ledger knew)

@@ -39,8 +39,8 @@ from typing import Any
 
 import structlog
 
-from sync.config import Secrets, SystemConfig
-from sync.errors import FatalConnectorError, RetriableError
+from connectors.contract.config import Secrets, SystemConfig
+from connectors.contract.errors import FatalConnectorError, RetriableError
 from sync.ledger import Outcome
 from sync.push import Job, Pusher, failure_outcome
 
@@ -195,7 +195,7 @@ class RemotePushes:
 
 # -- the child -------------------------------------------------------------------------------------
 def child_main(conn: Connection, spec: ChildSpec) -> None:
-    from connectors import base as connector_base
+    from connectors import systems as connector_base
     from sync import logs
 
     # The daemon decides when pushing stops: Ctrl-C in a terminal (the whole process group) or a stray

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import chinese_calendar
 
-from sync.mapping import MappingFileError, Problem, _decode
+from connectors.contract.mapping import MappingFileError, Problem, _decode
 
 DEFAULT_TABLE = Path(__file__).resolve().parent.parent / "mappings" / "holidays.csv"
 

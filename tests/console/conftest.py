@@ -13,12 +13,12 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
+from connectors.contract.errors import MappingMissing
 from console import users as console_users
 from console.app import create_app
 from console.users import add_user
 from simulators.server import serving
 from sync.config import Settings
-from sync.errors import MappingMissing
 from sync.ledger import Ledger, Outcome, RecordSnapshot, RunCounts
 
 PASSWORD = "correct horse battery"

@@ -12,11 +12,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from prometheus_client.parser import text_string_to_metric_families
 
+from connectors.contract.errors import MappingMissing
 from console.app import create_app
 from console.users import UserError, add_user, get_user, main, set_disabled, verify
 from simulators.server import serving
 from sync.db import make_engine, metadata
-from sync.errors import MappingMissing
 from sync.ledger import Ledger, Outcome
 from tests.console.conftest import (
     ID_MASKED,

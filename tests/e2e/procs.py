@@ -243,7 +243,7 @@ def zhifa(config: Path, *args: str, log: Path | None = None) -> subprocess.Popen
     err = log.open("ab") if log is not None else subprocess.DEVNULL
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "sync.cli", "-c", str(config), *args],
+            [sys.executable, "-m", "zhifa_sync", "-c", str(config), *args],
             cwd=REPO,
             env=env,
             stdout=subprocess.DEVNULL,

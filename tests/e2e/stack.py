@@ -14,8 +14,8 @@ import yaml
 
 from simulators import datagen, district, municipal
 from simulators.server import serving
-from sync.app import App
 from sync.ledger import RunCounts
+from zhifa_sync.app import App
 
 REPO = Path(__file__).resolve().parents[2]
 

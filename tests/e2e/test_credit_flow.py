@@ -20,10 +20,10 @@ import yaml
 from simulators import credit, datagen, district
 from simulators.server import serving
 from simulators.universe import make_uscc
-from sync.app import App
-from sync.deadlines import deadline_section, deadlines
-from sync.export_sgs import export_sgs
 from sync.ledger import RunCounts
+from sync.report.deadlines import deadline_section, deadlines
+from zhifa_sync.app import App
+from zhifa_sync.export_sgs import export_sgs
 
 REPO = Path(__file__).resolve().parents[2]
 # credit.md, "Spreadsheet upload", copied as written there

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from connectors.contract.validators import normalize_decision_no
 from simulators import universe
-from sync.cli import main as cli
-from sync.validators import normalize_decision_no
 from tests.e2e.stack import Stack, make_stack, synced_district_ids
+from zhifa_sync.cli import main as cli
 
 CERT = {o.user_id: o.cert_no for o in universe.OFFICERS}
 ITEM = {i.code: i.municipal_code for i in universe.ITEMS}

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from simulators import hlwjg as sim
-from sync import hlwjg_status
 from sync.db import deliveries, failures
+from sync.report import awaiting_feedback as hlwjg_status
 from tests.e2e.stack import Stack, make_stack, synced_district_ids
 
 EXPIRED_CERT, EXPIRED_NAME, EXPIRED_UNTIL = sim.EXPIRED_OFFICERS[0]

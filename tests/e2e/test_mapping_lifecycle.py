@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from sync.ledger import Ledger
-from sync.mapping_coverage import coverage
-from sync.mapping_store import META_IN_FORCE, META_REFUSED
+from sync.mapping.coverage import coverage
+from sync.mapping.store import META_IN_FORCE, META_REFUSED
 from tests.e2e.stack import REPO, Stack, make_stack, synced_district_ids
 
 CYCLE = {"interval_minutes": 0.02}  # 1.2 s between runs of the service
@@ -119,7 +119,7 @@ def test_broken_edit_while_running_keeps_old_tables_and_shows_in_status(stack: S
     ]
     stack.write_config()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "sync.cli", "-c", str(stack.config_path), "--log-format", "json"]
+    cmd = [sys.executable, "-m", "zhifa_sync", "-c", str(stack.config_path), "--log-format", "json"]
     log_path = tmp_path / "service.log"
     ledger = Ledger.connect(stack.db_url, upgrade=True)
     with log_path.open("wb") as log_file:

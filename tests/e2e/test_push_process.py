@@ -15,13 +15,14 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from connectors.base import Context, create
+from connectors.contract.config import Secrets, SystemConfig
+from connectors.contract.errors import FatalConnectorError
+from connectors.contract.mapping import Mappings
+from connectors.contract.records import parse_record
+from connectors.contract.roles import Context
+from connectors.systems import create
 from simulators import municipal
-from sync.config import Secrets, SystemConfig
-from sync.errors import FatalConnectorError
-from sync.mapping import Mappings
 from sync.push_process import ChildSpec, RemotePushes
-from sync.records import parse_record
 from tests.e2e.procs import log_events, simulators, wait_for, write_config, zhifa
 from tests.e2e.stack import REPO
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sync.cli import main as cli
 from tests.e2e.stack import Stack, make_stack
+from zhifa_sync.cli import main as cli
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from connectors.contract.errors import ConfigError
 from sync.config import load_settings
-from sync.errors import ConfigError
 
 GOOD = """
 database: {url: "sqlite:///x.db"}
@@ -74,7 +74,7 @@ def test_secret_written_in_the_file_is_refused(tmp_path: Path) -> None:
 
 def test_cli_exits_non_zero_on_a_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`zhifa-sync status` on a broken file prints the problems and exits 2."""
-    from sync.cli import main
+    from zhifa_sync.cli import main
 
     rc = main(["-c", str(write(tmp_path, "systems: {}\npipelines: 3\n")), "status"])
     assert rc == 2

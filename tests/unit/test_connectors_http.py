@@ -10,12 +10,12 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import PriorDelivery
-from connectors.district import DistrictConnector
-from connectors.municipal import MunicipalConnector
-from sync.config import RetryConfig, Secrets, SystemConfig
-from sync.errors import BadResponse, FatalConnectorError, RetriableError, TargetRejected
-from sync.records import parse_record
+from connectors.contract.config import RetryConfig, Secrets, SystemConfig
+from connectors.contract.errors import BadResponse, FatalConnectorError, RetriableError, TargetRejected
+from connectors.contract.records import parse_record
+from connectors.contract.roles import PriorDelivery
+from connectors.district.connector import DistrictConnector
+from connectors.municipal.target import MunicipalConnector
 from tests.unit.test_records import PENALTY
 
 FAST = RetryConfig(attempts=3, initial_wait_s=0.001, max_wait_s=0.01)
@@ -168,7 +168,7 @@ def test_municipal_rate_limit_envelope_is_retried_and_resigned() -> None:
 @respx.mock
 def test_municipal_auth_error_is_fatal_catalogue_miss_parks_and_field_error_rejects() -> None:
     """E1001 stops the run (config is wrong); E2004 parks the record on officers.csv; E2001 fails it."""
-    from sync.errors import MappingMissing
+    from connectors.contract.errors import MappingMissing
 
     record = parse_record("penalty", PENALTY)
     respx.post(f"{M}/openapi/xzcf/save").mock(
@@ -200,7 +200,7 @@ def test_municipal_revoke_of_a_delivered_penalty() -> None:
 @respx.mock
 def test_non_utf8_bytes_fail_only_the_record_that_carries_them() -> None:
     """A page with a byte that is not UTF-8 in one record still yields the others; that one fails its field."""
-    from sync.errors import RecordInvalid
+    from connectors.contract.errors import RecordInvalid
 
     respx.post(f"{D}/api/auth/token").mock(return_value=ok({"access_token": "t", "expires_in": 7200}))
     good = {"id": "JC1", "updated_at": "2025-01-01 08:00:00", "name": "好"}

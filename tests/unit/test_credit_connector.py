@@ -19,15 +19,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from connectors.base import Context, Delivered, PriorDelivery
-from connectors.credit import CreditConnector, yuan_in_words, yuan_to_wan
-from connectors.district import DistrictConnector
-from sync.config import RetryConfig, Secrets, SystemConfig
-from sync.errors import BadResponse, ConnectorError, FatalConnectorError, RecordInvalid, TargetRejected
-from sync.events import CreditEvent
-from sync.mapping import Mappings
-from sync.publicity import add_years, is_serious, publicity_end
-from sync.records import Penalty, parse_record
+from connectors.contract.config import RetryConfig, Secrets, SystemConfig
+from connectors.contract.errors import (
+    BadResponse,
+    ConnectorError,
+    FatalConnectorError,
+    RecordInvalid,
+    TargetRejected,
+)
+from connectors.contract.events import CreditEvent
+from connectors.contract.mapping import Mappings
+from connectors.contract.records import Penalty, parse_record
+from connectors.contract.roles import Context, Delivered, PriorDelivery
+from connectors.credit.connector import CreditConnector, yuan_in_words, yuan_to_wan
+from connectors.credit.publicity import add_years, is_serious, publicity_end
+from connectors.district.connector import DistrictConnector
 from tests.unit.test_records import penalty
 
 C = "http://credit.test"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from sync.errors import MappingMissing
-from sync.mapping import MappingFileError, Mappings
+from connectors.contract.errors import MappingMissing
+from connectors.contract.mapping import MappingFileError, Mappings
 
 REPO_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 

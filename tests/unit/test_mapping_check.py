@@ -10,11 +10,11 @@ import pytest
 import yaml
 from openpyxl import Workbook, load_workbook
 
+from connectors.contract.mapping import MappingFileError, Mappings
 from simulators import district, hlwjg, municipal
 from simulators.server import serving
-from sync.cli import main as cli
-from sync.mapping import MappingFileError, Mappings
-from sync.mapping_check import check_offline
+from sync.mapping.check import check_offline
+from zhifa_sync.cli import main as cli
 
 REPO_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 

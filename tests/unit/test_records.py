@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from sync.errors import RecordInvalid
-from sync.records import parse_record
+from connectors.contract.errors import RecordInvalid
+from connectors.contract.records import parse_record
 
 PENALTY: dict[str, Any] = {
     "id": "CF2021000045",

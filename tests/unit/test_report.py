@@ -55,10 +55,10 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from simulators.universe import make_uscc
-from sync import report_xlsx
 from sync.db import deliveries, failures, records, runs
 from sync.ledger import Ledger
-from sync.report import (
+from sync.report import xlsx as report_xlsx
+from sync.report.monthly import (
     ACCIDENT_UNAVAILABLE,
     Month,
     MonthlyReport,
@@ -369,8 +369,8 @@ def test_report_after_a_real_sync_matches_the_simulators_records(
     """Sync the simulators' district into a ledger, then `report monthly`: totals equal a direct count."""
     from collections import Counter
 
-    from sync.cli import main
     from tests.e2e.stack import make_stack
+    from zhifa_sync.cli import main
 
     with make_stack(tmp_path, monkeypatch) as stack:
         stack.run()

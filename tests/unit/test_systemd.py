@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sync import systemd
 from tests.e2e.procs import SECRETS_ENV
 from tests.e2e.stack import REPO, make_stack
+from zhifa_sync import systemd
 
 UNIT = REPO / "config" / "zhifa-sync.service"
 
@@ -86,7 +86,7 @@ def test_service_says_ready_pings_the_watchdog_and_stops_on_sigterm(
         }
         env.pop("WATCHDOG_PID", None)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sync.cli", "-c", str(stack.config_path), "run", "--no-console"],
+            [sys.executable, "-m", "zhifa_sync", "-c", str(stack.config_path), "run", "--no-console"],
             cwd=REPO,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from stdnum.cn import uscc as stdnum_uscc
 
-from sync.validators import (
+from connectors.contract.validators import (
     USCC_ALPHABET,
     id_card_problem,
     mask_id,

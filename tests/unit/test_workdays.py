@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.mapping import MappingFileError
+from connectors.contract.mapping import MappingFileError
 from sync.workdays import DEFAULT_TABLE, WorkCalendar, coverage_warning, due_date
 
 TABLE_2027 = """\ufeffdate,kind,note

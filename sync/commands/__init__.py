@@ -1,2 +1,0 @@
-"""Sub-commands that live in their own modules: each module here has ``register(subparsers)`` adding
-its parser(s) with ``set_defaults(func=...)``; ``sync.cli`` finds them all."""

@@ -1,0 +1,167 @@
+"""The 7-working-day deadline of 双公示 publication (国办发〔2018〕118号): which decisions are late.
+
+For every decided penalty in the ledger that a credit target takes (general procedure, or summary too
+where ``send_summary`` is set; the district's own decisions only), the due date and whether the target
+holds it yet. Read from the ledger alone (the stored records and deliveries), so the report works while
+the platforms are down.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from sync.cli_format import table
+from sync.config import Settings
+from sync.db import deliveries, records
+from sync.ledger import Ledger
+from sync.workdays import WorkCalendar
+
+if TYPE_CHECKING:
+    from zhifa_sync.app import App
+
+SOON_WORKDAYS = 2  # "due soon": within this many working days from today
+STATE_NAMES = {"overdue": "已逾期", "due_soon": "即将到期", "pending": "未到期", "published": "已公示"}
+_ORDER = {"overdue": 0, "due_soon": 1, "pending": 2, "published": 3}
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """One decision's publication deadline on one credit target."""
+
+    source_id: str
+    target: str
+    doc_no: str
+    party_name: str
+    decided_on: date
+    due: date
+    published_at: datetime | None
+    state: str  # overdue | due_soon | pending | published
+
+    @property
+    def late(self) -> bool:
+        """Published after its due date (or not yet and past it)."""
+        done = self.published_at.date() if self.published_at else None
+        return (done or date.max) > self.due
+
+
+def _credit_flows(settings: Settings) -> list[tuple[str, str, bool]]:
+    """(source system, credit target, send_summary) for every penalty pipeline feeding a credit target."""
+    flows = []
+    for p in settings.pipelines:
+        if p.kind != "penalty":
+            continue
+        for t in p.targets:
+            cfg = settings.systems.get(t)
+            if cfg is not None and cfg.type == "credit":
+                flows.append((p.source, t, cfg.send_summary))
+    return sorted(set(flows))
+
+
+def deadlines(
+    ledger: Ledger, settings: Settings, today: date, *, calendar: WorkCalendar | None = None
+) -> list[Deadline]:
+    """Every decided penalty bound for a credit target, most urgent first (overdue, due soon, pending,
+    then published), each group by due date."""
+    cal = calendar or WorkCalendar.load(settings.holidays_file)
+    soon = cal.add_workdays(today, SOON_WORKDAYS)
+    out: list[Deadline] = []
+    with ledger.engine.connect() as conn:
+        for system, target, send_summary in _credit_flows(settings):
+            published = {
+                r.source_id: r.first_delivered_at or r.delivered_at
+                for r in conn.execute(
+                    select(
+                        deliveries.c.source_id, deliveries.c.first_delivered_at, deliveries.c.delivered_at
+                    ).where(
+                        deliveries.c.system == system,
+                        deliveries.c.kind == "penalty",
+                        deliveries.c.target == target,
+                        deliveries.c.state.in_(("delivered", "sent")),
+                    )
+                )
+            }
+            rows = conn.execute(
+                select(records.c.source_id, records.c.body).where(
+                    records.c.system == system,
+                    records.c.kind == "penalty",
+                    records.c.status.in_(("decided", "closed")),
+                )
+            )
+            for row in rows:
+                try:
+                    body = json.loads(row.body)
+                    decided_on = date.fromisoformat(str(body["decided_on"]).strip())
+                except (ValueError, KeyError, TypeError):
+                    continue  # an invalid record is a failure of its own, shown with the failures
+                if body.get("origin", "district") != "district":
+                    continue
+                if body.get("procedure") != "general" and not send_summary:
+                    continue
+                due = cal.due_date(decided_on)
+                at = published.get(row.source_id)
+                if at is not None:
+                    state = "published"
+                elif due < today:
+                    state = "overdue"
+                elif due <= soon:
+                    state = "due_soon"
+                else:
+                    state = "pending"
+                party = body.get("party") if isinstance(body.get("party"), dict) else {}
+                out.append(
+                    Deadline(
+                        row.source_id,
+                        target,
+                        str(body.get("decision_no") or ""),
+                        str(party.get("name") or ""),
+                        decided_on,
+                        due,
+                        at,
+                        state,
+                    )
+                )
+    out.sort(key=lambda d: (_ORDER[d.state], d.due, d.source_id))
+    return out
+
+
+def deadline_section(app: App, today: date | None = None, *, limit: int = 20) -> str:
+    """The 双公示 deadline section of ``zhifa-sync status``: warnings, counts, then the urgent decisions."""
+    today = today or date.today()
+    cal = WorkCalendar.load(app.settings.holidays_file)
+    lines = ["双公示 7 个工作日公示期限"]
+    if warning := cal.coverage_warning(today):
+        lines.append("  " + warning)
+    items = deadlines(app.ledger, app.settings, today, calendar=cal)
+    if not items:
+        lines.append("  无 (没有发往双公示平台的处罚决定)")
+        return "\n".join(lines)
+    counts = {s: sum(1 for d in items if d.state == s) for s in STATE_NAMES}
+    late = sum(1 for d in items if d.state == "published" and d.late)
+    lines.append(
+        "  " + ", ".join(f"{STATE_NAMES[s]} {n}" for s, n in counts.items()) + f" (其中逾期后才公示 {late})"
+    )
+    urgent = [d for d in items if d.state in ("overdue", "due_soon")]
+    if urgent:
+        rows = [
+            [
+                STATE_NAMES[d.state],
+                d.due.isoformat(),
+                d.decided_on.isoformat(),
+                d.doc_no,
+                d.party_name,
+                d.source_id,
+                d.target,
+            ]
+            for d in urgent[:limit]
+        ]
+        lines.append(
+            table(rows, ["状态", "公示期限", "决定日期", "决定书文号", "当事人", "区平台编号", "目标"])
+        )
+        if len(urgent) > limit:
+            lines.append(f"  …… 另有 {len(urgent) - limit} 条, 见控制台失败列表")
+    return "\n".join(lines)

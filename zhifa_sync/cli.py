@@ -1,0 +1,327 @@
+"""The ``zhifa-sync`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from connectors.contract.errors import ConfigError
+from connectors.contract.mapping import MappingFileError
+from connectors.contract.validators import mask_text
+from sync import logs
+from sync.cli_format import table
+from zhifa_sync.context import app_from_args, config_path
+
+STATE_NAMES = {"open": "待处理", "parked": "待映射", "retry": "待重试", "resolved": "已处理"}
+
+
+def print_counts(results: dict[str, Any]) -> None:
+    """One table per pipeline: pulled, and per target created/updated/linked/unchanged/failed."""
+    for name, counts in results.items():
+        print(
+            f"\n管道 {name}: 状态 {counts.status}, 读取 {counts.pulled} 条, 不需同步 {counts.skipped} 条 (草稿、未决定, 或本方推送回来的记录)"
+            + (f", 重试 {counts.retried} 条" if counts.retried else "")
+        )
+        if counts.error:
+            print(f"  错误: {mask_text(counts.error)}")
+        rows = []
+        for target, per in sorted(counts.by_target.items()):
+            rows.append(
+                [
+                    target,
+                    per.get("created", 0),
+                    per.get("updated", 0),
+                    per.get("linked", 0),
+                    per.get("withdrawn", 0),
+                    per.get("unchanged", 0),
+                    per.get("skipped", 0),
+                    per.get("failed", 0),
+                ]
+            )
+        if rows:
+            print(
+                table(
+                    rows,
+                    ["目标系统", "新增", "更新", "关联手工录入", "作废/撤销", "未变化", "不需同步", "失败"],
+                )
+            )
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    app = app_from_args(args)
+    try:
+        app.mappings.current()  # a broken set is reported once, before any pipeline runs
+        results = app.run_once(args.pipelines or None)
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    finally:
+        app.close()
+    print_counts(results)
+    # "skipped": another instance holds the pipeline right now — not a failure of this one.
+    failed = any(c.failed or c.status not in ("ok", "skipped") for c in results.values())
+    if failed:
+        print(
+            "\n有记录同步失败: 运行 `zhifa-sync failures list` 查看原因, 修正后 `zhifa-sync failures retry`。"
+        )
+    return 1 if failed else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from zhifa_sync.service import Service
+
+    app = app_from_args(args)
+    try:
+        app.mappings.current()  # a broken set at start is fatal: there is no last good set to keep
+        Service(app, console=not args.no_console).serve_forever()
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from zhifa_sync.status import status_report
+
+    app = app_from_args(args)
+    try:
+        print(status_report(app))
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_failures(args: argparse.Namespace) -> int:
+    app = app_from_args(args)
+    ledger = app.ledger
+    try:
+        if args.action == "list":
+            rows, total = ledger.query_failures(
+                state=args.state,
+                pipeline=args.pipeline,
+                target=args.target,
+                error_kind=args.kind,
+                search=args.search,
+                limit=args.limit,
+            )
+            print(
+                table(
+                    [
+                        [
+                            r["id"],
+                            STATE_NAMES.get(r["state"], r["state"]),
+                            r["pipeline"],
+                            r["source_id"],
+                            r["target"],
+                            r["error_kind"],
+                            r["attempts"],
+                            r["last_seen"],
+                            r["message"][:90],
+                        ]
+                        for r in rows
+                    ],
+                    ["编号", "状态", "管道", "记录", "目标", "类别", "次数", "最近", "原因"],
+                )
+            )
+            print(f"\n共 {total} 条" + (f", 显示前 {len(rows)} 条" if total > len(rows) else ""))
+            return 0
+        if args.action == "show":
+            f = ledger.get_failure(args.id)
+            if f is None:
+                print(f"没有编号为 {args.id} 的失败记录", file=sys.stderr)
+                return 1
+            for key in (
+                "id",
+                "state",
+                "pipeline",
+                "kind",
+                "source_id",
+                "target",
+                "stage",
+                "error_kind",
+                "error_code",
+                "attempts",
+                "first_seen",
+                "last_seen",
+                "message",
+                "response",
+                "payload",
+                "resolution_note",
+                "resolved_by",
+                "resolved_at",
+            ):
+                if f.get(key) is not None:
+                    print(f"{key:16} {mask_text(str(f[key]))}")
+            if f.get("record"):
+                print(f"{'record':16} {mask_text(f['record'])}")
+            for a in f["attempt_log"]:
+                print(f"  {a['at']}  {a['stage']:8} {a['error_kind']:10} {a['message']}")
+            return 0
+        if args.action == "retry":
+            ids = args.ids or ledger.failure_ids(error_kind=args.kind)
+            n = ledger.mark_retry(ids, actor=args.by)
+            print(f"已将 {n} 条失败记录标记为待重试")
+            if args.queue or not n:
+                return 0
+            pipelines = sorted(
+                {f["pipeline"] for i in ids if (f := ledger.get_failure(i))}
+                & {p.name for p in app.settings.pipelines}
+            )
+            results = {p: app.run_pipeline(p, retries_only=True) for p in pipelines}
+            print_counts(results)
+            still = [i for i in ids if (f := ledger.get_failure(i)) and f["state"] != "resolved"]
+            print(f"\n重试后仍失败 {len(still)} 条" + (f": {', '.join(map(str, still))}" if still else ""))
+            return 1 if still else 0
+        if args.action == "resolve":
+            n = ledger.resolve(args.ids, actor=args.by, note=args.note)
+            print(f"已处理 {n} 条")
+            return 0
+        if args.action == "reopen":
+            n = ledger.reopen(args.ids, actor=args.by, note=args.note)
+            print(f"已重新打开 {n} 条")
+            return 0
+    finally:
+        app.close()
+    return 2
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from sync import db
+    from sync.config import load_settings
+
+    settings, _ = load_settings(config_path(args.config))
+    engine = db.make_engine(settings.database.url)
+    before, head = db.schema_state(engine)
+    db.upgrade(engine)
+    after, _ = db.schema_state(engine)
+    print(f"数据库结构: {before or '(空)'} → {after} (最新 {head})")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from zhifa_sync.status import check
+
+    return check(config_path(args.config))
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from console.app import create_app
+
+    app = app_from_args(args)
+    cfg = app.settings.console
+    uvicorn.run(
+        create_app(app.ledger, app.settings),
+        host=args.host or cfg.host,
+        port=args.port or cfg.port,
+        log_level="warning",
+    )
+    return 0
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from console import users
+
+    app = app_from_args(args)
+    try:
+        rc: int = users.main(app.ledger.engine, args.rest)
+        return rc
+    finally:
+        app.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="zhifa-sync", description="执法数据同步: 检查与行政处罚记录在各系统间同步"
+    )
+    p.add_argument(
+        "-c",
+        "--config",
+        help="配置文件 (默认 $ZHIFA_SYNC_CONFIG, ./zhifa-sync.yaml, /etc/zhifa-sync/zhifa-sync.yaml)",
+    )
+    p.add_argument("--log-format", choices=["auto", "json", "console"], default=None)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="作为服务运行: 按计划执行所有启用的管道, 并提供运维控制台")
+    r.add_argument("--no-console", action="store_true")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("sync", help="执行一次同步")
+    s.add_argument("--once", action="store_true", required=True, help="执行一次后退出 (有失败时退出码为 1)")
+    s.add_argument("pipelines", nargs="*", metavar="PIPELINE")
+    s.set_defaults(func=cmd_sync)
+
+    sub.add_parser("status", help="各管道、失败与映射表的状态").set_defaults(func=cmd_status)
+    sub.add_parser("check", help="检查配置、数据库、映射表和各系统连通性 (退出码 0/1)").set_defaults(
+        func=cmd_check
+    )
+
+    f = sub.add_parser("failures", help="同步失败记录")
+    fs = f.add_subparsers(dest="action", required=True)
+    fl = fs.add_parser("list")
+    fl.add_argument(
+        "--state", default="unresolved", help="open | parked | retry | resolved | unresolved (默认)"
+    )
+    fl.add_argument("--pipeline")
+    fl.add_argument("--target")
+    fl.add_argument("--kind", help="validation | mapping | rejected | transient | conflict | auth | internal")
+    fl.add_argument("--search", help="决定书文号、信用代码、企业名称或记录编号")
+    fl.add_argument("--limit", type=int, default=50)
+    fsh = fs.add_parser("show")
+    fsh.add_argument("id", type=int)
+    fr = fs.add_parser("retry")
+    fr.add_argument("ids", type=int, nargs="*")
+    fr.add_argument("--kind", help="重试某一类别的全部失败")
+    fr.add_argument("--queue", action="store_true", help="只标记, 由下一次计划运行重试")
+    fr.add_argument("--by", default=os.environ.get("USER", "cli"))
+    fv = fs.add_parser("resolve")
+    fv.add_argument("ids", type=int, nargs="+")
+    fv.add_argument("--note", required=True, help="处理说明, 如: 已在市系统手工补录")
+    fv.add_argument("--by", default=os.environ.get("USER", "cli"))
+    fo = fs.add_parser("reopen")
+    fo.add_argument("ids", type=int, nargs="+")
+    fo.add_argument("--note")
+    fo.add_argument("--by", default=os.environ.get("USER", "cli"))
+    f.set_defaults(func=cmd_failures)
+
+    d = sub.add_parser("db", help="数据库")
+    d.add_argument("action", choices=["upgrade"])
+    d.set_defaults(func=cmd_db)
+
+    c = sub.add_parser("console", help="只运行运维控制台")
+    c.add_argument("--host")
+    c.add_argument("--port", type=int)
+    c.set_defaults(func=cmd_console)
+
+    u = sub.add_parser("users", help="控制台账号: users add NAME --role operator")
+    u.add_argument("rest", nargs=argparse.REMAINDER)
+    u.set_defaults(func=cmd_users)
+
+    import zhifa_sync.commands
+
+    for info in sorted(pkgutil.iter_modules(zhifa_sync.commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"zhifa_sync.commands.{info.name}").register(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.configure(args.log_format or os.environ.get("ZHIFA_LOG_FORMAT", "auto"))
+    try:
+        rc: int = args.func(args)
+        return rc
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except MappingFileError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
