@@ -14,25 +14,39 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
+from connectors.contract.clock import TIME_FORMAT
 from connectors.contract.records import stable_hash
-
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+from connectors.contract.roles import upgrade_cursor
 
 
 @dataclass(frozen=True)
 class Position:
-    """Everything up to ``ts`` is done, and at ``ts`` exactly the records ``ids``."""
+    """Everything up to ``ts`` is done, and at ``ts`` exactly the records ``ids`` (a ``Cursor``).
+
+    Stored as ``{"v": 1, "ts": "yyyy-MM-dd HH:mm:ss", "ids": [...]}``; version 0 is the same without ``v``.
+    """
 
     ts: datetime
     ids: frozenset[str] = frozenset()
 
+    VERSION: ClassVar[int] = 1
+    _STEPS: ClassVar[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {0: lambda data: data}
+
+    @property
+    def watermark(self) -> datetime:
+        return self.ts
+
     def to_json(self) -> dict[str, Any]:
-        return {"ts": self.ts.strftime(TIME_FORMAT), "ids": sorted(self.ids)}
+        return {"v": self.VERSION, "ts": self.ts.strftime(TIME_FORMAT), "ids": sorted(self.ids)}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Position:
+    def from_json(cls, saved: dict[str, Any] | None, start: datetime) -> Position:
+        """The stored position (any version), or ``start`` on a first run."""
+        data = upgrade_cursor(saved, cls.VERSION, cls._STEPS)
+        if data is None:
+            return cls(start)
         return cls(datetime.strptime(data["ts"], TIME_FORMAT), frozenset(data.get("ids", ())))
 
 

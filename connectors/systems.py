@@ -3,48 +3,54 @@ so a newcomer finds every system in one place and an unknown type is a clear err
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from connectors.contract.config import Secrets, SystemConfig
+from pydantic import Field
 
+from connectors import credit, district, hlwjg, municipal
+from connectors.contract.config import Secrets
+from connectors.contract.roles import System, SystemType
+from connectors.credit.config import CreditConfig
+from connectors.district.config import DistrictConfig
+from connectors.hlwjg.config import HlwjgConfig
+from connectors.municipal.config import MunicipalConfig
 
-def _district(name: str, cfg: SystemConfig, secrets: Secrets) -> Any:
-    from connectors.district.connector import DistrictConnector
-
-    return DistrictConnector(name, cfg, secrets)
-
-
-def _municipal(name: str, cfg: SystemConfig, secrets: Secrets) -> Any:
-    from connectors.municipal.source import MunicipalSourceConnector
-
-    return MunicipalSourceConnector(name, cfg, secrets)
-
-
-def _credit(name: str, cfg: SystemConfig, secrets: Secrets) -> Any:
-    from connectors.credit.connector import CreditConnector
-
-    return CreditConnector(name, cfg, secrets)
-
-
-def _hlwjg(name: str, cfg: SystemConfig, secrets: Secrets) -> Any:
-    from connectors.hlwjg.connector import HlwjgConnector
-
-    return HlwjgConnector(name, cfg, secrets)
-
-
-FACTORIES: dict[str, Callable[[str, SystemConfig, Secrets], Any]] = {
-    "district": _district,
-    "municipal": _municipal,
-    "credit": _credit,
-    "hlwjg": _hlwjg,
+TYPES: dict[str, SystemType] = {
+    t.type: t for t in (district.SYSTEM, municipal.SYSTEM, credit.SYSTEM, hlwjg.SYSTEM)
 }
 
+# A system's configuration, validated as the model its ``type`` names.
+SystemConfig = Annotated[
+    DistrictConfig | MunicipalConfig | CreditConfig | HlwjgConfig,
+    Field(discriminator="type"),
+]
 
-def create(name: str, cfg: SystemConfig, secrets: Secrets) -> Any:
-    """Build the connector for system ``name``; an unknown type names the known ones."""
+
+def system_type(name: str) -> SystemType:
     try:
-        factory = FACTORIES[cfg.type]
+        return TYPES[name]
     except KeyError:
-        raise ValueError(f"未知的系统类型 {cfg.type!r}; 已知: {', '.join(sorted(FACTORIES))}") from None
-    return factory(name, cfg, secrets)
+        raise ValueError(f"未知的系统类型 {name!r}; 已知: {', '.join(sorted(TYPES))}") from None
+
+
+def create(name: str, cfg: Any, secrets: Secrets, **hooks: Any) -> System:
+    """Build system ``name`` from its configuration (``hooks``: a test's transport, engine or clock)."""
+    built: System = system_type(cfg.type).build(name, cfg, secrets, **hooks)
+    return built
+
+
+def label(type_name: str) -> str:
+    """What a system type is called, in Chinese (the type itself when unknown)."""
+    t = TYPES.get(type_name)
+    return t.label if t else type_name
+
+
+__all__ = [
+    "TYPES",
+    "CreditConfig",
+    "DistrictConfig",
+    "HlwjgConfig",
+    "MunicipalConfig",
+    "SystemConfig",
+    "create",
+]

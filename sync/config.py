@@ -23,8 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from connectors.contract.config import Secrets, SystemConfig
+from connectors.contract.config import Secrets
 from connectors.contract.errors import ConfigError
+from connectors.systems import TYPES, SystemConfig
 
 
 class _Frozen(BaseModel):
@@ -99,6 +100,8 @@ class Settings(_Frozen):
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
+    if len(loc) > 2 and loc[0] == "systems" and loc[2] in TYPES:
+        loc = loc[:2] + loc[3:]  # the union's tag (the system's type) is not part of the path in the file
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -146,10 +149,7 @@ def load_settings(path: Path | str, *, base_dir: Path | None = None) -> tuple[Se
                 errors.append(f"{where}.targets[{j}]: 目标系统不能与来源系统相同 ({t})")
     secrets: dict[str, SecretStr] = {}
     for name, system in settings.systems.items():
-        for field in ("password", "app_secret", "url"):
-            ref = getattr(system, field)
-            if ref is None:
-                continue
+        for field, ref in system.secret_refs().items():
             if ref.file is not None and not ref.file.is_absolute():
                 ref = ref.model_copy(update={"file": base / ref.file})
             try:

@@ -41,13 +41,15 @@ metadata = MetaData(
     }
 )
 
-# Where each pipeline has read up to in its source: JSON {"ts": "...", "ids": [...]}.
+# Where each pipeline has read up to in its source: the source's own cursor (JSON with its version
+# under "v"), and the source time it stands for (what status, the console and the lag read).
 cursors = Table(
     "cursors",
     metadata,
     Column("pipeline", String(100), primary_key=True),
     Column("position", Text, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column("watermark", DateTime),
 )
 
 # The latest version of every source record seen (the canonical JSON), so failures can be retried

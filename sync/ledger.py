@@ -11,7 +11,7 @@ import json
 import socket
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -19,8 +19,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sync import db
+from connectors.contract.roles import Cursor, Prior, StoredRecord
+from connectors.contract.states import DeliveryState
+from sync import db, outcomes
 from sync.db import audit_log, cursors, deliveries, failure_attempts, failures, meta, records, runs
+from sync.outcomes import Outcome, RunCounts, Subject
 
 
 def now() -> datetime:
@@ -114,73 +117,6 @@ def _driver_plan(
 
 
 @dataclass
-class Delivery:
-    """What the ledger knows of one record on one target."""
-
-    target_id: str | None
-    payload_hash: str | None
-    state: str
-    linked: bool = False
-    target_version: str | None = None
-
-
-@dataclass
-class Outcome:
-    """The result of handling one record for one target in a run."""
-
-    system: str
-    kind: str
-    source_id: str
-    target: str
-    action: str  # created | updated | linked | withdrawn | unchanged | skipped | failed | parked | sent
-    target_id: str | None = None
-    payload_hash: str | None = None
-    linked: bool = False
-    target_version: str | None = None
-    # failures only:
-    stage: str = ""
-    error_kind: str = ""
-    error_code: str | None = None
-    message: str = ""
-    payload: str | None = None
-    response: str | None = None
-    doc_no: str | None = None
-    party_name: str | None = None
-    party_code: str | None = None
-    mapping_version: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.action in ("failed", "parked")
-
-
-@dataclass
-class RunCounts:
-    pulled: int = 0
-    created: int = 0
-    updated: int = 0
-    linked: int = 0
-    unchanged: int = 0
-    withdrawn: int = 0
-    skipped: int = 0
-    failed: int = 0
-    retried: int = 0
-    by_target: dict[str, dict[str, int]] = field(default_factory=dict)
-    status: str = "running"
-    error: str | None = None
-
-    def add(self, outcome: Outcome) -> None:
-        action = {"parked": "failed", "sent": "created"}.get(outcome.action, outcome.action)
-        if hasattr(self, action):
-            setattr(self, action, getattr(self, action) + 1)
-        per = self.by_target.setdefault(outcome.target, {})
-        per[action] = per.get(action, 0) + 1
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
-
-
-@dataclass
 class RecordSnapshot:
     system: str
     kind: str
@@ -220,13 +156,26 @@ class Ledger:
             value = conn.scalar(select(cursors.c.position).where(cursors.c.pipeline == pipeline))
         return json.loads(value) if value else None
 
-    def _save_cursor(self, conn: Connection, pipeline: str, position: dict[str, Any]) -> None:
-        row = {"pipeline": pipeline, "position": json.dumps(position), "updated_at": now()}
-        _upsert(conn, cursors, [row], ["pipeline"], ["position", "updated_at"])
+    def get_watermark(self, pipeline: str) -> datetime | None:
+        """The source time ``pipeline`` has read up to (None before its first page)."""
+        with self.engine.connect() as conn:
+            value: datetime | None = conn.scalar(
+                select(cursors.c.watermark).where(cursors.c.pipeline == pipeline)
+            )
+        return value
 
-    def set_cursor(self, pipeline: str, position: dict[str, Any]) -> None:
+    def _save_cursor(self, conn: Connection, pipeline: str, cursor: Cursor) -> None:
+        row = {
+            "pipeline": pipeline,
+            "position": json.dumps(cursor.to_json()),
+            "updated_at": now(),
+            "watermark": cursor.watermark,
+        }
+        _upsert(conn, cursors, [row], ["pipeline"], ["position", "updated_at", "watermark"])
+
+    def set_cursor(self, pipeline: str, cursor: Cursor) -> None:
         with self.engine.begin() as conn:
-            self._save_cursor(conn, pipeline, position)
+            self._save_cursor(conn, pipeline, cursor)
 
     # -- meta (small key/value facts: mapping versions, feedback watermarks) -------------------
     def get_meta(self, key: str) -> str | None:
@@ -247,10 +196,10 @@ class Ledger:
     # -- deliveries ------------------------------------------------------------------------------
     def deliveries_for(
         self, system: str, kind: str, source_ids: Iterable[str]
-    ) -> dict[tuple[str, str], Delivery]:
+    ) -> dict[tuple[str, str], Prior]:
         """Known deliveries of these records, keyed by (source_id, target)."""
         ids = list(source_ids)
-        out: dict[tuple[str, str], Delivery] = {}
+        out: dict[tuple[str, str], Prior] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(ids):
                 rows = conn.execute(
@@ -269,13 +218,13 @@ class Ledger:
                     )
                 )
                 for r in rows:
-                    out[(r.source_id, r.target)] = Delivery(
-                        r.target_id, r.payload_hash, r.state, r.linked, r.target_version
+                    out[(r.source_id, r.target)] = Prior(
+                        r.target_id, DeliveryState(r.state), r.linked, r.target_version, r.payload_hash
                     )
         return out
 
-    def find_by_natural_key(self, system: str, kind: str, key: str) -> list[tuple[str, str]]:
-        """(source id, stored body) of the records seen from ``system`` with this natural key."""
+    def find_by_natural_key(self, system: str, kind: str, key: str) -> list[StoredRecord]:
+        """The records seen from ``system`` with this natural key."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(records.c.source_id, records.c.body)
@@ -286,7 +235,7 @@ class Ledger:
                 )
                 .order_by(records.c.source_id)
             )
-            return [(r.source_id, r.body) for r in rows]
+            return [StoredRecord(r.source_id, r.body) for r in rows]
 
     def attempted(self, system: str, kind: str, source_ids: Sequence[str]) -> set[tuple[str, str]]:
         """(source_id, target) pairs an earlier push may have reached without our hearing back: a
@@ -325,7 +274,7 @@ class Ledger:
         run_id: str,
         snapshots: list[RecordSnapshot],
         outcomes: list[Outcome],
-        cursor: dict[str, Any] | None,
+        cursor: Cursor | None,
     ) -> None:
         """Write one page's snapshots, outcomes, failures and cursor in one transaction."""
         ts = now()
@@ -540,16 +489,8 @@ class Ledger:
                         conn,
                         kind_pipelines.get(fb.kind, f"{system}-{fb.kind}"),
                         run_id,
-                        Outcome(
-                            system=system,
-                            kind=fb.kind,
-                            source_id=fb.source_id,
-                            target=target,
-                            action="failed",
-                            stage="feedback",
-                            error_kind="rejected",
-                            message=f"{target} 反馈校验失败: {fb.message}",
-                            response=fb.message,
+                        outcomes.rejected_by_feedback(
+                            Subject(system, fb.kind, fb.source_id, target), fb.message
                         ),
                         ts,
                     )
@@ -580,6 +521,45 @@ class Ledger:
                 .order_by(failures.c.id)
             )
             return [(r.source_id, r.target) for r in rows]
+
+    def deliveries_to(
+        self, system: str, kind: str, target: str, states: Sequence[str]
+    ) -> dict[str, datetime | None]:
+        """The records of ``kind`` from ``system`` that ``target`` holds in one of ``states``, with when
+        they first reached it (the one query for "which decisions are published where")."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    deliveries.c.source_id, deliveries.c.first_delivered_at, deliveries.c.delivered_at
+                ).where(
+                    deliveries.c.system == system,
+                    deliveries.c.kind == kind,
+                    deliveries.c.target == target,
+                    deliveries.c.state.in_(tuple(states)),
+                )
+            )
+            return {r.source_id: r.first_delivered_at or r.delivered_at for r in rows}
+
+    def stored_records(self, system: str, kind: str) -> Iterator[StoredRecord]:
+        """Every record kept from ``system`` of ``kind`` (its raw body as the source sent it), by id."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(records.c.source_id, records.c.body)
+                .where(records.c.system == system, records.c.kind == kind)
+                .order_by(records.c.source_id)
+            )
+            for r in rows:
+                yield StoredRecord(r.source_id, r.body)
+
+    def parked_records(self) -> set[tuple[str, str, str]]:
+        """(system, kind, source id) of every record parked for a mapping."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(failures.c.system, failures.c.kind, failures.c.source_id).where(
+                    failures.c.state == "parked"
+                )
+            )
+            return {(r.system, r.kind, r.source_id) for r in rows}
 
     def load_records(self, system: str, kind: str, source_ids: Sequence[str]) -> dict[str, str]:
         """The stored source records (raw JSON as the source sent it), by id."""

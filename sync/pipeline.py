@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import orjson
 import structlog
 
+from connectors.contract.clock import TIME_FORMAT
 from connectors.contract.errors import (
     ConnectorError,
     FatalConnectorError,
@@ -36,16 +37,28 @@ from connectors.contract.errors import (
     RetriableError,
 )
 from connectors.contract.mapping import Mappings
-from connectors.contract.records import Record, stable_hash
-from connectors.contract.roles import BatchTarget, Context, FeedbackTarget, Source, Target
+from connectors.contract.records import Record, RecordKind, stable_hash
+from connectors.contract.roles import (
+    BatchTarget,
+    Context,
+    Cursor,
+    FeedbackTarget,
+    Prior,
+    Source,
+    Target,
+)
+from connectors.contract.states import DeliveryState, RunStatus, Stage
 from connectors.contract.validators import mask_text
-from sync import logs, metrics, push_process
+from sync import logs, metrics, outcomes, push_process
 from sync.config import PipelineConfig
-from sync.ledger import Delivery, Ledger, Outcome, RecordSnapshot, RunCounts
-from sync.push import Job, Pusher, delivered_outcome, failure_outcome, masked_json, prior_of
+from sync.ledger import Ledger, RecordSnapshot
+from sync.outcomes import Outcome, RunCounts, Subject
+from sync.push import Job, Pusher
 
 log = structlog.get_logger("zhifa.pipeline")
 T = TypeVar("T")
+# What a prior delivery must be for an unchanged payload not to be pushed again.
+_SETTLED = (DeliveryState.DELIVERED, DeliveryState.WITHDRAWN, DeliveryState.SENT)
 
 
 def prefetch(pages: Iterator[T]) -> Iterator[T]:
@@ -90,8 +103,9 @@ class _Page:
 
     run_id: str
     maps: Mappings
-    cursor: dict[str, Any] | None
-    ids: set[Any]
+    cursor: Cursor | None
+    valid: list[Record] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
     snapshots: list[RecordSnapshot] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     futures: list[tuple[list[Job], Future[list[Outcome]]]] = field(default_factory=list)
@@ -121,7 +135,7 @@ class Pipeline:
     ) -> None:
         self.cfg = cfg
         self.name = cfg.name
-        self.kind = cfg.kind
+        self.kind: RecordKind = cfg.kind
         self.source = source
         self.targets = targets
         self.ledger = ledger
@@ -148,76 +162,82 @@ class Pipeline:
         structlog.contextvars.bind_contextvars(pipeline=self.name, run_id=run_id)
         self._debug = log.bind().is_enabled_for(logging.DEBUG)
         started = time.monotonic()
-        status, error = "ok", None
+        status, error = RunStatus.OK, None
         try:
             maps = self._mappings()
-            self._pools = {
-                n: ThreadPoolExecutor(t.concurrency, thread_name_prefix=f"push-{n}")
-                for n, t in self.targets.items()
-            }
-            self._pushers = {
-                n: Pusher(
-                    self.source.name,
-                    self.kind,
-                    n,
-                    t,
-                    lambda: self._mappings().version,
-                    self._push_seconds[n].observe,
-                    debug=self._debug,
-                )
-                for n, t in self.targets.items()
-            }
-            for target in self.targets.values():
-                target.begin_run(self.kind)
+            self._begin()
             self._apply_feedback(run_id)
             self._retry_failures(run_id, maps, counts)
             if not retries_only:
                 self._pull(run_id, maps, counts, stop)
             if stop.is_set():
-                status = "interrupted"
+                status = RunStatus.INTERRUPTED
             elif counts.failed:
-                status = "failed"
+                status = RunStatus.FAILED
         except FatalConnectorError as exc:
-            status, error = "error", str(exc)
+            status, error = RunStatus.ERROR, str(exc)
             log.error("run_aborted", error=str(exc))
         except RetriableError as exc:  # the source itself is unreachable: try again next run
-            status, error = "error", str(exc)
+            status, error = RunStatus.ERROR, str(exc)
             log.warning("run_source_unavailable", error=str(exc))
         except Exception as exc:
-            status, error = "error", f"{type(exc).__name__}: {exc}"
+            status, error = RunStatus.ERROR, f"{type(exc).__name__}: {exc}"
             log.exception("run_crashed")
             raise
         finally:
-            for remote in self._remotes.values():
-                if remote is not None:
-                    remote.close()
-            self._remotes = {}
-            for pool in self._pools.values():
-                pool.shutdown(wait=True)
-            self.ledger.finish_run(run_id, counts, status, mask_text(error) if error else None)
-            if status in ("ok", "failed"):
-                metrics.LAST_SUCCESS.labels(self.name).set(time.time())
-            log.info(
-                "run_finished",
-                status=status,
-                seconds=round(time.monotonic() - started, 2),
-                **counts.as_dict(),
-            )
-            structlog.contextvars.unbind_contextvars("pipeline", "run_id")
+            self._end(run_id, counts, status, error, started)
         counts.status, counts.error = status, error
         return counts
 
-    def _pull(self, run_id: str, maps: Mappings, counts: RunCounts, stop: threading.Event) -> None:
-        saved = self.ledger.get_cursor(self.name)
+    def _begin(self) -> None:
+        """Workers and pushers for this run's targets, and the targets told that a run begins."""
+        self._pools = {
+            n: ThreadPoolExecutor(t.concurrency, thread_name_prefix=f"push-{n}")
+            for n, t in self.targets.items()
+        }
+        version = lambda: self._mappings().version  # noqa: E731 - asked only when a record is parked
+        self._pushers = {
+            n: Pusher(
+                self.source.name, self.kind, n, t, version, self._push_seconds[n].observe, debug=self._debug
+            )
+            for n, t in self.targets.items()
+        }
+        for target in self.targets.values():
+            target.begin_run(self.kind)
+
+    def _end(
+        self, run_id: str, counts: RunCounts, status: RunStatus, error: str | None, started: float
+    ) -> None:
+        for remote in self._remotes.values():
+            if remote is not None:
+                remote.close()
+        self._remotes = {}
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
+        self.ledger.finish_run(run_id, counts, status, mask_text(error) if error else None)
+        if status in (RunStatus.OK, RunStatus.FAILED):
+            metrics.LAST_SUCCESS.labels(self.name).set(time.time())
+        log.info(
+            "run_finished", status=status, seconds=round(time.monotonic() - started, 2), **counts.as_dict()
+        )
+        structlog.contextvars.unbind_contextvars("pipeline", "run_id")
+
+    def _window_end(self) -> datetime | None:
+        """How far this run may read: the source's clock less the lag, capped by the gate (None: wait)."""
         until = self.source.now() - timedelta(seconds=self.cfg.lag_s)
-        if self.gate is not None:
-            cap = self.gate()
-            if cap is None:
-                log.info(
-                    "waiting_for_pipelines", reason="the pipelines this one depends on have not read yet"
-                )
-                return
-            until = min(until, cap)
+        if self.gate is None:
+            return until
+        cap = self.gate()
+        if cap is None:
+            log.info("waiting_for_pipelines", reason="the pipelines this one depends on have not read yet")
+            return None
+        return min(until, cap)
+
+    def _pull(self, run_id: str, maps: Mappings, counts: RunCounts, stop: threading.Event) -> None:
+        until = self._window_end()
+        if until is None:
+            return
+        saved = self.ledger.get_cursor(self.name)
         # Two pages at a time: the next page is parsed, planned and its pushes started while the pushes
         # of the one before finish; pages are committed (outcomes + cursor) strictly in order.
         in_flight: deque[_Page] = deque()
@@ -225,17 +245,18 @@ class Pipeline:
             for page in prefetch(
                 self.source.pull(self.kind, saved, self.cfg.start, until, self.cfg.batch_size)
             ):
-                ids = {raw.get("id") for raw in page.items if isinstance(raw, dict)}
-                if any(ids & earlier.ids for earlier in in_flight):
+                prepared = self._prepare(run_id, maps, counts, page.items, cursor=page.cursor)
+                if any(prepared.ids & earlier.ids for earlier in in_flight):
                     # the same record again (changed while we read): never two versions in flight
                     while in_flight:
                         self._finish(in_flight.popleft(), counts)
-                in_flight.append(self._start(run_id, maps, counts, page.items, cursor=page.position))
+                in_flight.append(self._launch(prepared, maps))
                 while len(in_flight) > 1:
                     self._finish(in_flight.popleft(), counts)
-                if ts := page.position.get("ts"):  # mid-backfill: how far behind the source we still are
-                    lag = (self.source.now() - datetime.strptime(ts, "%Y-%m-%d %H:%M:%S")).total_seconds()
-                    metrics.LAG_SECONDS.labels(self.name).set(max(0.0, lag))
+                if (mark := page.cursor.watermark) is not None:  # mid-backfill: how far behind we still are
+                    metrics.LAG_SECONDS.labels(self.name).set(
+                        max(0.0, (self.source.now() - mark).total_seconds())
+                    )
                 if stop.is_set():
                     log.info("stopping_after_batch")
                     return
@@ -249,14 +270,12 @@ class Pipeline:
                 self._finish(in_flight.popleft(), counts)
         # Read the whole window: we are behind the source by the window's end, not by the last change.
         metrics.LAG_SECONDS.labels(self.name).set(max(0.0, (self.source.now() - until).total_seconds()))
-        self.ledger.set_meta(f"read_until:{self.name}", until.strftime("%Y-%m-%d %H:%M:%S"))
+        self.ledger.set_meta(f"read_until:{self.name}", until.strftime(TIME_FORMAT))
 
     def _retry_failures(self, run_id: str, maps: Mappings, counts: RunCounts) -> None:
         pairs = self.ledger.failures_to_retry(
             self.name, max_attempts=self.cfg.auto_retry_attempts, mapping_version=maps.version
         )
-        if not pairs:
-            return
         wanted: dict[str, set[str]] = {}
         for source_id, target in pairs:
             if target in self.targets:
@@ -268,80 +287,84 @@ class Pipeline:
             raws = [json.loads(bodies[i]) for i in chunk if i in bodies]
             counts.retried += len(raws)
             log.info("retrying_failures", records=len(raws))
-            page = self._start(run_id, maps, counts, raws, cursor=None, only={i: wanted[i] for i in chunk})
-            self._finish(page, counts)
+            only = {i: wanted[i] for i in chunk}
+            prepared = self._prepare(run_id, maps, counts, raws, cursor=None, only=only)
+            self._finish(self._launch(prepared, maps, only), counts)
 
     # -- one page --------------------------------------------------------------------------------
-    def _start(
+    def _prepare(
         self,
         run_id: str,
         maps: Mappings,
         counts: RunCounts,
         raws: Sequence[Any],
         *,
-        cursor: dict[str, Any] | None,
+        cursor: Cursor | None,
         only: dict[str, set[str]] | None = None,
     ) -> _Page:
-        """Validate and map a page and start its pushes; ``_finish`` collects and commits."""
-        page = _Page(run_id, maps, cursor, {raw.get("id") for raw in raws if isinstance(raw, dict)})
-        valid: list[Record] = []
+        """Validate a page: its records, the failures of the invalid ones, and the snapshots to keep."""
+        page = _Page(run_id, maps, cursor)
         for raw in raws:
             counts.pulled += 1
             if isinstance(raw, dict) and self.source.is_unsubmitted(self.kind, raw):
-                counts.skipped += 1  # drafts / filed cases are never synced
+                counts.skipped += 1  # drafts / filed cases / our own records are never synced
                 continue
             try:
                 record = self.source.parse(self.kind, raw)
             except RecordInvalid as exc:
-                page.outcomes.extend(self._invalid(raw, exc, maps, only))
-                snap = self._raw_snapshot(raw)
-                if snap:
-                    page.snapshots.append(snap)
+                self._invalid(page, raw, exc, only)
                 continue
             page.snapshots.append(self._snapshot(record, raw))
-            valid.append(record)
+            page.valid.append(record)
+            page.ids.add(record.id)
+        return page
 
-        ids = [r.id for r in valid]
+    def _launch(self, page: _Page, maps: Mappings, only: dict[str, set[str]] | None = None) -> _Page:
+        """Plan every (record, target) of a page and start the pushes; ``_finish`` collects and commits."""
+        ids = [r.id for r in page.valid]
         prior = self.ledger.deliveries_for(self.source.name, self.kind, ids)
         # Never delivered as far as we know, but an earlier push timed out: it may be there already.
         for key in self.ledger.attempted(self.source.name, self.kind, ids) - prior.keys():
-            prior[key] = Delivery(None, None, "attempted")
+            prior[key] = Prior(None, DeliveryState.ATTEMPTED)
         ctx = Context(
             maps,
             lambda kind, sid, target: self.ledger.target_id(self.source.name, kind, sid, target),
             self.ledger.find_by_natural_key,
         )
-        jobs: list[Job] = []
-        for record in valid:
+        jobs: dict[str, list[Job]] = {name: [] for name in self.targets}
+        for record in page.valid:
             for name, target in self.targets.items():
                 if only is not None and name not in only.get(record.id, ()):
                     continue
-                outcome, job = self._plan(record, name, target, ctx, prior.get((record.id, name)), maps)
-                if outcome:
-                    page.outcomes.append(outcome)
-                if job:
-                    jobs.append(job)
-        for name, target in self.targets.items():
-            mine = [job for job in jobs if job[1] == name]
-            if isinstance(target, BatchTarget):
-                for start in range(0, len(mine), target.batch_size):
-                    chunk = mine[start : start + target.batch_size]
-                    page.futures.append((chunk, self._submit(name, self._push_batch, target, chunk)))
-            elif mine:
-                remote = self._remote(name, len(mine))
-                if remote is not None:
-                    page.futures.append(([], remote.submit(mine, page.fatal, maps.version)))
-                    continue
-                # A few workers per page take the records from one queue: a future per record cost
-                # more CPU than the push's own Python work. Workers of the next page queue behind
-                # these and take over their threads as this page's records run out.
-                todo = deque(mine)
-                workers = min(max(1, target.concurrency), len(mine))
-                pusher = self._pushers[name]
-                page.futures.extend(
-                    ([], self._submit(name, pusher.push_each, todo, page.fatal)) for _ in range(workers)
-                )
+                planned = self._plan(record, name, target, ctx, prior.get((record.id, name)), maps)
+                if isinstance(planned, Job):
+                    jobs[name].append(planned)
+                else:
+                    page.outcomes.append(planned)
+        for name, mine in jobs.items():
+            if mine:
+                self._push(page, name, self.targets[name], mine, maps)
         return page
+
+    def _push(self, page: _Page, name: str, target: Target, mine: list[Job], maps: Mappings) -> None:
+        if isinstance(target, BatchTarget):
+            for start in range(0, len(mine), target.batch_size):
+                chunk = mine[start : start + target.batch_size]
+                page.futures.append((chunk, self._submit(name, self._push_batch, target, chunk)))
+            return
+        remote = self._remote(name, len(mine))
+        if remote is not None:
+            page.futures.append(([], remote.submit(mine, page.fatal, maps.version)))
+            return
+        # A few workers per page take the records from one queue: a future per record cost more CPU than
+        # the push's own Python work. Workers of the next page queue behind these and take over their
+        # threads as this page's records run out.
+        todo = deque(mine)
+        workers = min(max(1, target.concurrency), len(mine))
+        pusher = self._pushers[name]
+        page.futures.extend(
+            ([], self._submit(name, pusher.push_each, todo, page.fatal)) for _ in range(workers)
+        )
 
     def _remote(self, name: str, jobs: int) -> push_process.RemotePushes | None:
         """The push process for ``name``, if it is ready: started by the first page big enough."""
@@ -369,20 +392,30 @@ class Pipeline:
 
     def _finish(self, page: _Page, counts: RunCounts) -> None:
         """Wait for a page's pushes, then write its outcomes, failures and cursor in one transaction."""
-        outcomes = page.outcomes
+        found = page.outcomes
         fatal: FatalConnectorError | None = None
         for chunk, fut in page.futures:
             try:
-                outcomes.extend(fut.result())
+                found.extend(fut.result())
             except FatalConnectorError as exc:
                 fatal = fatal or exc
-                outcomes.extend(
-                    self._failure(r, n, "push", exc, page.maps, payload) for r, n, payload, _h, _d in chunk
-                )
+                found.extend(self._failure(job, Stage.PUSH, exc, page.maps) for job in chunk)
         fatal = fatal or next(iter(page.fatal.values()), None)
+        self._count(found, counts)
+        self.ledger.commit_page(
+            pipeline=self.name,
+            run_id=page.run_id,
+            snapshots=page.snapshots,
+            outcomes=found,
+            cursor=None if fatal else page.cursor,
+        )
+        if fatal:
+            raise fatal
+
+    def _count(self, found: list[Outcome], counts: RunCounts) -> None:
         by_action: Counter[tuple[str, str]] = Counter()
         by_error: Counter[tuple[str, str | None]] = Counter()
-        for o in outcomes:
+        for o in found:
             counts.add(o)
             by_action[o.target, o.action] += 1
             if o.failed:
@@ -391,45 +424,28 @@ class Pipeline:
             metrics.RECORDS.labels(self.name, target, action).inc(n)
         for (target, kind), n in by_error.items():
             metrics.FAILURES.labels(self.name, target, kind).inc(n)
-        self.ledger.commit_page(
-            pipeline=self.name,
-            run_id=page.run_id,
-            snapshots=page.snapshots,
-            outcomes=outcomes,
-            cursor=None if fatal else page.cursor,
-        )
-        if fatal:
-            raise fatal
 
     def _plan(
-        self, record: Record, name: str, target: Target, ctx: Context, prior: Delivery | None, maps: Mappings
-    ) -> tuple[Outcome | None, Job | None]:
-        base: dict[str, Any] = {
-            "system": self.source.name,
-            "kind": self.kind,
-            "source_id": record.id,
-            "target": name,
-        }
+        self, record: Record, name: str, target: Target, ctx: Context, prior: Prior | None, maps: Mappings
+    ) -> Outcome | Job:
+        """What to do with a record for one target: an outcome at once (skipped, unchanged, unmappable), or a push."""
+        subject = Subject.of(self.source.name, self.kind, record, name)
         if not target.wants(record):
-            return Outcome(action="skipped", **base), None
+            return outcomes.skipped(subject)
         if (
             record.withdrawn
-            and (prior is None or prior.target_id is None)
-            and not getattr(target, "keeps_withdrawn", True)
+            and (prior is None or not prior.known)
+            and not target.capabilities.withdraw_unsent
         ):
-            return Outcome(action="skipped", **base), None
+            return outcomes.skipped(subject)
         try:
             payload = target.translate(record, ctx)
         except (MappingMissing, RecordInvalid) as exc:
-            return self._failure(record, name, "map", exc, maps, None), None
+            return outcomes.failed(subject, record, Stage.MAP, exc, lambda: maps.version, None)
         digest = stable_hash(payload)
-        if (
-            prior is not None
-            and prior.payload_hash == digest
-            and prior.state in ("delivered", "withdrawn", "sent")
-        ):
-            return Outcome(action="unchanged", target_id=prior.target_id, payload_hash=digest, **base), None
-        return None, (record, name, payload, digest, prior)
+        if prior is not None and prior.payload_hash == digest and prior.state in _SETTLED:
+            return outcomes.unchanged(subject, prior.target_id, digest)
+        return Job(record, payload, prior, name, digest)
 
     def _submit(self, target: str, fn: Callable[..., list[Outcome]], *args: Any) -> Future[list[Outcome]]:
         """Run on the target's pool with this run's log context (pipeline, run_id) carried over."""
@@ -437,8 +453,9 @@ class Pipeline:
 
     def _push_batch(self, target: BatchTarget, chunk: list[Job]) -> list[Outcome]:
         started = time.monotonic()
+        results: list[Any]
         try:
-            results = target.deliver_batch([(r, payload, prior_of(d)) for r, _n, payload, _h, d in chunk])
+            results = list(target.deliver_batch(list(chunk)))
         except FatalConnectorError:
             raise
         except Exception as exc:  # the whole call failed: each record of the batch fails with it
@@ -447,13 +464,12 @@ class Pipeline:
             results = [exc] * len(chunk)
         finally:
             metrics.PUSH_SECONDS.labels(target.name).observe(time.monotonic() - started)
-        out = []
-        for (record, name, payload, digest, _d), res in zip(chunk, results, strict=True):
-            if isinstance(res, Exception):
-                out.append(self._failure(record, name, "push", res, None, payload))
-            else:
-                out.append(delivered_outcome(self.source.name, self.kind, record, name, digest, res))
-        return out
+        return [
+            self._failure(job, Stage.PUSH, res, None)
+            if isinstance(res, Exception)
+            else outcomes.delivered(job.subject(self.source.name, self.kind), job.digest, res)
+            for job, res in zip(chunk, results, strict=True)
+        ]
 
     def _apply_feedback(self, run_id: str) -> None:
         """Turn asynchronous verdicts (前置库 feedback) into delivered / failed."""
@@ -461,63 +477,38 @@ class Pipeline:
             if not isinstance(target, FeedbackTarget):
                 continue
             key = f"feedback:{name}"
-            items, watermark = target.poll_feedback(self.ledger.get_meta(key))
-            if items:
+            got = target.poll_feedback(self.ledger.get_meta(key))
+            if got.items:
                 applied = self.ledger.apply_feedback(
-                    name, self.source.name, items, run_id, self.kind_pipelines
+                    name, self.source.name, got.items, run_id, self.kind_pipelines
                 )
-                log.info("feedback_applied", system=name, received=len(items), **applied)
-            if watermark is not None:
-                self.ledger.set_meta(key, watermark)
+                log.info("feedback_applied", system=name, received=len(got.items), **applied)
+            if got.watermark is not None:
+                self.ledger.set_meta(key, got.watermark)
 
-    # -- failures --------------------------------------------------------------------------------
-    def _failure(
-        self,
-        record: Record,
-        target: str,
-        stage: str,
-        exc: Exception,
-        maps: Mappings | None,
-        payload: dict[str, Any] | None,
-    ) -> Outcome:
-        return failure_outcome(
-            self.source.name,
-            self.kind,
-            record,
-            target,
+    # -- failures and snapshots ------------------------------------------------------------------
+    def _failure(self, job: Job, stage: Stage, exc: Exception, maps: Mappings | None) -> Outcome:
+        return outcomes.failed(
+            job.subject(self.source.name, self.kind),
+            job.record,
             stage,
             exc,
             lambda: (maps or self._mappings()).version,
-            payload,
+            job.payload,
         )
 
-    def _invalid(
-        self, raw: Any, exc: RecordInvalid, maps: Mappings, only: dict[str, set[str]] | None
-    ) -> list[Outcome]:
-        """An invalid record goes nowhere: a failure for every target."""
+    def _invalid(self, page: _Page, raw: Any, exc: RecordInvalid, only: dict[str, set[str]] | None) -> None:
+        """An invalid record goes nowhere: a failure for every target; its raw body is kept if it has an id."""
         log.warning("record_invalid", record_id=exc.record_id, message=mask_text(str(exc)))
-        doc = raw.get("decision_no") or raw.get("document_no") if isinstance(raw, dict) else None
-        party = (raw.get("party") or raw.get("enterprise")) if isinstance(raw, dict) else None
-        name = party.get("name") if isinstance(party, dict) else None
-        code = party.get("uscc") if isinstance(party, dict) else None
+        about = self.source.describe(self.kind, raw)
         targets = only.get(exc.record_id, set()) if only is not None else self.targets
-        return [
-            Outcome(
-                system=self.source.name,
-                kind=self.kind,
-                source_id=exc.record_id,
-                target=t,
-                action="failed",
-                stage="validate",
-                error_kind="validation",
-                message=mask_text(str(exc)),
-                payload=masked_json(raw),
-                doc_no=str(doc)[:128] if doc else None,
-                party_name=str(name)[:200] if name else None,
-                party_code=str(code)[:32] if code else None,
-            )
+        page.outcomes.extend(
+            outcomes.invalid(Subject(self.source.name, self.kind, exc.record_id, t), exc, raw, about)
             for t in targets
-        ]
+        )
+        if about.source_id:
+            page.ids.add(about.source_id)
+            page.snapshots.append(self._raw_snapshot(about.source_id, raw))
 
     def _snapshot(self, record: Record, raw: dict[str, Any]) -> RecordSnapshot:
         body = _dump_raw(raw)
@@ -537,13 +528,11 @@ class Pipeline:
             natural_key=record.natural_key[:200],
         )
 
-    def _raw_snapshot(self, raw: Any) -> RecordSnapshot | None:
-        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
-            return None
+    def _raw_snapshot(self, source_id: str, raw: Any) -> RecordSnapshot:
         return RecordSnapshot(
             system=self.source.name,
             kind=self.kind,
-            source_id=raw["id"][:64],
+            source_id=source_id[:64],
             status="invalid",
             record_hash=stable_hash(raw),
             body=_dump_raw(raw),

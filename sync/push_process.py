@@ -17,7 +17,7 @@ Faults: if the child dies, every job it had in hand fails as transient (the outc
 flight is unknown, exactly as after a timeout) and is retried by the next run; the rest of the run
 pushes in-process. If the daemon dies, the child sees its pipe close and exits at once, so nothing
 pushes on behalf of a daemon that no longer records it. Only targets whose pushes are upserts by our
-own id may be pushed this way (``process_safe`` on the connector): the municipal system.
+own id may be pushed this way (they declare ``Capabilities.process_safe``): the municipal system.
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ import structlog
 
 from connectors.contract.config import Secrets, SystemConfig
 from connectors.contract.errors import FatalConnectorError, RetriableError
-from sync.ledger import Outcome
-from sync.push import Job, Pusher, failure_outcome
+from connectors.contract.records import RecordKind
+from connectors.contract.roles import Capabilities, System
+from connectors.contract.states import Stage
+from sync import outcomes
+from sync.outcomes import Outcome
+from sync.push import Job, Pusher
 
 log = structlog.get_logger("zhifa.push_process")
 
@@ -58,19 +62,23 @@ class ChildSpec:
     describe the run that starts it (filled in then: ``Pipeline._remote``)."""
 
     system: str  # the source system (ledger outcomes name it)
-    kind: str
+    kind: RecordKind
     name: str  # the target
     cfg: SystemConfig
     secrets: Secrets  # the target's own only
+    # Builds the system from ``(name, cfg, secrets)`` (``connectors.systems.create``, given by the app):
+    # a module-level function, so it crosses to the spawned child by reference.
+    build: Callable[[str, Any, Secrets], System]
     log_format: str = "auto"
     log_level: int = logging.INFO
     context: dict[str, Any] = field(default_factory=dict)  # pipeline, run_id: on the child's log lines
     debug: bool = False
 
 
-def wanted(cfg: SystemConfig) -> bool:
-    """Whether pushes to a system configured so may go out from a push process."""
-    return cfg.push_process and (cfg.rate_limit_per_s == 0 or cfg.rate_limit_per_s >= MIN_RATE_PER_S)
+def wanted(capabilities: Capabilities) -> bool:
+    """Whether pushes to a target that declares these may go out from a push process."""
+    pace = capabilities.pace_per_s
+    return capabilities.process_safe and (pace == 0 or pace >= MIN_RATE_PER_S)
 
 
 def usable() -> bool:
@@ -176,8 +184,15 @@ class RemotePushes:
     def _lost(self, jobs: list[Job], why: str) -> list[Outcome]:
         exc = RetriableError(f"{self.spec.name} {why}: 推送结果未知, 下次运行自动重试", system=self.spec.name)
         return [
-            failure_outcome(self.spec.system, self.spec.kind, r, n, "push", exc, lambda: "", payload)
-            for r, n, payload, _h, _d in jobs
+            outcomes.failed(
+                job.subject(self.spec.system, self.spec.kind),
+                job.record,
+                Stage.PUSH,
+                exc,
+                lambda: "",
+                job.payload,
+            )
+            for job in jobs
         ]
 
     def close(self) -> None:
@@ -195,7 +210,6 @@ class RemotePushes:
 
 # -- the child -------------------------------------------------------------------------------------
 def child_main(conn: Connection, spec: ChildSpec) -> None:
-    from connectors import systems as connector_base
     from sync import logs
 
     # The daemon decides when pushing stops: Ctrl-C in a terminal (the whole process group) or a stray
@@ -205,7 +219,8 @@ def child_main(conn: Connection, spec: ChildSpec) -> None:
     logs.configure(spec.log_format, spec.log_level)
     structlog.contextvars.bind_contextvars(**spec.context)
     try:
-        target = connector_base.create(spec.name, spec.cfg, spec.secrets)
+        system = spec.build(spec.name, spec.cfg, spec.secrets)
+        target = system.target(spec.kind)
         target.begin_run(spec.kind)
     except Exception as exc:  # the daemon pushes in-process, and meets the same error there
         conn.send(("refused", f"推送进程无法启动: {type(exc).__name__}: {exc}"))
@@ -256,6 +271,4 @@ def child_main(conn: Connection, spec: ChildSpec) -> None:
             threading.Thread(target=run_batch, args=(batch, mapping_version, jobs), daemon=True).start()
     finally:
         workers.shutdown(wait=True)
-        close = getattr(target, "close", None)
-        if close is not None:
-            close()
+        system.close()

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import chinese_calendar
 
-from connectors.contract.mapping import MappingFileError, Problem, _decode
+from connectors.contract.mapping import MappingFileError, Problem
+from sync.mapping.files import decode_text
 
 DEFAULT_TABLE = Path(__file__).resolve().parent.parent / "mappings" / "holidays.csv"
 
@@ -53,7 +54,7 @@ class WorkCalendar:
         if not path.exists():
             return cal
         problems: list[Problem] = []
-        rows = list(csv.reader(io.StringIO(_decode(path.read_bytes(), path.name))))
+        rows = list(csv.reader(io.StringIO(decode_text(path.read_bytes(), path.name))))
         header = [h.strip() for h in rows[0]] if rows else []
         if header[:2] != ["date", "kind"]:
             raise MappingFileError([Problem(path.name, 1, "", "表头应为 date,kind,note")])

@@ -6,17 +6,18 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import structlog
 
-from connectors import systems as connector_base
+from connectors import systems
 from connectors.contract.config import Secrets
+from connectors.contract.roles import System
 from sync import push_process
 from sync.config import PipelineConfig, Settings, load_settings
 from sync.lease import Leases
-from sync.ledger import Ledger, RunCounts
+from sync.ledger import Ledger
 from sync.mapping.store import MappingStore
+from sync.outcomes import RunCounts
 from sync.pipeline import Pipeline
 
 log = structlog.get_logger("zhifa.app")
@@ -30,7 +31,7 @@ class App:
         self.mappings = MappingStore(
             settings.mappings_dir, ledger, systems={s.type for s in settings.systems.values()}
         )
-        self._connectors: dict[str, Any] = {}
+        self._systems: dict[str, System] = {}
         self._pipelines: dict[str, Pipeline] = {}
         self._locks = {p.name: threading.Lock() for p in settings.pipelines}
         self.leases = Leases(ledger.engine)  # one instance at a time per pipeline, across processes
@@ -41,16 +42,17 @@ class App:
         ledger = Ledger.connect(settings.database.url, upgrade=settings.database.auto_upgrade)
         return cls(settings, secrets, ledger)
 
-    def connector(self, name: str) -> Any:
-        if name not in self._connectors:
-            self._connectors[name] = connector_base.create(name, self.settings.systems[name], self.secrets)
-        return self._connectors[name]
+    def system(self, name: str) -> System:
+        """The configured system ``name``, built on first use."""
+        if name not in self._systems:
+            self._systems[name] = systems.create(name, self.settings.systems[name], self.secrets)
+        return self._systems[name]
 
     def pipeline(self, name: str) -> Pipeline:
         if name not in self._pipelines:
             cfg = self.settings.pipeline(name)
-            targets = {t: self.connector(t) for t in cfg.targets}
-            source = self.connector(cfg.source)
+            targets = {t: self.system(t).target(cfg.kind) for t in cfg.targets}
+            source = self.system(cfg.source).source()
             pipeline = Pipeline(
                 cfg,
                 source,
@@ -59,11 +61,15 @@ class App:
                 self.mappings.current,
                 push_processes={
                     t: push_process.ChildSpec(
-                        source.name, cfg.kind, t, self.settings.systems[t], self.secrets.only(t)
+                        source.name,
+                        cfg.kind,
+                        t,
+                        self.settings.systems[t],
+                        self.secrets.only(t),
+                        systems.create,
                     )
                     for t, target in targets.items()
-                    if push_process.wanted(self.settings.systems[t])
-                    and getattr(target, "process_safe", False)
+                    if push_process.wanted(target.capabilities)
                 },
             )
             # Asynchronous feedback (前置库) covers every kind written to a target, whichever pipeline
@@ -128,7 +134,7 @@ class App:
         return results
 
     def close(self) -> None:
-        for c in self._connectors.values():
-            c.close()
+        for system in self._systems.values():
+            system.close()
         self.leases.close()
         self.ledger.close()

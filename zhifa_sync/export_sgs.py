@@ -13,15 +13,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
-from sqlalchemy import select
-
 from connectors.contract.errors import MappingMissing, RecordInvalid
-from connectors.contract.records import Penalty, parse_record
+from connectors.contract.records import Penalty
 from connectors.contract.roles import Context
-from connectors.credit.connector import XLSX_COLUMNS
-from sync.db import deliveries, records
+from connectors.contract.states import DeliveryState
+from connectors.credit.export import write_template
 
 if TYPE_CHECKING:
     from zhifa_sync.app import App
@@ -61,60 +57,32 @@ def export_sgs(
     problems: list[str] = []
     rows: list[dict[str, Any]] = []
     for system, target_name in _credit_flows(app, target):
-        connector = app.connector(target_name)
+        credit = app.system(target_name).target("penalty")
+        source = app.system(system).source()
         ctx = Context(maps, functools.partial(app.ledger.target_id, system))
-        with app.ledger.engine.connect() as conn:
-            done = set(
-                conn.scalars(
-                    select(deliveries.c.source_id).where(
-                        deliveries.c.system == system,
-                        deliveries.c.kind == "penalty",
-                        deliveries.c.target == target_name,
-                        deliveries.c.state.in_(("delivered", "withdrawn")),
-                    )
-                )
-            )
-            stored = conn.execute(
-                select(records.c.source_id, records.c.body).where(
-                    records.c.system == system, records.c.kind == "penalty"
-                )
-            ).all()
+        done = app.ledger.deliveries_to(
+            system, "penalty", target_name, (DeliveryState.DELIVERED, DeliveryState.WITHDRAWN)
+        )
+        stored = [(r.source_id, r.body) for r in app.ledger.stored_records(system, "penalty")]
         for source_id, body in sorted(stored):
             if wanted is not None and source_id not in wanted:
                 continue
             if wanted is None and pending and source_id in done:
                 continue  # already accepted or linked on the platform
             try:
-                record = parse_record("penalty", json.loads(body))
+                record = source.parse("penalty", json.loads(body))
             except (RecordInvalid, ValueError) as exc:
                 problems.append(f"{source_id}: {exc}")
                 continue
             if not isinstance(record, Penalty) or record.withdrawn or not record.syncable:
                 continue  # a revoked decision is withdrawn, not uploaded
-            if wanted is None and not connector.wants(record):
+            if wanted is None and not credit.wants(record):
                 continue
             try:
-                rows.append(connector.translate(record, ctx))
+                rows.append(credit.translate(record, ctx))
             except (MappingMissing, RecordInvalid) as exc:
                 problems.append(f"{source_id}: {exc}")
         if wanted is not None:
             problems += [f"{i}: 账本中没有该处罚记录" for i in sorted(wanted - {s for s, _ in stored})]
-    _write(Path(path), rows)
+    write_template(Path(path), rows)
     return len(rows), problems
-
-
-def _write(path: Path, rows: list[dict[str, Any]]) -> None:
-    wb = Workbook()
-    sheet = wb.active
-    assert sheet is not None
-    sheet.title = "行政处罚"
-    sheet.append([header for header, _ in XLSX_COLUMNS])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append([str(row.get(field) or "") for _, field in XLSX_COLUMNS])
-    for column in sheet.iter_cols(min_row=2):
-        for cell in column:
-            cell.number_format = "@"  # text: Excel must not turn 2025-06-20 into a date or 0.12 into 0.12000
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)

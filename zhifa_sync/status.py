@@ -151,7 +151,7 @@ def check(path: Path) -> int:
         try:
             conn = base.create(name, cfg, secrets)
             try:
-                detail = conn.ping() if hasattr(conn, "ping") else "已创建连接"
+                detail = conn.ping()
             finally:
                 conn.close()
             report(f"系统 {name} ({cfg.type})", True, detail)

@@ -9,9 +9,7 @@ shows in a ``repr``, a log line or an error message.
 from __future__ import annotations
 
 import os
-from decimal import Decimal
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -52,46 +50,25 @@ class RetryConfig(_Frozen):
 
 
 class SystemConfig(_Frozen):
-    type: Literal["district", "municipal", "credit", "hlwjg"]
-    base_url: str | None = None
-    url: SecretRef | None = None  # hlwjg: SQLAlchemy URL of the 前置库 (it holds a password)
-    username: str | None = None
-    password: SecretRef | None = None
-    app_key: str | None = None
-    app_secret: SecretRef | None = None
-    region_code: str | None = None
+    """What every system's configuration has: its ``type`` (which system package reads it) and, for
+    each secret, a reference. Each system package defines its own model on top (``connectors/*/config.py``);
+    the configuration file's ``systems`` map is validated as a union discriminated by ``type``."""
+
+    type: str
+
+    def secret_refs(self) -> dict[str, SecretRef]:
+        """The secrets this system needs, by field name."""
+        return {name: value for name, value in self if isinstance(value, SecretRef)}
+
+
+class HttpSystemConfig(SystemConfig):
+    """A REST system: where it is, how long a call may take, how many at once, how fast, how often retried."""
+
+    base_url: str
     timeout_s: float = Field(default=30.0, gt=0)
     concurrency: int = Field(default=4, ge=1, le=64)
     rate_limit_per_s: float = Field(default=0, ge=0)  # 0 = no client-side limit
-    page_size: int = Field(default=200, ge=1, le=500)
     retry: RetryConfig = RetryConfig()
-    # Big pages are pushed from a process of their own (a core of its own): see sync/push_process.py.
-    # Only systems whose pushes are upserts by our id support it (municipal); off: all in-process.
-    push_process: bool = True
-    # credit (双公示)
-    batch_size: int = Field(default=200, ge=1, le=200)
-    data_source_name: str | None = None  # 数据来源单位 (CF_SJLY); default: the department's agency
-    data_source_uscc: str | None = None  # its USCC (CF_SJLYDM): the source the app is registered for
-    send_summary: bool = False  # summary-procedure (简易程序) penalties are not published by default
-    serious_fine_yuan: Decimal = Decimal("500000.00")  # a fine at or above this is 严重 (3-year period)
-    general_period_years: int = Field(default=1, ge=1, le=10)
-    serious_period_years: int = Field(default=3, ge=1, le=10)
-    # hlwjg (前置库)
-    submitter: str = "zhifa-sync"  # SUBMITTED_PERSONNEL
-    feedback_timeout_minutes: int = Field(default=240, ge=1)  # rows without feedback this long show in status
-
-    @model_validator(mode="after")
-    def _required(self) -> SystemConfig:
-        need = {
-            "district": ("base_url", "username", "password"),
-            "municipal": ("base_url", "app_key", "app_secret", "region_code"),
-            "credit": ("base_url", "app_key", "app_secret"),
-            "hlwjg": ("url",),
-        }[self.type]
-        missing = [name for name in need if getattr(self, name) is None]
-        if missing:
-            raise ValueError(f"{self.type} 类型的系统必须配置: {', '.join(missing)}")
-        return self
 
 
 class Secrets:

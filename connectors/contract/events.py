@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-BEIJING = ZoneInfo("Asia/Shanghai")
+from connectors.contract.clock import to_beijing
+
 EventType = Literal["REPAIRED", "WITHDRAWN", "EXPIRED", "BLACKLIST_ADD", "BLACKLIST_REMOVE"]
 
 
@@ -43,7 +43,7 @@ class CreditEvent(BaseModel):
     @classmethod
     def _beijing(cls, v: datetime) -> datetime:
         # ``yyyy-MM-ddTHH:mm:ss+08:00`` on the wire; the ledger keeps naive Beijing time
-        return v.astimezone(BEIJING).replace(tzinfo=None) if v.tzinfo else v
+        return to_beijing(v)
 
     # -- what the pipeline and the ledger read from any record ---------------------------------
     origin: ClassVar[str] = "credit"

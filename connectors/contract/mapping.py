@@ -1,23 +1,14 @@
-"""Mapping tables: the files under ``mappings/`` that administrators edit (CSV saved by Excel, or .xlsx).
+"""Mapping tables as connectors read them: the tables' shapes, lookups by key, and the problems found in them.
 
 Each table has a key (the district's code) and one column per target system. A lookup of a key with
 no row, or a blank cell for the target in use, raises ``MappingMissing`` naming the file, the key and
-the column — the record is parked until the table is fixed. A table set is loaded whole or not at
-all: any problem in any file is a ``MappingFileError`` listing every ``file:line: column: problem``.
-
-A table is ``<name>.csv`` or ``<name>.xlsx`` (first sheet); alternatively the whole set is one workbook
-``mappings.xlsx`` with a sheet per table (sheet name = table name; sheets named ``说明…`` are notes).
+the column — the record is parked until the table is fixed. The files are read by ``sync.mapping.files``.
 """
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import hashlib
-import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from connectors.contract.errors import MappingMissing, ZhifaError
 
@@ -98,10 +89,6 @@ TABLES: dict[str, TableSpec] = {
 }
 
 
-WORKBOOK = "mappings.xlsx"  # the whole set in one workbook, a sheet per table
-NOTE_SHEET_PREFIX = "说明"  # sheets for people, ignored by the loader
-
-
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong in a table, printed as ``file:line: column: message``."""
@@ -151,140 +138,6 @@ class Table:
         return self._reverse.get((column, value))
 
 
-def _decode(data: bytes, file: str) -> str:
-    """UTF-8 with or without BOM; GBK (Excel's default on Chinese Windows) is refused with what to do."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        data.decode("gbk")
-    except UnicodeDecodeError:
-        raise MappingFileError([Problem(file, 0, "", "文件编码无法识别 (既不是 UTF-8 也不是 GBK)")]) from None
-    raise MappingFileError(
-        [
-            Problem(
-                file,
-                0,
-                "",
-                "文件是 GBK 编码: 请在 Excel 中“另存为 → CSV UTF-8(逗号分隔)”后再保存, 或导出为 .xlsx",
-            )
-        ]
-    )
-
-
-def cell_text(value: Any) -> str:
-    """A spreadsheet cell as text: whole numbers without ``.0``, dates as ``yyyy-MM-dd``."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def _open_workbook(path: Path, file: str) -> Any:
-    from openpyxl import load_workbook
-
-    try:
-        return load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # zip/XML errors: a half-saved or mis-named file
-        raise MappingFileError(
-            [
-                Problem(
-                    file,
-                    0,
-                    "",
-                    f"无法作为 .xlsx 读取 ({type(exc).__name__}): "
-                    "请在 Excel 中重新保存为“Excel 工作簿(*.xlsx)”",
-                )
-            ]
-        ) from None
-
-
-def _sheet_rows(sheet: Any) -> list[list[str]]:
-    return [[cell_text(c) for c in row] for row in sheet.iter_rows(values_only=True)]
-
-
-def read_rows(path: Path) -> list[list[str]]:
-    """The cells of a table file (.csv: UTF-8 with or without BOM; .xlsx: the first sheet), as text."""
-    if path.suffix.lower() == ".xlsx":
-        wb = _open_workbook(path, path.name)
-        try:
-            return _sheet_rows(wb.worksheets[0])
-        finally:
-            wb.close()
-    return list(csv.reader(io.StringIO(_decode(path.read_bytes(), path.name))))
-
-
-def read_workbook(path: Path) -> dict[str, list[list[str]]]:
-    """Every sheet of ``mappings.xlsx`` but the notes, by sheet name."""
-    wb = _open_workbook(path, path.name)
-    try:
-        return {
-            ws.title.strip(): _sheet_rows(ws)
-            for ws in wb.worksheets
-            if not ws.title.strip().startswith(NOTE_SHEET_PREFIX)
-        }
-    finally:
-        wb.close()
-
-
-def _differences(spec: TableSpec, first: dict[str, str], second: dict[str, str]) -> str:
-    return "; ".join(
-        f"{c} {first.get(c) or '(空)'} ≠ {second.get(c) or '(空)'}"
-        for c in spec.columns
-        if first.get(c, "") != second.get(c, "")
-    )
-
-
-def load_table(spec: TableSpec, path: Path, problems: list[Problem]) -> Table:
-    """Read one table file; problems are appended, the rows that are fine are kept."""
-    return table_from_rows(spec, path.name, read_rows(path), problems)
-
-
-def table_from_rows(spec: TableSpec, file: str, rows_raw: list[list[str]], problems: list[Problem]) -> Table:
-    """Build a table from its cells (first row the header); problems are appended."""
-    if not rows_raw:
-        problems.append(Problem(file, 1, "", "文件为空, 第一行应为表头"))
-        return Table(spec, file, {})
-    header = [h.strip() for h in rows_raw[0]]
-    missing = [c for c in (*spec.key, *spec.columns) if c not in header]
-    if missing:
-        problems.append(
-            Problem(file, 1, ",".join(missing), f"表头缺少列; 应有 {', '.join((*spec.key, *spec.columns))}")
-        )
-        return Table(spec, file, {})
-    index = {name: i for i, name in enumerate(header)}
-    rows: dict[tuple[str, ...], Row] = {}
-    for line, raw in enumerate(rows_raw[1:], start=2):
-        if not any(cell.strip() for cell in raw):
-            continue  # Excel leaves blank lines at the end
-        values = {name: (raw[i].strip() if i < len(raw) else "") for name, i in index.items()}
-        key = tuple(values[k] for k in spec.key)
-        blank_keys = [k for k in spec.key if not values[k]]
-        if blank_keys:
-            problems.append(Problem(file, line, blank_keys[0], "键列为空: 请填写或删除该行"))
-            continue
-        if key in rows:
-            diff = _differences(spec, rows[key].values, values)
-            text = (
-                f"键 {'/'.join(key)} 重复 (第 {rows[key].line} 行已有): 请删除其中一行"
-                if not diff
-                else f"键 {'/'.join(key)} 重复 (第 {rows[key].line} 行已有) 且映射到不同的值 ({diff}):"
-                " 一个代码只能对应一个目标, 请核对后删除错误的一行"
-            )
-            problems.append(Problem(file, line, ",".join(spec.key), text))
-            continue
-        rows[key] = Row(values, line)
-    return Table(spec, file, rows)
-
-
 class Mappings:
     """A complete, validated set of mapping tables, immutable once loaded."""
 
@@ -292,73 +145,6 @@ class Mappings:
         self.directory = directory
         self.tables = tables
         self.version = version
-
-    @classmethod
-    def load(cls, directory: Path | str) -> Mappings:
-        """The whole set, or ``MappingFileError`` listing every problem of every file."""
-        maps, problems = cls.load_with_problems(directory)
-        if problems:
-            raise MappingFileError(problems)
-        return maps
-
-    @classmethod
-    def load_with_problems(cls, directory: Path | str) -> tuple[Mappings, list[Problem]]:
-        """What could be loaded, and every problem found (for ``mappings check``, which reports all)."""
-        directory = Path(directory)
-        problems: list[Problem] = []
-        tables: dict[str, Table] = {}
-        digest = hashlib.sha256()
-        if not directory.is_dir():
-            return cls(directory, {}, ""), [Problem(str(directory), 0, "", "映射表目录不存在")]
-        sheets: dict[str, list[list[str]]] = {}
-        workbook = directory / WORKBOOK
-        if workbook.exists():
-            digest.update(WORKBOOK.encode() + b"\0" + workbook.read_bytes())
-            try:
-                sheets = read_workbook(workbook)
-            except MappingFileError as exc:
-                problems.extend(exc.problems)
-            for title in sheets:
-                if title not in TABLES:
-                    problems.append(
-                        Problem(
-                            f"{WORKBOOK}[{title}]",
-                            0,
-                            "",
-                            f"未知的工作表 {title}: 工作表名应为表名 "
-                            f"({', '.join(TABLES)}), 说明用的工作表请以“{NOTE_SHEET_PREFIX}”开头",
-                        )
-                    )
-        for name, spec in TABLES.items():
-            candidates = [p for p in (directory / f"{name}.csv", directory / f"{name}.xlsx") if p.exists()]
-            if len(candidates) + (name in sheets) > 1:
-                where = [p.name for p in candidates] + (
-                    [f"{WORKBOOK} 的工作表 {name}"] if name in sheets else []
-                )
-                problems.append(Problem(f"{name}.csv", 0, "", f"同时存在 {' 和 '.join(where)}: 请只保留一个"))
-                continue
-            if name in sheets:
-                tables[name] = table_from_rows(spec, f"{WORKBOOK}[{name}]", sheets[name], problems)
-                continue
-            if not candidates:
-                if spec.required:
-                    problems.append(
-                        Problem(
-                            f"{name}.csv",
-                            0,
-                            "",
-                            f"缺少映射表 {name}.csv ({spec.label})"
-                            + (f", {WORKBOOK} 中也没有工作表 {name}" if workbook.exists() else ""),
-                        )
-                    )
-                continue
-            path = candidates[0]
-            digest.update(name.encode() + b"\0" + path.read_bytes())
-            try:
-                tables[name] = load_table(spec, path, problems)
-            except MappingFileError as exc:
-                problems.extend(exc.problems)
-        return cls(directory, tables, digest.hexdigest()[:16]), problems
 
     def files(self) -> dict[str, str]:
         """Which file (or workbook sheet) each table came from."""
@@ -394,62 +180,55 @@ class Mappings:
         t = self.tables.get(table)
         return t.reverse(column, value) if t else None
 
-
-def table_files(directory: Path) -> list[Path]:
-    """The files in ``directory`` that hold mapping tables (what a change watcher stats)."""
-    names = {f"{n}{ext}" for n in TABLES for ext in (".csv", ".xlsx")} | {WORKBOOK}
-    try:
-        return sorted(p for p in directory.iterdir() if p.name in names)
-    except OSError:
-        return []
-
-
-def _display_width(text: str) -> int:
-    return sum(2 if ord(c) > 0x2E80 else 1 for c in text)
+    def rows(self, table: str) -> list[RowAt]:
+        """A table's rows in file order, each with where it stands (empty for an absent table)."""
+        t = self.tables.get(table)
+        if t is None:
+            return []
+        ordered = sorted(t.rows.items(), key=lambda kv: kv[1].line)
+        return [RowAt(t.file, key, row.values, row.line) for key, row in ordered]
 
 
-def write_workbook(maps: Mappings, out: Path) -> None:
-    """One workbook, a sheet per table (header row, frozen panes, widths, cells as text), plus a 说明 sheet.
+@dataclass(frozen=True, slots=True)
+class RowAt:
+    """One row of a table and where it stands: what a check reports a problem against."""
 
-    Saved as ``mappings.xlsx`` in the mappings directory (instead of the CSV files) it loads as the set.
-    """
-    from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
+    file: str
+    key: tuple[str, ...]
+    values: dict[str, str]
+    line: int
 
-    wb = Workbook()
-    wb.remove(wb.active)
-    header_font, header_fill = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
-    for name, spec in TABLES.items():
-        table = maps.tables.get(name)
-        if table is None:
-            continue
-        ws = wb.create_sheet(name)
-        ws.append(list(spec.header))
-        for row in sorted(table.rows.values(), key=lambda r: r.line):
-            ws.append([row.values.get(c, "") for c in spec.header])
-        widths = [_display_width(h) for h in spec.header]
-        for cells in ws.iter_rows(min_row=2):
-            for i, cell in enumerate(cells):
-                cell.number_format = "@"  # text: Excel keeps 01 and 14-digit codes as typed
-                widths[i] = max(widths[i], _display_width(str(cell.value or "")))
-        for cell in ws[1]:
-            cell.font, cell.fill = header_font, header_fill
-        for i, width in enumerate(widths):
-            ws.column_dimensions[ws.cell(1, i + 1).column_letter].width = min(max(width + 2, 8), 60)
-        ws.freeze_panes = "A2"
-        ws.auto_filter.ref = ws.dimensions
-    notes = wb.create_sheet(f"{NOTE_SHEET_PREFIX}")
-    notes.append(["工作表", "内容", "键列", "其他列"])
-    for name, spec in TABLES.items():
-        notes.append([name, spec.label, ", ".join(spec.key), ", ".join(spec.columns)])
-    notes.append([])
-    notes.append(
-        [
-            "放入映射表目录并命名为 mappings.xlsx 即可代替各 CSV 文件 (二者只能选其一); 以“说明”开头的工作表不被读取。"
+
+@dataclass
+class CheckReport:
+    """Errors (block a reload, exit code 1) and warnings (shown, do not block)."""
+
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def error(self, at: RowAt, column: str, message: str) -> None:
+        self.errors.append(Problem(at.file, at.line, column, message))
+
+    def warn(self, at: RowAt, column: str, message: str) -> None:
+        self.warnings.append(Problem(at.file, at.line, column, message))
+
+    def extend(self, other: CheckReport) -> None:
+        self.errors.extend(other.errors)
+        self.warnings.extend(other.warnings)
+
+    def lines(self) -> list[str]:
+        """``file:line: column: message`` per problem, errors first, each group in file order."""
+
+        def order(p: Problem) -> tuple[str, int, str]:
+            return p.file, p.line, p.column
+
+        out = [str(p) for p in sorted(self.errors, key=order)]
+        out += [
+            str(Problem(p.file, p.line, p.column, f"提示: {p.message}"))
+            for p in sorted(self.warnings, key=order)
         ]
-    )
-    for col, width in zip("ABCD", (26, 16, 34, 80), strict=True):
-        notes.column_dimensions[col].width = width
-    notes.freeze_panes = "A2"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(out)
+        return out

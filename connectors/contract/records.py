@@ -33,7 +33,6 @@ from connectors.contract.validators import id_card_problem, mask_id, region_prob
 
 RecordKind = Literal["inspection", "penalty", "credit_event"]
 KINDS: tuple[RecordKind, ...] = ("inspection", "penalty")  # what the district platform holds
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def _strip(v: Any) -> Any:

@@ -9,46 +9,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from connectors.contract.config import SystemConfig
 from connectors.contract.errors import FieldError, RecordInvalid
 from connectors.contract.records import Penalty
 from connectors.contract.roles import Context
 from connectors.contract.validators import uscc_problem
+from connectors.credit.config import CreditConfig
 from connectors.credit.publicity import is_serious, publicity_end
 
-# The spreadsheet template (manual upload): Chinese header → field, in the platform's order.
-XLSX_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("行政相对人名称", "CF_XDR_MC"),
-    ("行政相对人类别", "CF_XDR_LB"),
-    ("行政相对人代码_1(统一社会信用代码)", "CF_XDR_SHXYM"),
-    ("行政相对人代码_2(工商注册号)", "CF_XDR_GSZC"),
-    ("行政相对人代码_3(组织机构代码)", "CF_XDR_ZZJG"),
-    ("行政相对人代码_4(税务登记号)", "CF_XDR_SWDJ"),
-    ("行政相对人代码_5(事业单位证书号)", "CF_XDR_SYDW"),
-    ("行政相对人代码_6(社会组织登记证号)", "CF_XDR_SHZZ"),
-    ("法定代表人", "CF_FRDB"),
-    ("法定代表人证件类型", "CF_FR_ZJLX"),
-    ("法定代表人证件号码", "CF_FR_ZJHM"),
-    ("证件类型", "CF_XDR_ZJLX"),
-    ("证件号码", "CF_XDR_ZJHM"),
-    ("行政处罚决定书文号", "CF_WSH"),
-    ("违法行为类型", "CF_WFXW"),
-    ("违法事实", "CF_SY"),
-    ("处罚依据", "CF_YJ"),
-    ("处罚类别", "CF_CFLB"),
-    ("处罚内容", "CF_NR"),
-    ("罚款金额（万元）", "CF_NR_FK"),
-    ("没收违法所得、没收非法财物的金额（万元）", "CF_NR_WFFF"),
-    ("暂扣或吊销证照名称及编号", "CF_NR_ZKDX"),
-    ("处罚决定日期", "CF_JDRQ"),
-    ("处罚有效期", "CF_YXQ"),
-    ("公示截止期", "CF_GSJZQ"),
-    ("处罚机关", "CF_CFJG"),
-    ("处罚机关统一社会信用代码", "CF_CFJGDM"),
-    ("数据来源单位", "CF_SJLY"),
-    ("数据来源单位统一社会信用代码", "CF_SJLYDM"),
-    ("备注", "BZ"),
-)
 # Field limits the platform checks and our canonical model does not (or not for the text we build).
 _MAX_LEN = {
     "CF_XDR_MC": 200,
@@ -133,7 +100,7 @@ def _content(r: Penalty, names: list[str]) -> str:
     return "，".join(parts)
 
 
-def penalty_fields(r: Penalty, ctx: Context, cfg: SystemConfig, today: date) -> dict[str, Any]:
+def penalty_fields(r: Penalty, ctx: Context, cfg: CreditConfig, today: date) -> dict[str, Any]:
     """The CF_* fields of one decision (without SJBS/CZLX); raises MappingMissing or RecordInvalid."""
     m = ctx.mappings
     p = r.party

@@ -12,10 +12,11 @@ source of truth. Candidates come from the ledger's snapshots of the records pull
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
+from connectors.contract.clock import TIME_FORMAT as TIME
 from connectors.contract.errors import (
     BadResponse,
     ConflictError,
@@ -25,16 +26,14 @@ from connectors.contract.errors import (
     ZhifaError,
 )
 from connectors.contract.mapping import Mappings
-from connectors.contract.records import Inspection, Penalty, Record, inspection_key
-from connectors.contract.roles import Context, Delivered, PriorDelivery
+from connectors.contract.records import Inspection, Penalty, Record, RecordKind, inspection_key
+from connectors.contract.roles import Capabilities, Context, Delivered, Push
+from connectors.contract.states import Action
 from connectors.contract.validators import normalize_decision_no
-
-if TYPE_CHECKING:
-    from connectors.district.connector import DistrictConnector
+from connectors.district.client import DistrictClient
 
 log = structlog.get_logger("zhifa.district")
 PATHS = {"inspection": "/api/v1/external/inspections", "penalty": "/api/v1/external/penalties"}
-TIME = "%Y-%m-%d %H:%M:%S"
 
 
 class ReverseMappingMissing(MappingMissing):
@@ -55,11 +54,6 @@ def _back(maps: Mappings, table: str, column: str, value: str, what: str) -> str
     return key
 
 
-def wants(record: Record) -> bool:
-    """Records of other systems only: the district's own never go back to it."""
-    return record.origin != "district"
-
-
 def natural_key(record: Record, maps: Mappings) -> str:
     """The district-side natural key of a city record (its item mapped back to the district's)."""
     if isinstance(record, Penalty):
@@ -72,13 +66,13 @@ def twin(system: str, record: Record, ctx: Context) -> str | None:
     """The id of the district's own record with the same natural key, if the ledger has seen one."""
     if ctx.same_key is None:
         return None
-    for source_id, body in ctx.same_key(system, record.kind, natural_key(record, ctx.mappings)):
+    for seen in ctx.same_key(system, record.kind, natural_key(record, ctx.mappings)):
         try:
-            origin = json.loads(body).get("origin", "district")
+            origin = json.loads(seen.body).get("origin", "district")
         except (ValueError, AttributeError):
             continue
         if origin == "district":  # not a copy of a city record written by us
-            return source_id
+            return seen.source_id
     return None
 
 
@@ -175,26 +169,51 @@ def _penalty(system: str, r: Penalty, ctx: Context) -> dict[str, Any]:
     }
 
 
-def deliver(
-    conn: DistrictConnector, record: Record, payload: dict[str, Any], prior: PriorDelivery | None
-) -> Delivered:
-    copied = prior is not None and prior.target_id is not None and not prior.linked
-    if prior is not None and prior.linked and prior.target_id:
-        return Delivered("linked", prior.target_id, linked=True)  # a linked twin is never overwritten
-    if "link" in payload:
-        if copied:
-            assert prior is not None
-            raise ConflictError(
-                f"市系统记录 {record.id} 已复制到区平台 ({prior.target_id}), 区平台又录入了同一记录"
-                f" {payload['link']}: 请在区平台核对并删除重复记录后处理",
-                system=conn.name,
-            )
-        log.info("linked_district_twin", system=conn.name, record_id=record.id, target_id=payload["link"])
-        return Delivered("linked", payload["link"], linked=True)
-    if record.withdrawn and not copied:
-        return Delivered("skipped")  # void at the city before it ever reached the district
-    data = conn.call("POST", payload["path"], json=payload["body"])
-    if not isinstance(data, dict) or not data.get("id"):
-        raise BadResponse(f"{conn.name} 写入外部记录未返回 id: {str(data)[:120]!r}", system=conn.name)
-    action = "withdrawn" if record.withdrawn else ("created" if data.get("created") else "updated")
-    return Delivered(action, str(data["id"]))
+class InboundTarget:
+    """The district as the target of city records (flow 3): copied, or linked to the district's twin."""
+
+    capabilities = Capabilities()
+
+    def __init__(self, client: DistrictClient, concurrency: int) -> None:
+        self.client = client
+        self.name = client.system
+        self.concurrency = concurrency
+
+    def begin_run(self, kind: RecordKind) -> None:
+        return None
+
+    def wants(self, record: Record) -> bool:
+        """Records of other systems only: the district's own never go back to it."""
+        return record.origin != "district"
+
+    def translate(self, record: Record, ctx: Context) -> dict[str, Any]:
+        return translate(self.name, record, ctx)
+
+    def deliver(self, push: Push) -> Delivered:
+        record, payload, prior = push.record, push.payload, push.prior
+        copied = prior is not None and prior.known and not prior.linked
+        if prior is not None and prior.linked and prior.target_id:
+            return Delivered(
+                Action.LINKED, prior.target_id, linked=True
+            )  # a linked twin is never overwritten
+        if "link" in payload:
+            if copied:
+                assert prior is not None
+                raise ConflictError(
+                    f"市系统记录 {record.id} 已复制到区平台 ({prior.target_id}), 区平台又录入了同一记录"
+                    f" {payload['link']}: 请在区平台核对并删除重复记录后处理",
+                    system=self.name,
+                )
+            log.info("linked_district_twin", system=self.name, record_id=record.id, target_id=payload["link"])
+            return Delivered(Action.LINKED, payload["link"], linked=True)
+        if record.withdrawn and not copied:
+            return Delivered(Action.SKIPPED)  # void at the city before it ever reached the district
+        data = self.client.request("POST", payload["path"], json=payload["body"])
+        if not isinstance(data, dict) or not data.get("id"):
+            raise BadResponse(f"{self.name} 写入外部记录未返回 id: {str(data)[:120]!r}", system=self.name)
+        action = (
+            Action.WITHDRAWN
+            if record.withdrawn
+            else (Action.CREATED if data.get("created") else Action.UPDATED)
+        )
+        return Delivered(action, str(data["id"]))

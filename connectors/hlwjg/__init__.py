@@ -1,0 +1,56 @@
+"""国家"互联网+监管"系统 via its 前置库 (exchange database): the target of district inspections and
+penalties (flows 1, 2, 5), written as rows and confirmed later by feedback rows.
+
+- ``tables.py``: the exchange, feedback and catalogue tables; ``target.py``: translation, batches with
+  strictly increasing ``CD_TIME``, feedback; ``catalogue.py``: the province's catalogues, record by
+  record and against the mapping tables;
+- ``config.py``: its configuration; ``codes.py``: its code lists and offline checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from connectors.contract.clock import BEIJING
+from connectors.contract.config import Secrets
+from connectors.contract.roles import Roles, SystemType
+from connectors.hlwjg.catalogue import HlwjgCatalogue
+from connectors.hlwjg.codes import MAPPING_RULES
+from connectors.hlwjg.config import HlwjgConfig
+from connectors.hlwjg.tables import supervise_item
+from connectors.hlwjg.target import HlwjgTarget
+
+
+def build(
+    name: str,
+    cfg: HlwjgConfig,
+    secrets: Secrets,
+    *,
+    engine: sa.Engine | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Roles:
+    engine = engine if engine is not None else sa.create_engine(secrets.get(name, "url"), pool_pre_ping=True)
+    now = clock or (lambda: datetime.now(BEIJING).replace(tzinfo=None))
+    catalogue = HlwjgCatalogue(name, engine, now)
+    target = HlwjgTarget(name, cfg, engine, catalogue, now)
+
+    def ping() -> str:
+        with engine.connect() as conn:
+            n = conn.scalar(sa.select(sa.func.count()).select_from(supervise_item))
+        return f"前置库可连接, 监管事项目录 {n} 项"
+
+    return Roles(
+        name,
+        target_roles={"inspection": target, "penalty": target},
+        catalogue_role=catalogue,
+        pinger=ping,
+        closer=engine.dispose,
+    )
+
+
+SYSTEM = SystemType("hlwjg", "互联网+监管系统", "互联网+监管", HlwjgConfig, build, MAPPING_RULES)
+
+__all__ = ["SYSTEM", "HlwjgConfig", "build"]

@@ -1,8 +1,4 @@
-"""市应急管理执法系统 as a *source* (flow 3): records typed in at the city for the district's region.
-
-One connector object serves both roles: this subclass adds the source side (``now``, ``pull``,
-``parse``, ``is_unsubmitted``) to :class:`MunicipalConnector` and takes over the registration of the
-type ``municipal``.
+"""The municipal system as a *source* (flow 3): records typed in at the city for the district's region.
 
 - ``pull`` lists ``/openapi/jcjl/list`` / ``/openapi/xzcf/list`` for the configured region (at most
   100 per page; inclusive ``gxsj`` windows that shift under the reader: ``connectors.paging``);
@@ -11,8 +7,6 @@ type ``municipal``.
 - ``parse`` has no mapping tables: the canonical record keeps the city's codes (``origin``
   "municipal") and the district target maps them back. The enumerations the model checks itself
   (party type, ID type, procedure, status) are translated here from the city's documented lists.
-- as a target, a record copied from the city to the district (``origin`` ≠ district) is never sent
-  back to the city.
 """
 
 from __future__ import annotations
@@ -22,26 +16,16 @@ from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import structlog
-
+from connectors.contract.clock import beijing_now
 from connectors.contract.errors import FieldError, RecordInvalid
 from connectors.contract.records import Record, RecordKind, parse_record
-from connectors.contract.roles import Page
-from connectors.municipal.target import MunicipalConnector
+from connectors.contract.roles import Page, RawSummary
+from connectors.municipal.client import ID_FIELD, MunicipalClient
+from connectors.municipal.codes import AJZT_STATUS, CXLX_PROCEDURE, DSRLX_PARTY, JLZT_STATUS, ZJLX_ID
 from connectors.paging import Position
 
-log = structlog.get_logger("zhifa.municipal")
-BEIJING = ZoneInfo("Asia/Shanghai")
-_ID_FIELD = {"inspection": "jcjlbh", "penalty": "ajbh"}
 NAMES = "_zfry_xm"  # added to each pulled record: 执法证号 → name, from the city's officer dictionary
-# The city's documented code lists for what the canonical model validates itself (municipal.md).
-_JLZT = {"ZC": "submitted", "ZF": "void"}
-_AJZT = {"YJD": "decided", "YCX": "revoked", "YJA": "closed"}
-_DSRLX = {"DW": "1", "GR": "2", "GTH": "3"}
-_ZJLX = {"01": "SFZ", "02": "HZ", "03": "GAT", "04": "TW"}
-_CXLX = {"YB": "general", "JY": "summary"}
 
 
 def _text(value: Any) -> str | None:
@@ -68,28 +52,27 @@ def _codes(value: Any) -> list[str]:
     return [c.strip() for c in str(value or "").split(",") if c.strip()]
 
 
-class MunicipalSourceConnector(MunicipalConnector):
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
+class MunicipalSource:
+    def __init__(self, client: MunicipalClient) -> None:
+        self.client = client
+        self.name = client.system
         self._names: dict[str, str] = {}
         self._names_lock = threading.Lock()
 
-    # -- source --------------------------------------------------------------------------------
     def now(self) -> datetime:
-        return datetime.now(BEIJING).replace(tzinfo=None, microsecond=0)
+        return beijing_now()
 
     def pull(
         self, kind: RecordKind, saved: dict[str, Any] | None, start: datetime, until: datetime, page_size: int
     ) -> Iterator[Page]:
         self._refresh_names()
-        position = Position.from_json(saved) if saved else Position(start)
-        id_field = _ID_FIELD[kind]
-        for page in self.pull_list(kind, position, until, page_size):
-            yield Page([self._enrich(item, id_field) for item in page.items], page.position)
+        id_field = ID_FIELD[kind]
+        for page in self.client.pull_list(kind, Position.from_json(saved, start), until, page_size):
+            yield Page([self._enrich(item, id_field) for item in page.items], page.cursor)
 
     def _refresh_names(self) -> None:
         """Officers' names by 执法证号 (the city sends only the numbers; the district wants names too)."""
-        entries = self.dictionary("zfry")
+        entries = self.client.dictionary("zfry")
         with self._names_lock:
             self._names.update({str(e["zjh"]): str(e.get("xm") or "") for e in entries if e.get("zjh")})
 
@@ -105,12 +88,22 @@ class MunicipalSourceConnector(MunicipalConnector):
         # Only records typed in at the city flow to the district; QJJR records are our own.
         return raw.get("wbxtly") is not None
 
+    def describe(self, kind: RecordKind, raw: Any) -> RawSummary:
+        if not isinstance(raw, dict):
+            return RawSummary(None)
+        return RawSummary(
+            _text(raw.get(ID_FIELD[kind])),
+            _text(raw.get("cfjdswh") if kind == "penalty" else raw.get("wsbh")),
+            _text(raw.get("dsrmc") if kind == "penalty" else raw.get("qymc")),
+            _text(raw.get("tyshxydm")),
+        )
+
     def parse(self, kind: RecordKind, raw: Any) -> Record:
         if not isinstance(raw, dict):
             return parse_record(kind, raw)
         names: dict[str, str] = raw.get(NAMES) or {}
         common = {
-            "id": raw.get(_ID_FIELD[kind]),
+            "id": raw.get(ID_FIELD[kind]),
             "origin": "municipal",
             "officers": [],
             "external_officers": [
@@ -134,15 +127,11 @@ class MunicipalSourceConnector(MunicipalConnector):
                 )
         return parse_record(kind, record)
 
-    # -- target: never send the district's copies of city records back to the city ------------------
-    def wants(self, record: Record) -> bool:
-        return record.origin == "district"
-
 
 def _inspection(raw: dict[str, Any]) -> dict[str, Any]:
     status = raw.get("jlzt") or "ZC"
     return {
-        "status": _JLZT.get(status, status),
+        "status": JLZT_STATUS.get(status, status),
         "enterprise": {
             "name": raw.get("qymc"),
             "uscc": raw.get("tyshxydm"),
@@ -163,14 +152,14 @@ def _inspection(raw: dict[str, Any]) -> dict[str, Any]:
 def _penalty(raw: dict[str, Any]) -> dict[str, Any]:
     status, dsrlx, zjlx, cxlx = raw.get("ajzt") or "YJD", raw.get("dsrlx"), raw.get("zjlx"), raw.get("cxlx")
     return {
-        "status": _AJZT.get(status, status),
+        "status": AJZT_STATUS.get(status, status),
         "decision_no": raw.get("cfjdswh"),
         "party": {
-            "type": _DSRLX.get(str(dsrlx), dsrlx),
+            "type": DSRLX_PARTY.get(str(dsrlx), dsrlx),
             "name": raw.get("dsrmc"),
             "uscc": raw.get("tyshxydm"),
             "legal_rep": raw.get("fddbr"),
-            "id_type": _ZJLX.get(str(zjlx), zjlx) if zjlx else None,
+            "id_type": ZJLX_ID.get(str(zjlx), zjlx) if zjlx else None,
             "id_no": raw.get("zjhm"),
         },
         "inspection_id": raw.get("jcjlbh"),
@@ -180,6 +169,6 @@ def _penalty(raw: dict[str, Any]) -> dict[str, Any]:
         "penalty_types": _codes(raw.get("cflb")),
         "fine_yuan": _amount(raw.get("fkje")),
         "confiscation_yuan": _amount(raw.get("mswfsdje")),
-        "procedure": _CXLX.get(str(cxlx), cxlx),
+        "procedure": CXLX_PROCEDURE.get(str(cxlx), cxlx),
         "decided_on": raw.get("cfjdrq"),
     }

@@ -1,9 +1,9 @@
 """Which codes seen in real records no mapping table maps yet, and rows to add for them.
 
-Reads the ledger: every stored source record (``records.body`` is the source's raw JSON) and the
-parked failures. For officers it suggests ready-to-paste ``officers.csv`` lines by matching the
-district's users (``/api/v1/users``: id, name, 执法证号) with the municipal officer dictionary
-(``/openapi/dict/zfry``: zjh, xm) and, where configured, the 前置库's ``TR_T_LAW_OFFICER``.
+Reads the ledger: every stored source record, parsed by its source into the canonical model (so this
+module knows no system's field names), and the parked failures. For officers it suggests ready-to-paste
+``officers.csv`` lines by matching the district's users (id, name, 执法证号) with the municipal officer
+dictionary and, where configured, the 前置库's registered officers (``Catalogue.officers``).
 """
 
 from __future__ import annotations
@@ -11,19 +11,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 
+from connectors.contract.errors import RecordInvalid
 from connectors.contract.mapping import TABLES, Mappings
-from sync.db import failures, records
+from connectors.contract.records import Inspection, Penalty, Record
+from connectors.contract.roles import Officer
+from sync.mapping import files as mapping_files
 
 log = structlog.get_logger("zhifa.mappings")
-UNSYNCED = ("draft", "filed")  # never synced: their codes do not matter yet
 
 
 @dataclass
@@ -42,63 +43,55 @@ class Unmapped:
     records: set[str] = field(default_factory=set, repr=False)
 
 
-# What each source's raw record refers to: (table, column looked up, value).  The column is the key
-# for district records, the municipal column for city records (flow 3 maps them back).
-Ref = tuple[str, str, str]
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A code a record refers to: which table, looked up by which column(s), with which value."""
+
+    table: str
+    column: str
+    value: str
 
 
-def _district_refs(kind: str, raw: dict[str, Any], maps: Mappings, hlwjg: bool) -> Iterator[Ref]:
-    key = "district_item_code"
-    if raw.get("item_code"):
-        yield "items", key, str(raw["item_code"])
-    if raw.get("dept_code"):
-        yield "departments", "district_dept_code", str(raw["dept_code"])
-    for uid in raw.get("officers") or ():
-        if isinstance(uid, str):
-            yield "officers", "district_user_id", uid
-    if kind == "inspection":
-        if raw.get("inspection_type"):
-            yield "inspection_types", "district_code", str(raw["inspection_type"])
-        if raw.get("result"):
-            yield "inspection_results", "district_code", str(raw["result"])
+def district_refs(r: Record, maps: Mappings, hlwjg: bool) -> Iterator[Ref]:
+    """What a district record looks up: the tables' keys hold district codes."""
+    yield Ref("items", "district_item_code", r.item_code)
+    if r.dept_code:
+        yield Ref("departments", "district_dept_code", r.dept_code)
+    for uid in r.officers:
+        yield Ref("officers", "district_user_id", uid)
+    if isinstance(r, Inspection):
+        yield Ref("inspection_types", "district_code", r.inspection_type)
+        yield Ref("inspection_results", "district_code", r.result)
         dept = (
-            maps.tables["departments"].rows.get((str(raw.get("dept_code")),))
+            maps.tables["departments"].rows.get((r.dept_code or "",))
             if "departments" in maps.tables
             else None
         )
         agency = dept.values.get("agency_uscc") if dept else None
-        if hlwjg and agency and raw.get("item_code"):
-            yield "hlwjg_check_implement", "district_item_code/agency_uscc", f"{raw['item_code']}/{agency}"
-    elif kind == "penalty":
-        for t in raw.get("penalty_types") or ():
-            yield "penalty_types", "district_code", str(t)
-        party: dict[str, Any] = raw["party"] if isinstance(raw.get("party"), dict) else {}
-        if party.get("type"):
-            yield "party_types", "district_code", str(party["type"])
-        if party.get("id_type"):
-            yield "id_types", "district_code", str(party["id_type"])
+        if hlwjg and agency:
+            yield Ref("hlwjg_check_implement", "district_item_code/agency_uscc", f"{r.item_code}/{agency}")
+    elif isinstance(r, Penalty):
+        for t in r.penalty_types:
+            yield Ref("penalty_types", "district_code", t)
+        yield Ref("party_types", "district_code", r.party.type)
+        if r.party.id_type:
+            yield Ref("id_types", "district_code", r.party.id_type)
 
 
-def _municipal_refs(kind: str, raw: dict[str, Any], maps: Mappings, hlwjg: bool) -> Iterator[Ref]:
-    if raw.get("jcsxbm"):
-        yield "items", "municipal_item_code", str(raw["jcsxbm"])
-    if raw.get("jclx"):
-        yield "inspection_types", "municipal_code", str(raw["jclx"])
-    for t in str(raw.get("cflb") or "").split(","):
-        if t.strip():
-            yield "penalty_types", "municipal_code", t.strip()
-    if raw.get("dsrlx"):
-        yield "party_types", "municipal_code", str(raw["dsrlx"])
-    if raw.get("zjlx"):
-        yield "id_types", "municipal_code", str(raw["zjlx"])
-    if raw.get("jcjg") is not None and raw.get("sfla"):
-        yield "inspection_results", "municipal_jcjg/municipal_sfla", f"{raw['jcjg']}/{raw['sfla']}"
+def city_refs(r: Record) -> Iterator[Ref]:
+    """What a city record (flow 3) is mapped back through: the municipal columns."""
+    yield Ref("items", "municipal_item_code", r.item_code)
+    if isinstance(r, Inspection):
+        yield Ref("inspection_types", "municipal_code", r.inspection_type)
+        if sfla := r.source_codes.get("sfla"):
+            yield Ref("inspection_results", "municipal_jcjg/municipal_sfla", f"{r.result}/{sfla}")
+    elif isinstance(r, Penalty):
+        for t in r.penalty_types:
+            yield Ref("penalty_types", "municipal_code", t)
 
 
-EXTRACTORS: dict[str, Callable[[str, dict[str, Any], Mappings, bool], Iterator[Ref]]] = {
-    "district": _district_refs,
-    "municipal": _municipal_refs,
-}
+def refs(record: Record, maps: Mappings, hlwjg: bool) -> Iterator[Ref]:
+    return district_refs(record, maps, hlwjg) if record.origin == "district" else city_refs(record)
 
 
 def is_mapped(maps: Mappings, table: str, column: str, value: str) -> bool:
@@ -114,55 +107,41 @@ def is_mapped(maps: Mappings, table: str, column: str, value: str) -> bool:
     return any([row.values.get(c, "") for c in columns] == wanted for row in t.rows.values())
 
 
-def scan(app: Any, maps: Mappings) -> list[Unmapped]:
-    """Unmapped codes in the ledger's records, counted, with one example record and the parked count."""
+def _flows(app: Any) -> dict[tuple[str, str], bool]:
+    """(source system, kind) of every pipeline carrying inspections or penalties, and whether one of
+    its pipelines writes to a 前置库 (whose 检查实施清单 rows are then needed)."""
     settings = app.settings
-    sources: dict[tuple[str, str], bool] = {}
+    flows: dict[tuple[str, str], bool] = {}
     for p in settings.pipelines:
         if p.kind in ("inspection", "penalty") and p.source in settings.systems:
             hlwjg = any(settings.systems[t].type == "hlwjg" for t in p.targets if t in settings.systems)
-            sources[(p.source, p.kind)] = sources.get((p.source, p.kind), False) or hlwjg
+            flows[(p.source, p.kind)] = flows.get((p.source, p.kind), False) or hlwjg
+    return flows
+
+
+def scan(app: Any, maps: Mappings) -> list[Unmapped]:
+    """Unmapped codes in the ledger's records, counted, with one example record and the parked count."""
     found: dict[Ref, Unmapped] = {}
-    with app.ledger.engine.connect() as conn:
-        parked = {
-            (r.system, r.kind, r.source_id)
-            for r in conn.execute(
-                select(failures.c.system, failures.c.kind, failures.c.source_id).where(
-                    failures.c.state == "parked"
-                )
-            )
-        }
-        for (system, kind), hlwjg in sources.items():
-            extract = EXTRACTORS.get(settings.systems[system].type)
-            if extract is None:
-                continue
-            rows = conn.execute(
-                select(records.c.source_id, records.c.status, records.c.body)
-                .where(records.c.system == system, records.c.kind == kind)
-                .order_by(records.c.source_id)
-            )
-            for r in rows:
-                if r.status in UNSYNCED:
+    parked = app.ledger.parked_records()
+    for (system, kind), hlwjg in _flows(app).items():
+        source = app.system(system).source()
+        for stored in app.ledger.stored_records(system, kind):
+            try:
+                record = source.parse(kind, json.loads(stored.body))
+            except (RecordInvalid, ValueError):
+                continue  # an invalid record is a failure of its own, shown with the failures
+            for ref in set(refs(record, maps, hlwjg)):
+                if not ref.value or is_mapped(maps, ref.table, ref.column, ref.value):
                     continue
-                try:
-                    raw = json.loads(r.body)
-                except ValueError:
-                    continue
-                if not isinstance(raw, dict) or raw.get("status") in UNSYNCED:
-                    continue
-                for ref in set(extract(kind, raw, maps, hlwjg)):
-                    table, column, value = ref
-                    if is_mapped(maps, table, column, value):
-                        continue
-                    entry = found.get(ref)
-                    if entry is None:
-                        entry = found[ref] = Unmapped(
-                            table, maps.file_of(table), column, value, example=r.source_id
-                        )
-                    if r.source_id not in entry.records:
-                        entry.records.add(r.source_id)
-                        entry.count += 1
-                        entry.parked += (system, kind, r.source_id) in parked
+                entry = found.get(ref)
+                if entry is None:
+                    entry = found[ref] = Unmapped(
+                        ref.table, maps.file_of(ref.table), ref.column, ref.value, example=stored.source_id
+                    )
+                if stored.source_id not in entry.records:
+                    entry.records.add(stored.source_id)
+                    entry.count += 1
+                    entry.parked += (system, kind, stored.source_id) in parked
     return sorted(found.values(), key=lambda u: (list(TABLES).index(u.table), -u.count, u.code))
 
 
@@ -175,16 +154,16 @@ def csv_line(values: list[str]) -> str:
 
 def suggest_officer(
     user_id: str,
-    user: dict[str, Any] | None,
-    zfry: list[dict[str, Any]],
-    registered: dict[str, tuple[str, date | None]] | None,
+    user: Officer | None,
+    city: list[Officer],
+    registered: dict[str, Officer] | None,
     today: date,
 ) -> tuple[str | None, str]:
     """An ``officers.csv`` line for a district user, by 执法证号 and name across systems, and why."""
     if user is None:
         return None, f"区平台用户库中没有 {user_id}: 请核对记录中的执法人员"
-    name, cert = str(user.get("name") or "").strip(), str(user.get("cert_no") or "").strip()
-    by_cert = {str(d.get("zjh")): str(d.get("xm") or "") for d in zfry}
+    name, cert = user.name, user.cert_no
+    by_cert = {o.cert_no: o.name for o in city}
     line, note = None, ""
     if cert and cert in by_cert:
         line = csv_line([user_id, name, cert])
@@ -194,7 +173,7 @@ def suggest_officer(
             else f"执法证号一致, 但市系统登记的姓名是 {by_cert[cert]}: 请核对"
         )
     else:
-        same_name = sorted(str(d.get("zjh")) for d in zfry if str(d.get("xm") or "") == name)
+        same_name = sorted(o.cert_no for o in city if o.name == name)
         if len(same_name) == 1:
             line = csv_line([user_id, name, same_name[0]])
             note = f"按姓名匹配 (区平台登记的证号 {cert or '(空)'} 不在市系统): 请核对证号 {same_name[0]}"
@@ -206,63 +185,50 @@ def suggest_officer(
         chosen = line.rsplit(",", 1)[-1]
         if chosen not in registered:
             note += f"; 证号 {chosen} 未在互联网+监管注册"
-        elif (valid_to := registered[chosen][1]) is not None and valid_to < today:
+        elif (valid_to := registered[chosen].valid_to) is not None and valid_to < today:
             note += f"; 证号 {chosen} 在互联网+监管已于 {valid_to} 过期"
     return line, note
 
 
-def _hlwjg_officers(app: Any) -> dict[str, tuple[str, date | None]] | None:
-    import sqlalchemy as sa
-
-    from sync.mapping.check import law_officers
-
+def _officers_of(app: Any, system_type: str) -> list[Officer] | None:
+    """The officers the first configured system of ``system_type`` knows; None when none is configured."""
     for name, cfg in app.settings.systems.items():
-        if cfg.type == "hlwjg":
-            engine = sa.create_engine(app.secrets.get(name, "url"))
-            try:
-                with engine.connect() as db:
-                    return law_officers(db)
-            finally:
-                engine.dispose()
+        if cfg.type == system_type:
+            catalogue = app.system(name).catalogue()
+            return catalogue.officers() if catalogue is not None else []
     return None
-
-
-def _first(app: Any, system_type: str) -> str | None:
-    return next((n for n, c in app.settings.systems.items() if c.type == system_type), None)
 
 
 def coverage(app: Any, *, suggest: bool = True, today: date | None = None) -> list[Unmapped]:
     """Unmapped codes seen in records (with counts and an example record id), then active district
     users who have no ``officers`` row yet (count 0); officers come with suggested lines where found."""
-    maps, _problems = Mappings.load_with_problems(app.settings.mappings_dir)  # the files as edited, read only
+    maps, _problems = mapping_files.load_with_problems(app.settings.mappings_dir)  # the files as edited
     found = scan(app, maps)
     if not suggest:
         return found
     today = today or date.today()
-    district, municipal = _first(app, "district"), _first(app, "municipal")
-    users: dict[str, dict[str, Any]] = {}
-    zfry: list[dict[str, Any]] = []
-    registered = None
-    problems = []
+    users: dict[str, Officer] = {}
+    city: list[Officer] = []
+    registered: dict[str, Officer] | None = None
+    problem = ""
     try:
-        if district:
-            users = {str(u.get("id")): u for u in app.connector(district).list_all("/api/v1/users")}
-        if municipal:
-            zfry = app.connector(municipal).dictionary("zfry")
-        registered = _hlwjg_officers(app)
+        users = {o.user_id or "": o for o in _officers_of(app, "district") or []}
+        city = _officers_of(app, "municipal") or []
+        hlwjg = _officers_of(app, "hlwjg")
+        registered = {o.cert_no: o for o in hlwjg} if hlwjg is not None else None
     except Exception as exc:  # suggestions are a help; the list of unmapped codes stands without them
-        problems.append(f"{type(exc).__name__}: {str(exc)[:160]}")
-        log.warning("coverage_lookup_failed", error=problems[-1])
+        problem = f"{type(exc).__name__}: {str(exc)[:160]}"
+        log.warning("coverage_lookup_failed", error=problem)
     officers = maps.tables.get("officers")
     seen = {u.code for u in found if u.table == "officers"}
     for uid, user in sorted(users.items()):
-        if user.get("active", True) and uid not in seen and (officers is None or (uid,) not in officers.rows):
+        if user.active and uid not in seen and (officers is None or (uid,) not in officers.rows):
             found.append(Unmapped("officers", maps.file_of("officers"), "district_user_id", uid))
     for u in found:
         if u.table != "officers":
             continue
-        if problems:
-            u.note = f"无法读取人员目录, 未能给出建议 ({problems[0]})"
-        elif users or zfry:
-            u.suggestion, u.note = suggest_officer(u.code, users.get(u.code), zfry, registered, today)
+        if problem:
+            u.note = f"无法读取人员目录, 未能给出建议 ({problem})"
+        elif users or city:
+            u.suggestion, u.note = suggest_officer(u.code, users.get(u.code), city, registered, today)
     return found

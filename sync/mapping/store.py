@@ -32,10 +32,12 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
-from connectors.contract.mapping import MappingFileError, Mappings, Problem, table_files
+from connectors.contract.mapping import CheckReport, MappingFileError, Mappings, Problem
 from sync.db import audit_log
 from sync.ledger import Ledger
-from sync.mapping.check import ALL_SYSTEMS, CheckReport, check_offline
+from sync.mapping import files as mapping_files
+from sync.mapping.check import ALL_SYSTEMS, check_offline
+from sync.mapping.files import table_files
 
 log = structlog.get_logger("zhifa.mappings")
 
@@ -119,7 +121,7 @@ def diff(
 
 def validate(directory: Path, systems: Iterable[str] = ALL_SYSTEMS) -> tuple[Mappings | None, CheckReport]:
     """Load and check the set in ``directory``; the set is None when anything is an error."""
-    maps, problems = Mappings.load_with_problems(directory)
+    maps, problems = mapping_files.load_with_problems(directory)
     report = check_offline(maps, systems)
     report.errors[:0] = problems
     return (maps if report.ok else None), report

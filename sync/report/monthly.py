@@ -582,7 +582,8 @@ def monthly_report(
 # -- from a configuration -------------------------------------------------------------------------
 def department_names(mappings_dir: Path) -> tuple[dict[str, str], str]:
     """(code → name from ``departments.csv``/``.xlsx``, the bureau's name — the first row's agency)."""
-    from connectors.contract.mapping import MappingFileError, read_rows
+    from connectors.contract.mapping import MappingFileError
+    from sync.mapping.files import read_rows
 
     for name in ("departments.csv", "departments.xlsx"):
         path = mappings_dir / name

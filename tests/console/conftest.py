@@ -19,7 +19,8 @@ from console.app import create_app
 from console.users import add_user
 from simulators.server import serving
 from sync.config import Settings
-from sync.ledger import Ledger, Outcome, RecordSnapshot, RunCounts
+from sync.ledger import Ledger, RecordSnapshot
+from sync.outcomes import Outcome, RunCounts
 
 PASSWORD = "correct horse battery"
 ID_NO = "11010519491231002X"  # a valid 居民身份证号 (check character X)

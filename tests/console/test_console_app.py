@@ -17,7 +17,8 @@ from console.app import create_app
 from console.users import UserError, add_user, get_user, main, set_disabled, verify
 from simulators.server import serving
 from sync.db import make_engine, metadata
-from sync.ledger import Ledger, Outcome
+from sync.ledger import Ledger
+from sync.outcomes import Outcome
 from tests.console.conftest import (
     ID_MASKED,
     ID_NO,

@@ -14,7 +14,7 @@ import yaml
 
 from simulators import datagen, district, municipal
 from simulators.server import serving
-from sync.ledger import RunCounts
+from sync.outcomes import RunCounts
 from zhifa_sync.app import App
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ import yaml
 from simulators import credit, datagen, district
 from simulators.server import serving
 from simulators.universe import make_uscc
-from sync.ledger import RunCounts
+from sync.outcomes import RunCounts
 from sync.report.deadlines import deadline_section, deadlines
 from zhifa_sync.app import App
 from zhifa_sync.export_sgs import export_sgs

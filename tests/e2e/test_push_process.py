@@ -15,13 +15,15 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from connectors.contract.config import Secrets, SystemConfig
+from connectors.contract.config import Secrets
 from connectors.contract.errors import FatalConnectorError
-from connectors.contract.mapping import Mappings
 from connectors.contract.records import parse_record
 from connectors.contract.roles import Context
+from connectors.municipal.config import MunicipalConfig
 from connectors.systems import create
 from simulators import municipal
+from sync.mapping import files as mapping_files
+from sync.push import Job
 from sync.push_process import ChildSpec, RemotePushes
 from tests.e2e.procs import log_events, simulators, wait_for, write_config, zhifa
 from tests.e2e.stack import REPO
@@ -142,7 +144,7 @@ def test_sigkill_of_the_daemon_takes_its_push_process_along(tmp_path: Path) -> N
 
 
 def _spec(sims_url: str, secret: str) -> ChildSpec:
-    cfg = SystemConfig(
+    cfg = MunicipalConfig(
         type="municipal",
         base_url=sims_url,
         app_key=municipal.MUNICIPAL_APP_KEY,
@@ -158,6 +160,7 @@ def _spec(sims_url: str, secret: str) -> ChildSpec:
         secrets=Secrets({"municipal.app_secret": SecretStr(secret)}),
         log_format="json",
         log_level=logging.INFO,
+        build=create,
         context={"pipeline": "test", "run_id": "r1"},
         debug=False,
     )
@@ -169,10 +172,12 @@ def test_a_push_process_refused_by_the_target_stops_calling_it_and_says_so(tmp_p
     with simulators(inspections=300, penalties=0, seed=35) as sims:
         raws = [r for r in sims.get(f"{sims.district_url}/_sim/inspections") if r["status"] != "draft"][:200]
         records = [parse_record("inspection", r) for r in raws]
-        maps = Mappings.load(REPO / "mappings")
-        translator = create("municipal", _spec(sims.municipal_url, "x").cfg, _spec("", "x").secrets)
+        maps = mapping_files.load(REPO / "mappings")
+        translator = create("municipal", _spec(sims.municipal_url, "x").cfg, _spec("", "x").secrets).target(
+            "inspection"
+        )
         ctx = Context(maps, lambda *_: None, lambda *_: None)
-        jobs = [(r, "municipal", translator.translate(r, ctx), "h", None) for r in records]
+        jobs = [Job(r, translator.translate(r, ctx), None, "municipal", "h") for r in records]
         seconds: list[float] = []
         for secret, want in (("not-the-secret", "auth"), (municipal.MUNICIPAL_APP_SECRET, None)):
             remote = RemotePushes(_spec(sims.municipal_url, secret), seconds.append)

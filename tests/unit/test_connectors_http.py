@@ -9,13 +9,17 @@ from datetime import datetime
 import httpx
 import pytest
 import respx
+from pydantic import SecretStr
 
-from connectors.contract.config import RetryConfig, Secrets, SystemConfig
+from connectors import district as district_system
+from connectors import municipal as municipal_system
+from connectors.contract.config import RetryConfig, Secrets
 from connectors.contract.errors import BadResponse, FatalConnectorError, RetriableError, TargetRejected
-from connectors.contract.records import parse_record
-from connectors.contract.roles import PriorDelivery
-from connectors.district.connector import DistrictConnector
-from connectors.municipal.target import MunicipalConnector
+from connectors.contract.records import RecordKind, parse_record
+from connectors.contract.roles import Prior, Push, Roles, Source, Target
+from connectors.contract.states import DeliveryState
+from connectors.district.config import DistrictConfig
+from connectors.municipal.config import MunicipalConfig
 from tests.unit.test_records import PENALTY
 
 FAST = RetryConfig(attempts=3, initial_wait_s=0.001, max_wait_s=0.01)
@@ -23,20 +27,29 @@ D = "http://district.test"
 M = "http://municipal.test"
 
 
-def district() -> DistrictConnector:
-    from pydantic import SecretStr
-
-    cfg = SystemConfig(type="district", base_url=D, username="u", password={"env": "X"}, retry=FAST)
-    return DistrictConnector("district", cfg, Secrets({"district.password": SecretStr("pw")}))
+def district_system_() -> Roles:
+    cfg = DistrictConfig(type="district", base_url=D, username="u", password={"env": "X"}, retry=FAST)
+    return district_system.build("district", cfg, Secrets({"district.password": SecretStr("pw")}))
 
 
-def municipal() -> MunicipalConnector:
-    from pydantic import SecretStr
+def district() -> Source:
+    return district_system_().source()
 
-    cfg = SystemConfig(
+
+def district_target(kind: RecordKind) -> Target:
+    return district_system_().target(kind)
+
+
+def municipal() -> Target:
+    cfg = MunicipalConfig(
         type="municipal", base_url=M, app_key="AK", app_secret={"env": "X"}, region_code="120116", retry=FAST
     )
-    return MunicipalConnector("municipal", cfg, Secrets({"municipal.app_secret": SecretStr("SECRET")}))
+    system = municipal_system.build("municipal", cfg, Secrets({"municipal.app_secret": SecretStr("SECRET")}))
+    return system.target("penalty")
+
+
+def delivered(target_id: str) -> Prior:
+    return Prior(target_id, DeliveryState.DELIVERED)
 
 
 def ok(data: object) -> httpx.Response:
@@ -139,7 +152,7 @@ def test_municipal_e2005_links_the_hand_typed_record_then_updates_it() -> None:
         side_effect=[env(code="E2005", msg="数据重复: AJ0001"), env({"ajbh": "AJ0001"})]
     )
     link = respx.post(f"{M}/openapi/xzcf/link").mock(return_value=env({}))
-    done = municipal().deliver(record, {"wbxtly": "QJJR", "wbxtbh": record.id}, None)
+    done = municipal().deliver(Push(record, {"wbxtly": "QJJR", "wbxtbh": record.id}, None))
     assert (done.action, done.target_id, done.linked) == ("linked", "AJ0001", True)
     assert json.loads(link.calls[0].request.content) == {
         "ajbh": "AJ0001",
@@ -160,7 +173,7 @@ def test_municipal_rate_limit_envelope_is_retried_and_resigned() -> None:
             env({"ajbh": "AJ9"}),
         ]
     )
-    done = municipal().deliver(record, {}, PriorDelivery("AJ9", "delivered", False))
+    done = municipal().deliver(Push(record, {}, delivered("AJ9")))
     assert (done.action, save.call_count) == ("updated", 3)
     assert all(_sign_ok(c.request) for c in save.calls)
 
@@ -179,12 +192,12 @@ def test_municipal_auth_error_is_fatal_catalogue_miss_parks_and_field_error_reje
         ]
     )
     with pytest.raises(FatalConnectorError, match="app_secret"):
-        municipal().deliver(record, {}, None)
+        municipal().deliver(Push(record, {}, None))
     with pytest.raises(MappingMissing) as parked:
-        municipal().deliver(record, {}, None)
+        municipal().deliver(Push(record, {}, None))
     assert "12011619009" in str(parked.value) and "officers.csv" in str(parked.value)
     with pytest.raises(TargetRejected, match="wfss"):
-        municipal().deliver(record, {}, None)
+        municipal().deliver(Push(record, {}, None))
 
 
 @respx.mock
@@ -192,7 +205,7 @@ def test_municipal_revoke_of_a_delivered_penalty() -> None:
     """A revoked penalty already on the city is revoked there, by our external id."""
     record = parse_record("penalty", {**PENALTY, "status": "revoked"})
     revoke = respx.post(f"{M}/openapi/xzcf/revoke").mock(return_value=env({}))
-    done = municipal().deliver(record, {}, PriorDelivery("AJ1", "delivered", False))
+    done = municipal().deliver(Push(record, {}, delivered("AJ1")))
     assert done.action == "withdrawn"
     assert json.loads(revoke.calls[0].request.content) == {"wbxtly": "QJJR", "wbxtbh": record.id}
 

@@ -19,7 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from connectors.contract.config import RetryConfig, Secrets, SystemConfig
+from connectors import credit as credit_system
+from connectors.contract.config import RetryConfig, Secrets
 from connectors.contract.errors import (
     BadResponse,
     ConnectorError,
@@ -28,12 +29,13 @@ from connectors.contract.errors import (
     TargetRejected,
 )
 from connectors.contract.events import CreditEvent
-from connectors.contract.mapping import Mappings
 from connectors.contract.records import Penalty, parse_record
-from connectors.contract.roles import Context, Delivered, PriorDelivery
-from connectors.credit.connector import CreditConnector, yuan_in_words, yuan_to_wan
+from connectors.contract.roles import BatchTarget, Context, Delivered, Prior, Push, Roles
+from connectors.contract.states import DeliveryState
+from connectors.credit.config import CreditConfig
+from connectors.credit.fields import yuan_in_words, yuan_to_wan
 from connectors.credit.publicity import add_years, is_serious, publicity_end
-from connectors.district.connector import DistrictConnector
+from sync.mapping import files as mapping_files
 from tests.unit.test_records import penalty
 
 C = "http://credit.test"
@@ -41,12 +43,12 @@ BATCH = f"{C}/api/sgs/v2/xzcf/batch"
 EVENTS = f"{C}/api/credit/v1/events"
 SECRET = "s3cret"
 FAST = RetryConfig(attempts=3, initial_wait_s=0.001, max_wait_s=0.01)
-MAPPINGS = Mappings.load(Path(__file__).resolve().parents[2] / "mappings")
+MAPPINGS = mapping_files.load(Path(__file__).resolve().parents[2] / "mappings")
 CTX = Context(MAPPINGS, lambda kind, sid, target: None)
 
 
-def credit(**cfg: Any) -> CreditConnector:
-    conf = SystemConfig(
+def system(**cfg: Any) -> Roles:
+    conf = CreditConfig(
         type="credit",
         base_url=C,
         app_key="SGS-T",
@@ -57,7 +59,13 @@ def credit(**cfg: Any) -> CreditConnector:
         data_source_uscc="11120116MYYA50UTC6",
         **cfg,
     )
-    return CreditConnector("credit", conf, Secrets({"credit.app_secret": SecretStr(SECRET)}))
+    return credit_system.build("credit", conf, Secrets({"credit.app_secret": SecretStr(SECRET)}))
+
+
+def credit(**cfg: Any) -> BatchTarget:
+    target = system(**cfg).target("penalty")
+    assert isinstance(target, BatchTarget)
+    return target
 
 
 def record(**changes: Any) -> Penalty:
@@ -66,10 +74,12 @@ def record(**changes: Any) -> Penalty:
     return rec
 
 
-def job(
-    rec: Penalty, prior: PriorDelivery | None = None
-) -> tuple[Penalty, dict[str, Any], PriorDelivery | None]:
-    return rec, credit().translate(rec, CTX), prior
+def job(rec: Penalty, prior: Prior | None = None) -> Push:
+    return Push(rec, credit().translate(rec, CTX), prior)
+
+
+def known(xybm: str | None, state: DeliveryState = DeliveryState.DELIVERED, linked: bool = False) -> Prior:
+    return Prior(xybm, state, linked)
 
 
 def sent(call: Any) -> list[dict[str, Any]]:
@@ -114,7 +124,7 @@ def test_signature_matches_an_independent_computation() -> None:
     credit().deliver_batch([job(record())])
     assert signature_ok(route.calls[0].request)
     get = respx.get(EVENTS).mock(return_value=httpx.Response(200, json={"events": [], "nextCursor": None}))
-    credit().ping()
+    system().ping()
     assert signature_ok(get.calls[0].request) and get.calls[0].request.content == b""
 
 
@@ -203,7 +213,7 @@ def test_batch_results_stand_alone_and_duplicate_is_adopted() -> None:
 def test_changed_record_is_an_update_with_its_xybm() -> None:
     """A record the platform holds goes as U with the known xybm and keeps its linked flag."""
     route = respx.post(BATCH).mock(return_value=answer(res("CF2021000045", xybm="XY9")))
-    [done] = credit().deliver_batch([job(record(), PriorDelivery("XY9", "delivered", True))])
+    [done] = credit().deliver_batch([job(record(), known("XY9", linked=True))])
     assert done == Delivered("updated", "XY9", linked=True)
     [body] = sent(route.calls[0])
     assert (body["CZLX"], body["xybm"]) == ("U", "XY9")
@@ -213,7 +223,7 @@ def test_changed_record_is_an_update_with_its_xybm() -> None:
 def test_revoked_published_decision_is_withdrawn_with_d() -> None:
     """A revoked decision we published goes as D with only SJBS and BZ."""
     route = respx.post(BATCH).mock(return_value=answer(res("CF2021000045", xybm="XY9")))
-    [done] = credit().deliver_batch([job(record(status="revoked"), PriorDelivery("XY9", "delivered", False))])
+    [done] = credit().deliver_batch([job(record(status="revoked"), known("XY9", linked=False))])
     assert done == Delivered("withdrawn", "XY9")
     assert sent(route.calls[0]) == [{"SJBS": "CF2021000045", "CZLX": "D", "BZ": "行政处罚决定已撤销"}]
 
@@ -414,7 +424,7 @@ def test_event_paging_restarts_after_an_expired_cursor_without_repeats() -> None
             httpx.Response(200, json={"events": [event("E2", t2), event("E3", t2)], "nextCursor": None}),
         ]
     )
-    pages = list(credit().pull("credit_event", None, datetime(2025, 12, 1), datetime(2026, 2, 1), 2))
+    pages = list(system().source().pull("credit_event", None, datetime(2025, 12, 1), datetime(2026, 2, 1), 2))
     assert [[e["eventId"] for e in p.items] for p in pages] == [["E1", "E2"], ["E3"]]
     params = [dict(c.request.url.params) for c in route.calls]
     assert params == [
@@ -422,18 +432,14 @@ def test_event_paging_restarts_after_an_expired_cursor_without_repeats() -> None
         {"cursor": "c1"},
         {"since": t2, "limit": "2"},
     ]
-    assert pages[-1].position == {
-        "since": t2,
-        "ids": ["E2", "E3"],
-        "cursor": None,
-        "ts": "2026-01-01 10:00:00",
-    }
+    assert pages[-1].cursor.to_json() == {"v": 1, "since": t2, "ids": ["E2", "E3"], "cursor": None}
+    assert pages[-1].cursor.watermark == datetime(2026, 1, 1, 10)
 
 
 @respx.mock
 def test_district_takes_credit_events_idempotently_and_skips_other_districts() -> None:
     """40901 (already held) is success; 40401 (another district's company) is skipped, not failed."""
-    from tests.unit.test_connectors_http import D, district, ok
+    from tests.unit.test_connectors_http import D, district_target, ok
 
     respx.post(f"{D}/api/auth/token").mock(return_value=ok({"access_token": "t", "expires_in": 7200}))
     respx.post(f"{D}/api/v1/credit-events").mock(
@@ -445,7 +451,7 @@ def test_district_takes_credit_events_idempotently_and_skips_other_districts() -
             ),
         ]
     )
-    target: DistrictConnector = district()
+    target = district_target("credit_event")
     ev = parse_record("credit_event", event("E1", "2026-01-01T09:00:00+08:00", "BLACKLIST_ADD"))
     assert isinstance(ev, CreditEvent) and target.wants(ev) and not target.wants(record())
     payload = target.translate(ev, CTX)
@@ -456,8 +462,8 @@ def test_district_takes_credit_events_idempotently_and_skips_other_districts() -
         "kind": "blacklist_add",
         "occurred_at": "2026-01-01 09:00:00",
     }
-    assert target.deliver(ev, payload, None) == Delivered("created", "E1")
-    assert target.deliver(ev, payload, None) == Delivered("skipped")
+    assert target.deliver(Push(ev, payload, None)) == Delivered("created", "E1")  # type: ignore[arg-type]
+    assert target.deliver(Push(ev, payload, None)) == Delivered("skipped")  # type: ignore[arg-type]
 
 
 @respx.mock
@@ -466,7 +472,7 @@ def test_after_an_unanswered_attempt_an_accepted_insert_is_followed_by_an_update
     route = respx.post(BATCH).mock(
         side_effect=[answer(res("CF2021000045", xybm="XY7")), answer(res("CF2021000045", xybm="XY7"))]
     )
-    [done] = credit().deliver_batch([job(record(), PriorDelivery(None, "attempted", False))])
+    [done] = credit().deliver_batch([job(record(), known(None, DeliveryState.ATTEMPTED))])
     assert done.target_id == "XY7" and route.call_count == 2
     [first], [second] = sent(route.calls[0]), sent(route.calls[1])
     assert first["CZLX"] == "I" and (second["CZLX"], second["xybm"]) == ("U", "XY7")

@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
-from sync.ledger import Ledger, Outcome, RecordSnapshot, RunCounts
+from connectors.contract.roles import StoredRecord
+from connectors.paging import Position
+from sync.ledger import Ledger, RecordSnapshot
+from sync.outcomes import Outcome, RunCounts
 
 
 @pytest.fixture
@@ -76,7 +79,7 @@ def page(
     outcomes: list[Outcome],
     *,
     snapshots: list[RecordSnapshot] | None = None,
-    cursor: dict[str, Any] | None = None,
+    cursor: Position | None = None,
     run_id: str = "r1",
     pipeline: str = "district-penalties",
 ) -> None:
@@ -95,11 +98,13 @@ def failure(ledger: Ledger, source_id: str) -> dict[str, Any]:
 
 # -- cursors and meta -------------------------------------------------------------------------------
 def test_cursor_is_none_then_set_then_overwritten(ledger: Ledger) -> None:
-    """A pipeline without a cursor reads None; set_cursor stores JSON and a later call replaces it."""
-    assert ledger.get_cursor("p") is None
-    ledger.set_cursor("p", {"ts": "2025-01-01 00:00:00", "ids": ["a"]})
-    ledger.set_cursor("p", {"ts": "2025-02-01 00:00:00", "ids": ["b", "c"]})
-    assert ledger.get_cursor("p") == {"ts": "2025-02-01 00:00:00", "ids": ["b", "c"]}
+    """A pipeline without a cursor reads None; set_cursor stores the versioned JSON and its watermark,
+    and a later call replaces both."""
+    assert ledger.get_cursor("p") is None and ledger.get_watermark("p") is None
+    ledger.set_cursor("p", Position(datetime(2025, 1, 1), frozenset({"a"})))
+    ledger.set_cursor("p", Position(datetime(2025, 2, 1), frozenset({"c", "b"})))
+    assert ledger.get_cursor("p") == {"v": 1, "ts": "2025-02-01 00:00:00", "ids": ["b", "c"]}
+    assert ledger.get_watermark("p") == datetime(2025, 2, 1)
     assert ledger.get_cursor("other") is None
 
 
@@ -118,9 +123,9 @@ def test_commit_page_writes_snapshots_deliveries_failures_and_cursor_together(le
         ledger,
         [ok("CF1"), ok("CF2", "linked", linked=True), bad("CF3")],
         snapshots=[snap("CF1", doc_no="D1", key="k1"), snap("CF2"), snap("CF3")],
-        cursor={"ts": "2025-03-01 09:00:00"},
+        cursor=Position(datetime(2025, 3, 1, 9)),
     )
-    assert ledger.get_cursor("district-penalties") == {"ts": "2025-03-01 09:00:00"}
+    assert ledger.get_cursor("district-penalties") == {"v": 1, "ts": "2025-03-01 09:00:00", "ids": []}
     known = ledger.deliveries_for("district", "penalty", ["CF1", "CF2", "CF3", "CF9"])
     assert set(known) == {("CF1", "municipal"), ("CF2", "municipal")}
     assert (
@@ -134,7 +139,7 @@ def test_commit_page_writes_snapshots_deliveries_failures_and_cursor_together(le
         "CF1": '{"id": "CF1"}',
         "CF3": '{"id": "CF3"}',
     }
-    assert ledger.find_by_natural_key("district", "penalty", "k1") == [("CF1", '{"id": "CF1"}')]
+    assert ledger.find_by_natural_key("district", "penalty", "k1") == [StoredRecord("CF1", '{"id": "CF1"}')]
     f = failure(ledger, "CF3")
     assert (f["state"], f["attempts"], f["error_kind"], f["pipeline"]) == (
         "open",
@@ -148,9 +153,9 @@ def test_commit_page_writes_snapshots_deliveries_failures_and_cursor_together(le
 
 def test_commit_page_without_cursor_keeps_the_saved_one(ledger: Ledger) -> None:
     """A retry page (cursor None) never moves the cursor."""
-    page(ledger, [ok("CF1")], cursor={"ts": "2025-03-01 09:00:00"})
+    page(ledger, [ok("CF1")], cursor=Position(datetime(2025, 3, 1, 9)))
     page(ledger, [ok("CF2")], cursor=None)
-    assert ledger.get_cursor("district-penalties") == {"ts": "2025-03-01 09:00:00"}
+    assert ledger.get_watermark("district-penalties") == datetime(2025, 3, 1, 9)
 
 
 def test_snapshot_upsert_keeps_one_row_with_the_latest_body(ledger: Ledger) -> None:

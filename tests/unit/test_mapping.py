@@ -9,7 +9,8 @@ import pytest
 from openpyxl import Workbook
 
 from connectors.contract.errors import MappingMissing
-from connectors.contract.mapping import MappingFileError, Mappings
+from connectors.contract.mapping import MappingFileError
+from sync.mapping import files as mapping_files
 
 REPO_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 
@@ -23,7 +24,7 @@ def maps_dir(tmp_path: Path) -> Path:
 
 def test_shipped_tables_load(maps_dir: Path) -> None:
     """The repository's tables are a valid set."""
-    maps = Mappings.load(maps_dir)
+    maps = mapping_files.load(maps_dir)
     assert maps.get("officers", "u1001", "cert_no")
 
 
@@ -32,9 +33,9 @@ def test_csv_with_and_without_bom(maps_dir: Path) -> None:
     path = maps_dir / "inspection_types.csv"
     raw = path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
-    with_bom = Mappings.load(maps_dir).get("inspection_types", "02", "municipal_code")
+    with_bom = mapping_files.load(maps_dir).get("inspection_types", "02", "municipal_code")
     path.write_bytes(raw[3:])
-    assert Mappings.load(maps_dir).get("inspection_types", "02", "municipal_code") == with_bom == "SSJ"
+    assert mapping_files.load(maps_dir).get("inspection_types", "02", "municipal_code") == with_bom == "SSJ"
 
 
 def test_gbk_file_is_refused_with_what_to_do(maps_dir: Path) -> None:
@@ -42,7 +43,7 @@ def test_gbk_file_is_refused_with_what_to_do(maps_dir: Path) -> None:
     path = maps_dir / "officers.csv"
     path.write_bytes(path.read_text(encoding="utf-8-sig").encode("gbk"))
     with pytest.raises(MappingFileError) as info:
-        Mappings.load(maps_dir)
+        mapping_files.load(maps_dir)
     assert "officers.csv" in str(info.value) and "GBK" in str(info.value) and "UTF-8" in str(info.value)
 
 
@@ -55,7 +56,7 @@ def test_xlsx_table_loads(maps_dir: Path) -> None:
     ws.append(["01", "日常检查", "RCJC", "9"])
     ws.append(["02", "双随机抽查", "SSJ", "1"])
     wb.save(maps_dir / "inspection_types.xlsx")
-    assert Mappings.load(maps_dir).get("inspection_types", "02", "municipal_code") == "SSJ"
+    assert mapping_files.load(maps_dir).get("inspection_types", "02", "municipal_code") == "SSJ"
 
 
 def test_duplicate_key_and_blank_key_report_file_and_line(maps_dir: Path) -> None:
@@ -65,7 +66,7 @@ def test_duplicate_key_and_blank_key_report_file_and_line(maps_dir: Path) -> Non
     path.write_text(text + "u1001,重复,999\n,无键,888\n", encoding="utf-8-sig")
     lines = len(text.splitlines())
     with pytest.raises(MappingFileError) as info:
-        Mappings.load(maps_dir)
+        mapping_files.load(maps_dir)
     problems = [str(p) for p in info.value.problems]
     assert (
         f"officers.csv:{lines + 1}: district_user_id: 键 u1001 重复 (第 2 行已有) 且映射到不同的值"
@@ -82,7 +83,7 @@ def test_missing_row_and_blank_cell_name_table_key_and_column(maps_dir: Path) ->
         for line in path.read_text(encoding="utf-8-sig").splitlines()
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
-    maps = Mappings.load(maps_dir)
+    maps = mapping_files.load(maps_dir)
     with pytest.raises(MappingMissing) as missing:
         maps.get("officers", "u9999", "cert_no", what="执法人员")
     assert str(missing.value).startswith("映射表 officers.csv 中没有执法人员 u9999 这一行")

@@ -10,9 +10,10 @@ import pytest
 import yaml
 from openpyxl import Workbook, load_workbook
 
-from connectors.contract.mapping import MappingFileError, Mappings
+from connectors.contract.mapping import MappingFileError
 from simulators import district, hlwjg, municipal
 from simulators.server import serving
+from sync.mapping import files as mapping_files
 from sync.mapping.check import check_offline
 from zhifa_sync.cli import main as cli
 
@@ -53,7 +54,7 @@ def test_excel_csv_with_bom_and_crlf_loads(maps_dir: Path, capsys: pytest.Captur
     path = maps_dir / "officers.csv"
     edit(path, "u1001,", "u1001,黎文,12011619001")
     assert path.read_bytes().startswith(b"\xef\xbb\xbfdistrict_user_id,") and b"\r\n" in path.read_bytes()
-    assert Mappings.load(maps_dir).get("officers", "u1001", "cert_no") == "12011619001"
+    assert mapping_files.load(maps_dir).get("officers", "u1001", "cert_no") == "12011619001"
     assert check(capsys, "--dir", str(maps_dir))[0] == 0
 
 
@@ -70,7 +71,7 @@ def test_xlsx_table_with_numeric_cells_loads(maps_dir: Path) -> None:
         ["QZJC-0002", "对危险化学品经营企业的监督检查", "inspection", "120000-AQJC-0002", 12000000000002.0]
     )
     wb.save(maps_dir / "items.xlsx")
-    maps = Mappings.load(maps_dir)
+    maps = mapping_files.load(maps_dir)
     assert maps.get("items", "QZJC-0002", "hlwjg_item_code") == "12000000000002"
     assert maps.file_of("items") == "items.xlsx"
 
@@ -90,7 +91,7 @@ def test_export_writes_a_workbook_that_loads_as_the_set(
     only_workbook = tmp_path / "wb"
     only_workbook.mkdir()
     shutil.copy(out, only_workbook / "mappings.xlsx")
-    original, loaded = Mappings.load(maps_dir), Mappings.load(only_workbook)
+    original, loaded = mapping_files.load(maps_dir), mapping_files.load(only_workbook)
     assert loaded.file_of("officers") == "mappings.xlsx[officers]"
     for name, table in original.tables.items():
         assert {k: r.values for k, r in loaded.tables[name].rows.items()} == {
@@ -98,7 +99,7 @@ def test_export_writes_a_workbook_that_loads_as_the_set(
         }
     shutil.copy(maps_dir / "officers.csv", only_workbook / "officers.csv")
     with pytest.raises(MappingFileError) as both:
-        Mappings.load(only_workbook)
+        mapping_files.load(only_workbook)
     assert "officers.csv: 同时存在 officers.csv 和 mappings.xlsx 的工作表 officers: 请只保留一个" in str(
         both.value
     )
@@ -194,7 +195,7 @@ def test_ambiguous_reverse_mapping_is_an_error(maps_dir: Path, capsys: pytest.Ca
 def test_offline_errors_block_and_warnings_do_not(maps_dir: Path) -> None:
     """``check_offline`` separates what refuses a reload (errors) from what only informs (warnings)."""
     edit(maps_dir / "officers.csv", "u1002,", "u1002,冯洋艳,")
-    report = check_offline(Mappings.load(maps_dir))
+    report = check_offline(mapping_files.load(maps_dir))
     assert report.ok and len(report.warnings) == 1
 
 

@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
+from connectors.paging import Position
 from sync import db
 from sync.ledger import Ledger
 
@@ -121,7 +122,7 @@ def test_upgrade_from_the_first_release_keeps_the_data(ledger_url: str) -> None:
         assert ledger.get_meta("k") == "v"
         assert [(a["actor"], a["detail"]) for a in ledger.audit()] == [("张三", "说明")]
         # and the upgraded ledger works for new writes
-        ledger.set_cursor("p", {"ts": "y"})
-        assert ledger.get_cursor("p") == {"ts": "y"}
+        ledger.set_cursor("p", Position(T))
+        assert ledger.get_cursor("p") == {"v": 1, "ts": "2025-03-01 09:00:00", "ids": []}
     finally:
         ledger.close()

@@ -76,8 +76,11 @@ def test_position_resumes_after_the_ids_already_done() -> None:
         for i in items
     ]
     assert sorted([i["id"] for i in first_items] + rest) == sorted(src.rows)
-    restored = Position.from_json(first_pos.to_json())
+    restored = Position.from_json(first_pos.to_json(), T0)
     assert restored == first_pos
+    # a cursor stored before versioning (no "v") reads the same
+    legacy = {k: v for k, v in first_pos.to_json().items() if k != "v"}
+    assert Position.from_json(legacy, T0) == first_pos
 
 
 def test_items_without_time_or_id_are_passed_on_once_a_window() -> None:

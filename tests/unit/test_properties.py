@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
-from connectors.contract.mapping import TABLES, Problem, load_table
+from connectors.contract.mapping import TABLES, Problem
 from connectors.contract.records import _parse_amount
 from connectors.contract.validators import normalize_decision_no
+from sync.mapping.files import load_table
 
 FULLWIDTH = str.maketrans("0123456789()", "０１２３４５６７８９（）")
 agency = st.sampled_from(["滨海", "津滨", "塘沽", "汉沽", "大港"])

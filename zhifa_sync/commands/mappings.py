@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sync.cli_format import table
+from sync.mapping import files as mapping_files
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +41,6 @@ def _settings(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from connectors.contract.mapping import Mappings
     from sync.mapping.check import ALL_SYSTEMS, check_live, check_offline, systems_in_use
 
     settings: Any = None
@@ -48,11 +48,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.live or args.dir is None or args.config:
         settings, secrets = _settings(args)
     directory: Path = args.dir or settings.mappings_dir
-    maps, problems = Mappings.load_with_problems(directory)
+    maps, problems = mapping_files.load_with_problems(directory)
     report = check_offline(maps, systems_in_use(settings) if settings else ALL_SYSTEMS)
     report.errors[:0] = problems
     if args.live:
-        report.extend(check_live(settings, secrets, maps))
+        from connectors import systems
+
+        def connect(name: str) -> Any:
+            return systems.create(name, settings.systems[name], secrets)
+
+        report.extend(check_live(settings.systems, connect, maps))
     for line in report.lines():
         print(line)
     print(
@@ -64,10 +69,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from connectors.contract.mapping import Mappings, write_workbook
+    from sync.mapping.files import write_workbook
 
     directory = args.dir or _settings(args)[0].mappings_dir
-    maps = Mappings.load(directory)  # a set with problems is not exported: rows would be lost silently
+    maps = mapping_files.load(directory)  # a set with problems is not exported: rows would be lost silently
     write_workbook(maps, args.xlsx)
     rows = sum(len(t) for t in maps.tables.values())
     print(

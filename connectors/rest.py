@@ -1,5 +1,12 @@
-"""HTTP plumbing shared by the REST connectors: one retry policy, a client-side rate limiter, and the
-translation of transport failures into our own error types."""
+"""The REST client every HTTP system's connector holds: it sends, paces, retries and classifies.
+
+- ``RestClient`` owns one system's pooled transport (``HttpSession``), its client-side rate limit with a
+  cool-down shared by every thread (``RateLimiter``), and its one retry policy (``RetryPolicy``);
+- each system gives a *table* from its wire codes (HTTP statuses, envelope error codes) to what happens
+  next (``Wire``), as Airbyte's error mapping does, and ``RestClient.fail`` turns a row into our own
+  error type; the system's module keeps only what the table cannot say (log in again, link a twin);
+- transport failures become ``RetriableError`` (the outcome of a write is then unknown).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,10 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 import orjson
@@ -16,10 +25,48 @@ import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from connectors.contract.config import RetryConfig
-from connectors.contract.errors import BadResponse, RetriableError
+from connectors.contract.errors import (
+    BadResponse,
+    ConnectorError,
+    FatalConnectorError,
+    RetriableError,
+    TargetRejected,
+)
 
 T = TypeVar("T")
 log = structlog.get_logger("zhifa.http")
+
+
+# -- wire codes -> what happens next --------------------------------------------------------------
+class Next(StrEnum):
+    """What a wire code means for the call that got it."""
+
+    RETRY = "retry"  # a blip: back off and try again (and pause every caller for ``pause_s``)
+    FATAL = "fatal"  # the system refuses us as configured (credentials): stop calling it
+    REJECT = "reject"  # the system refused this request: the record's own failure
+    BUG = "bug"  # we sent what the contract forbids: a defect of ours
+    SPECIAL = "special"  # the system's module handles it (log in again, link a twin, restart a feed)
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """One row of a system's table: what the code means, and what happens next."""
+
+    next: Next
+    meaning: str
+    pause_s: float | None = None  # pause every caller this long (a rate limit without Retry-After)
+    honour_retry_after: bool = False
+
+
+WireTable = Mapping[int | str, Wire]  # HTTP status, "5xx"-style class, or the envelope's error code
+
+
+def lookup(table: WireTable, code: int | str) -> Wire | None:
+    """The row for ``code``; an HTTP status falls back to its class (``503`` → ``"5xx"``)."""
+    row = table.get(code)
+    if row is None and isinstance(code, int):
+        row = table.get(f"{code // 100}xx")
+    return row
 
 
 class RateLimiter:
@@ -239,3 +286,92 @@ def json_body(response: httpx.Response, system: str) -> Any:
         system=system,
         response=snippet,
     )
+
+
+class RestClient:
+    """One REST system's connection: send (paced by the rate limit), retry, and classify by table."""
+
+    def __init__(
+        self,
+        system: str,
+        base_url: str,
+        *,
+        timeout_s: float,
+        concurrency: int,
+        rate_limit_per_s: float,
+        retry: RetryConfig,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.system = system
+        self.session = HttpSession(
+            system, base_url, timeout_s=timeout_s, max_connections=concurrency + 2, transport=transport
+        )
+        self.limiter = RateLimiter(rate_limit_per_s)
+        self.retry = RetryPolicy(retry, system)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """One attempt, after waiting for its slot under the rate limit."""
+        self.limiter.acquire()
+        return self.session.request(method, path, params=params, json=json, content=content, headers=headers)
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` under the retry policy (each attempt is built afresh: new signature, new nonce)."""
+        return self.retry(fn, *args)
+
+    def fail(
+        self,
+        wire: Wire,
+        code: int | str,
+        detail: str = "",
+        *,
+        response: httpx.Response | None = None,
+        answer: str | None = None,
+    ) -> NoReturn:
+        """Raise what ``wire`` says for a call that got ``code`` (``detail``: the system's own message)."""
+        where = f"HTTP {code}" if isinstance(code, int) and 100 <= code < 600 else code
+        text = f"{self.system} {wire.meaning} ({where})" + (f": {detail}" if detail else "")
+        wait = retry_after(response) if response is not None and wire.honour_retry_after else None
+        if wire.next is Next.RETRY:
+            pause = wait or wire.pause_s or (1.0 if wire.honour_retry_after else None)
+            if pause:
+                self.limiter.cool_down(pause)  # every thread pauses, not just this one
+            raise RetriableError(text, system=self.system, code=str(code), response=answer, retry_after=wait)
+        if wire.next is Next.FATAL:
+            raise FatalConnectorError(text, system=self.system, code=str(code), response=answer)
+        if wire.next is Next.REJECT:
+            raise TargetRejected(text, system=self.system, code=str(code), response=answer)
+        if wire.next is Next.BUG:
+            raise ConnectorError(f"{text}: 程序缺陷, 请报告开发人员", system=self.system, code=str(code))
+        raise AssertionError(f"{self.system}: code {code} is handled by the system's module")
+
+    def check_status(self, response: httpx.Response, table: WireTable) -> None:
+        """Raise for an HTTP status the table says is not an answer to read (429, 5xx, …)."""
+        wire = lookup(table, response.status_code)
+        if wire is not None and wire.next is not Next.SPECIAL:
+            self.fail(
+                wire, response.status_code, snippet(response), response=response, answer=snippet(response)
+            )
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def snippet(response: httpx.Response, limit: int = 120) -> str:
+    """The start of a body, whitespace folded: what an operator needs to recognise an HTML error page."""
+    return " ".join(response.text.split())[:limit]
+
+
+# The HTTP statuses every REST system here answers alike (each system's table starts from these).
+HTTP_BLIPS: dict[int | str, Wire] = {
+    429: Wire(Next.RETRY, "调用频率超限", honour_retry_after=True),
+    "5xx": Wire(Next.RETRY, "服务不可用"),
+}
