@@ -406,9 +406,9 @@ def idle_cycle_over_big_ledger(records: int, concurrency: int) -> tuple[float, f
 
     from sqlalchemy import insert
 
-    from sync.db import deliveries, make_engine, upgrade
-    from sync.db import records as records_t
     from sync.ledger import Ledger
+    from sync.ledger.schema import deliveries, make_engine, upgrade
+    from sync.ledger.schema import records as records_t
 
     sims = Simulators(1000)
     try:

@@ -29,7 +29,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from console import actions, report, views
 from console.auth import LoginLimiter, login_page, login_submit, logout
 from console.present import STATIC, make_env
-from console.queries import ping
 from console.web import ConsoleState, StatusFn, error_page, state
 from sync.config import ConsoleConfig, Settings
 from sync.ledger import Ledger
@@ -85,7 +84,7 @@ def session_secret(ledger: Ledger) -> str:
 def healthz(request: Request) -> Response:
     """For service monitors: no login, no data; 503 when the ledger database cannot be reached."""
     try:
-        ping(state(request).ledger.engine)
+        state(request).ledger.ping()
     except SQLAlchemyError:
         return JSONResponse({"status": "unavailable"}, status_code=503)
     return JSONResponse({"status": "ok"})

@@ -88,7 +88,7 @@ def session_user(request: Request) -> User | None:
         session.clear()
         request.state.expired = True
         return None
-    user = get_user(st.ledger.engine, username)
+    user = get_user(st.ledger, username)
     if user is None or user.disabled or user.id != session.get("uid"):
         session.clear()
         return None
@@ -183,7 +183,7 @@ def _login(request: Request, form: FormData) -> Response:
             },
             429,
         )
-    user = verify(st.ledger.engine, username, password)
+    user = verify(st.ledger, username, password)
     if user is None:
         if st.limiter.fail(key):
             st.ledger.add_audit(

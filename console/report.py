@@ -169,8 +169,8 @@ def _month(request: Request, today: date) -> tuple[Month, str | None]:
 def build(st: ConsoleState, month: Month) -> MonthlyReport:
     """The month's report from the ledger, with the configuration's names and credit targets if known."""
     if st.settings is not None:
-        return report_for_settings(st.ledger.engine, st.settings, month)
-    return monthly_report(st.ledger.engine, month)
+        return report_for_settings(st.ledger, st.settings, month)
+    return monthly_report(st.ledger, month)
 
 
 @page

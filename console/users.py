@@ -1,7 +1,7 @@
 """Console accounts: argon2 password hashes in the ``users`` table, and the ``zhifa-sync users`` command.
 
-``zhifa-sync users ...`` calls ``main(engine, argv)`` with the ledger's engine and the arguments after
-``users``, e.g. ``["add", "zhangsan", "--role", "operator", "--password-stdin"]``; with ``engine=None``
+``zhifa-sync users ...`` calls ``main(ledger, argv)`` with the ledger and the arguments after
+``users``, e.g. ``["add", "zhangsan", "--role", "operator", "--password-stdin"]``; with ``ledger=None``
 the arguments must name the database (``--db URL``).
 """
 
@@ -12,15 +12,12 @@ import getpass
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select, update
-from sqlalchemy.exc import IntegrityError
 
-from sync.db import users
-from sync.ledger import Ledger, now
+from sync.ledger import Ledger
 
 ROLES = ("viewer", "operator", "admin")
 ROLE_LABELS = {"viewer": "只读", "operator": "操作员", "admin": "管理员"}
@@ -56,77 +53,60 @@ def _check(username: str, password: str | None, role: str | None) -> None:
         raise UserError(f"密码至少 {MIN_PASSWORD} 个字符")
 
 
-def add_user(engine: Engine, username: str, password: str, role: str = "viewer") -> User:
+def add_user(ledger: Ledger, username: str, password: str, role: str = "viewer") -> User:
     """Create an account; raises ``UserError`` when the name is taken or the input is bad."""
     username = username.strip()
     _check(username, password, role)
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(
-                users.insert().values(
-                    username=username,
-                    password_hash=_hasher.hash(password),
-                    role=role,
-                    created_at=now(),
-                    disabled=False,
-                )
-            )
-            key = result.inserted_primary_key
-            assert key is not None
-            user_id = int(key[0])
-    except IntegrityError:
-        raise UserError(f"用户 {username} 已存在") from None
+    user_id = ledger.insert_user(username, _hasher.hash(password), role)
+    if user_id is None:
+        raise UserError(f"用户 {username} 已存在")
     return User(user_id, username, role)
 
 
-def get_user(engine: Engine, username: str) -> User | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(users).where(users.c.username == username)).first()
-    return None if row is None else User(row.id, row.username, row.role, bool(row.disabled))
+def _user(row: dict[str, Any]) -> User:
+    return User(row["id"], row["username"], row["role"], bool(row["disabled"]))
 
 
-def verify(engine: Engine, username: str, password: str) -> User | None:
+def get_user(ledger: Ledger, username: str) -> User | None:
+    row = ledger.user_row(username)
+    return None if row is None else _user(row)
+
+
+def verify(ledger: Ledger, username: str, password: str) -> User | None:
     """The user when the password is right and the account enabled, else None."""
-    with engine.connect() as conn:
-        row = conn.execute(select(users).where(users.c.username == username.strip())).first()
+    row = ledger.user_row(username.strip())
     try:
-        _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+        _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    if row is None or row.disabled:
+    if row is None or row["disabled"]:
         return None
-    if _hasher.check_needs_rehash(row.password_hash):  # parameters were raised since it was hashed
-        with engine.begin() as conn:
-            conn.execute(
-                update(users).where(users.c.id == row.id).values(password_hash=_hasher.hash(password))
-            )
-    return User(row.id, row.username, row.role, False)
+    if _hasher.check_needs_rehash(row["password_hash"]):  # parameters were raised since it was hashed
+        ledger.update_user(row["username"], password_hash=_hasher.hash(password))
+    return _user(row)
 
 
-def list_users(engine: Engine) -> list[User]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(users).order_by(users.c.username))
-        return [User(r.id, r.username, r.role, bool(r.disabled)) for r in rows]
+def list_users(ledger: Ledger) -> list[User]:
+    return [_user(r) for r in ledger.user_rows()]
 
 
-def _update(engine: Engine, username: str, **values: object) -> None:
-    with engine.begin() as conn:
-        if conn.execute(update(users).where(users.c.username == username).values(**values)).rowcount == 0:
-            raise UserError(f"用户 {username} 不存在")
+def _update(ledger: Ledger, username: str, **values: object) -> None:
+    if not ledger.update_user(username, **values):
+        raise UserError(f"用户 {username} 不存在")
 
 
-def set_password(engine: Engine, username: str, password: str) -> None:
+def set_password(ledger: Ledger, username: str, password: str) -> None:
     _check(username, password, None)
-    _update(engine, username, password_hash=_hasher.hash(password))
+    _update(ledger, username, password_hash=_hasher.hash(password))
 
 
-def set_role(engine: Engine, username: str, role: str) -> None:
+def set_role(ledger: Ledger, username: str, role: str) -> None:
     _check(username, None, role)
-    _update(engine, username, role=role)
+    _update(ledger, username, role=role)
 
 
-def set_disabled(engine: Engine, username: str, disabled: bool) -> None:
-    _update(engine, username, disabled=disabled)
+def set_disabled(ledger: Ledger, username: str, disabled: bool) -> None:
+    _update(ledger, username, disabled=disabled)
 
 
 def _read_password(args: argparse.Namespace, stdin: TextIO, prompt: Callable[[str], str]) -> str:
@@ -161,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(
-    engine: Engine | None,
+    ledger: Ledger | None,
     argv: Sequence[str],
     *,
     stdin: TextIO | None = None,
@@ -174,26 +154,26 @@ def main(
     args = _parser().parse_args(list(argv))
     out = stdout or sys.stdout
     stdin = stdin or sys.stdin
-    if engine is None:
+    if ledger is None:
         if not args.db:
             print("错误: 需要 --db 指定账本数据库", file=sys.stderr)
             return 2
-        engine = Ledger.connect(args.db).engine
+        ledger = Ledger.connect(args.db)
     try:
         if args.command == "add":
-            user = add_user(engine, args.username, _read_password(args, stdin, prompt), args.role)
+            user = add_user(ledger, args.username, _read_password(args, stdin, prompt), args.role)
             print(f"已创建用户 {user.username} (角色: {ROLE_LABELS[user.role]})", file=out)
         elif args.command == "passwd":
-            set_password(engine, args.username, _read_password(args, stdin, prompt))
+            set_password(ledger, args.username, _read_password(args, stdin, prompt))
             print(f"已重设用户 {args.username} 的密码", file=out)
         elif args.command == "role":
-            set_role(engine, args.username, args.role)
+            set_role(ledger, args.username, args.role)
             print(f"用户 {args.username} 的角色已改为 {ROLE_LABELS[args.role]}", file=out)
         elif args.command in ("disable", "enable"):
-            set_disabled(engine, args.username, args.command == "disable")
+            set_disabled(ledger, args.username, args.command == "disable")
             print(f"用户 {args.username} 已{'停用' if args.command == 'disable' else '启用'}", file=out)
         else:
-            for u in list_users(engine):
+            for u in list_users(ledger):
                 state = " (已停用)" if u.disabled else ""
                 print(f"{u.username}\t{u.role}{state}", file=out)
     except UserError as exc:

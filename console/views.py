@@ -163,7 +163,7 @@ def overview(request: Request) -> Response:
         by_state[c["state"]] += c["n"]
         by_kind[c["error_kind"]] += c["n"]
     chart = bar_chart([(ERROR_KIND_LABELS.get(k, k), n) for k, n in by_kind.most_common()])
-    unmapped, _ = queries.unmapped_keys(st.ledger.engine)
+    unmapped, _ = queries.unmapped_keys(st.ledger)
     return render(
         request,
         "overview.html",
@@ -217,7 +217,7 @@ def failure_list(request: Request) -> Response:
         limit=st.page_size,
         offset=(page_no - 1) * st.page_size,
     )
-    facets = queries.failure_facets(st.ledger.engine)
+    facets = st.ledger.failure_facets()
     if st.settings:
         facets["pipeline"] = sorted(set(facets["pipeline"]) | {p.name for p in st.settings.pipelines})
         facets["target"] = sorted(set(facets["target"]) | set(st.settings.systems))
@@ -262,7 +262,7 @@ def failure_detail(request: Request) -> Response:
     if st.settings:
         with contextlib.suppress(KeyError):
             attempts = st.settings.pipeline(failure["pipeline"]).auto_retry_attempts
-    history, _ = queries.audit_page(st.ledger.engine, limit=100, offset=0, failure_id=failure_id)
+    history, _ = st.ledger.audit_page(limit=100, offset=0, failure_id=failure_id)
     target_label = system_label(st, failure["target"])
     return render(
         request,
@@ -314,8 +314,8 @@ def audit(request: Request) -> Response:
     st = state(request)
     page_no = _int(request.query_params.get("page"), 1)
     failures_only = request.query_params.get("only") == "failures"
-    rows, total = queries.audit_page(
-        st.ledger.engine, limit=st.page_size, offset=(page_no - 1) * st.page_size, failures_only=failures_only
+    rows, total = st.ledger.audit_page(
+        limit=st.page_size, offset=(page_no - 1) * st.page_size, failures_only=failures_only
     )
     return render(
         request,
@@ -331,7 +331,7 @@ def audit(request: Request) -> Response:
 @page
 def unmapped(request: Request) -> Response:
     st = state(request)
-    groups, unreadable = queries.unmapped_keys(st.ledger.engine)
+    groups, unreadable = queries.unmapped_keys(st.ledger)
     by_table: dict[str, list[queries.UnmappedKey]] = defaultdict(list)
     for g in groups:
         by_table[g.table].append(g)

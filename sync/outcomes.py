@@ -48,6 +48,10 @@ class Outcome:
     party_name: str | None = None
     party_code: str | None = None
     mapping_version: str | None = None
+    # parked: the table (file), key and column it waits for
+    map_table: str | None = None
+    map_key: str | None = None
+    map_column: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -134,6 +138,9 @@ def failed(
         party_name=record.party_name,
         party_code=record.party_code,
         mapping_version=mapping_version() if parked else None,
+        map_table=exc.table if isinstance(exc, MappingMissing) else None,
+        map_key=exc.key[:200] if isinstance(exc, MappingMissing) else None,
+        map_column=exc.column[:100] if isinstance(exc, MappingMissing) else None,
     )
 
 

@@ -190,8 +190,8 @@ def cmd_failures(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from sync import db
     from sync.config import load_settings
+    from sync.ledger import schema as db
 
     settings, _ = load_settings(config_path(args.config))
     engine = db.make_engine(settings.database.url)
@@ -229,7 +229,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 
     app = app_from_args(args)
     try:
-        rc: int = users.main(app.ledger.engine, args.rest)
+        rc: int = users.main(app.ledger, args.rest)
         return rc
     finally:
         app.close()

@@ -101,8 +101,8 @@ def status_report(app: App) -> str:
 def check(path: Path) -> int:
     """Validate config, database, mapping tables and reachability of every system; 0 when all good."""
     from connectors import systems as base
-    from sync import db
     from sync.config import load_settings
+    from sync.ledger import schema as db
     from sync.mapping.check import systems_in_use
     from sync.mapping.store import validate
 

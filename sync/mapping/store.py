@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 
 from connectors.contract.mapping import CheckReport, MappingFileError, Mappings, Problem
-from sync.db import audit_log
+from connectors.contract.states import AuditAction
 from sync.ledger import Ledger
 from sync.mapping import files as mapping_files
 from sync.mapping.check import ALL_SYSTEMS, check_offline
@@ -44,8 +43,8 @@ log = structlog.get_logger("zhifa.mappings")
 META_IN_FORCE = "mappings:in_force"
 META_ROWS = "mappings:rows"
 META_REFUSED = "mappings:refused"
-AUDIT_RELOAD = "mappings_reload"
-AUDIT_REFUSED = "mappings_refused"
+AUDIT_RELOAD = AuditAction.MAPPINGS_RELOAD
+AUDIT_REFUSED = AuditAction.MAPPINGS_REFUSED
 ACTOR = "zhifa-sync"
 
 
@@ -280,14 +279,7 @@ class MappingStore:
             raw = self.ledger.get_meta(key)
             return json.loads(raw) if raw else None
 
-        with self.ledger.engine.connect() as conn:
-            rows = conn.execute(
-                select(audit_log.c.at, audit_log.c.action, audit_log.c.detail)
-                .where(audit_log.c.action.in_((AUDIT_RELOAD, AUDIT_REFUSED)))
-                .order_by(audit_log.c.id.desc())
-                .limit(recent)
-            )
-            history = [dict(r._mapping) for r in rows]
+        history, _ = self.ledger.audit_page(limit=recent, actions=(AUDIT_RELOAD, AUDIT_REFUSED))
         maps, report = validate(self.directory, self.systems)
         return MappingState(
             directory=self.directory,

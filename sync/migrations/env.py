@@ -1,11 +1,11 @@
-"""Alembic environment: runs on the connection handed in by ``sync.db.upgrade`` (or the URL)."""
+"""Alembic environment: runs on the connection handed in by ``sync.ledger.schema.upgrade`` (or the URL)."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from sync.db import metadata
+from sync.ledger.schema import metadata
 
 config = context.config
 

@@ -10,11 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from sync import ledger as ledger_module
 from sync.cli_format import table
-from sync.db import deliveries
 
 if TYPE_CHECKING:
     from sync.ledger import Ledger
@@ -28,14 +25,7 @@ def sent_without_feedback(
 ) -> list[dict[str, Any]]:
     """Deliveries to ``target`` still 'sent' (awaiting feedback) and last written before the cut-off, oldest first."""
     cutoff = (now or ledger_module.now()) - timedelta(minutes=older_than_minutes)
-    query = (
-        select(deliveries.c.system, deliveries.c.kind, deliveries.c.source_id, deliveries.c.target_id,
-               deliveries.c.target_version, deliveries.c.last_action, deliveries.c.updated_at)
-        .where(deliveries.c.target == target, deliveries.c.state == "sent", deliveries.c.updated_at < cutoff)
-        .order_by(deliveries.c.updated_at, deliveries.c.id)
-    )  # fmt: skip
-    with ledger.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+    return ledger.awaiting_feedback(target, cutoff)
 
 
 def section(app: App, *, now: datetime | None = None) -> str:

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
+from connectors.contract.states import DeliveryState
 from sync.cli_format import table
 from sync.config import Settings
-from sync.db import deliveries, records
 from sync.ledger import Ledger
 from sync.workdays import WorkCalendar
 
@@ -70,63 +68,60 @@ def deadlines(
     cal = calendar or WorkCalendar.load(settings.holidays_file)
     soon = cal.add_workdays(today, SOON_WORKDAYS)
     out: list[Deadline] = []
-    with ledger.engine.connect() as conn:
-        for system, target, send_summary in _credit_flows(settings):
-            published = {
-                r.source_id: r.first_delivered_at or r.delivered_at
-                for r in conn.execute(
-                    select(
-                        deliveries.c.source_id, deliveries.c.first_delivered_at, deliveries.c.delivered_at
-                    ).where(
-                        deliveries.c.system == system,
-                        deliveries.c.kind == "penalty",
-                        deliveries.c.target == target,
-                        deliveries.c.state.in_(("delivered", "sent")),
-                    )
-                )
-            }
-            rows = conn.execute(
-                select(records.c.source_id, records.c.body).where(
-                    records.c.system == system,
-                    records.c.kind == "penalty",
-                    records.c.status.in_(("decided", "closed")),
-                )
+    for system, target, send_summary in _credit_flows(settings):
+        published = ledger.deliveries_to(
+            system, "penalty", target, (DeliveryState.DELIVERED, DeliveryState.SENT)
+        )
+        for row in ledger.stored_records(system, "penalty", statuses=("decided", "closed")):
+            d = _deadline(
+                row.source_id, row.body, target, send_summary, published.get(row.source_id), cal, today, soon
             )
-            for row in rows:
-                try:
-                    body = json.loads(row.body)
-                    decided_on = date.fromisoformat(str(body["decided_on"]).strip())
-                except (ValueError, KeyError, TypeError):
-                    continue  # an invalid record is a failure of its own, shown with the failures
-                if body.get("origin", "district") != "district":
-                    continue
-                if body.get("procedure") != "general" and not send_summary:
-                    continue
-                due = cal.due_date(decided_on)
-                at = published.get(row.source_id)
-                if at is not None:
-                    state = "published"
-                elif due < today:
-                    state = "overdue"
-                elif due <= soon:
-                    state = "due_soon"
-                else:
-                    state = "pending"
-                party = body.get("party") if isinstance(body.get("party"), dict) else {}
-                out.append(
-                    Deadline(
-                        row.source_id,
-                        target,
-                        str(body.get("decision_no") or ""),
-                        str(party.get("name") or ""),
-                        decided_on,
-                        due,
-                        at,
-                        state,
-                    )
-                )
+            if d is not None:
+                out.append(d)
     out.sort(key=lambda d: (_ORDER[d.state], d.due, d.source_id))
     return out
+
+
+def _deadline(
+    source_id: str,
+    body_text: str,
+    target: str,
+    send_summary: bool,
+    at: datetime | None,
+    cal: WorkCalendar,
+    today: date,
+    soon: date,
+) -> Deadline | None:
+    """One decision's deadline on one credit target; None for what the target does not take."""
+    try:
+        body = json.loads(body_text)
+        decided_on = date.fromisoformat(str(body["decided_on"]).strip())
+    except (ValueError, KeyError, TypeError):
+        return None  # an invalid record is a failure of its own, shown with the failures
+    if body.get("origin", "district") != "district":
+        return None
+    if body.get("procedure") != "general" and not send_summary:
+        return None
+    due = cal.due_date(decided_on)
+    if at is not None:
+        state = "published"
+    elif due < today:
+        state = "overdue"
+    elif due <= soon:
+        state = "due_soon"
+    else:
+        state = "pending"
+    party = body.get("party") if isinstance(body.get("party"), dict) else {}
+    return Deadline(
+        source_id,
+        target,
+        str(body.get("decision_no") or ""),
+        str(party.get("name") or ""),
+        decided_on,
+        due,
+        at,
+        state,
+    )
 
 
 def deadline_section(app: App, today: date | None = None, *, limit: int = 20) -> str:

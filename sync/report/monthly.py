@@ -46,16 +46,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, and_, func, select
-
 from connectors.contract.errors import RecordInvalid
 from connectors.contract.records import Inspection, Penalty, parse_record
 from connectors.contract.validators import mask_text
-from sync.db import deliveries, failures, records, runs
 from sync.workdays import WorkCalendar, default_calendar
 
 if TYPE_CHECKING:
     from sync.config import Settings
+    from sync.ledger import Ledger
 
 INSPECTION_TYPES = {"01": "日常检查", "02": "双随机抽查", "03": "专项检查", "04": "举报核查", "05": "复查"}
 RANDOM_TYPE = "02"  # 双随机
@@ -348,7 +346,7 @@ def _raw_event_date(kind: str, body: str) -> date | None:
 
 
 def monthly_report(
-    engine: Engine,
+    ledger: Ledger,
     month: Month,
     *,
     system: str = "district",
@@ -359,171 +357,158 @@ def monthly_report(
     unit: str = "",
     late_entry_days: int = LATE_ENTRY_DAYS,
 ) -> MonthlyReport:
-    """The month's figures from the ledger behind ``engine``.
+    """The month's figures from ``ledger``.
 
     ``departments``: code → name, in the order to list them (every one is listed, zeros included);
     ``credit_targets``: credit target name → its ``send_summary``; ``as_of``: "now" for deadlines.
     """
-    cal = calendar or default_calendar()
+    m = _Month(ledger, month, system, dict(departments or {}))
+    m.count_records()
+    accident_note = m.accidents()
+    m.count_invalid()
+    published, targets = m.timeliness()
     now = (as_of or datetime.now()).replace(microsecond=0)
-    departments = dict(departments or {})
+    cal = calendar or default_calendar()
     credit_targets = {"credit": False} if credit_targets is None else dict(credit_targets)
-    in_month = and_(
-        records.c.system == system,
-        records.c.kind.in_(tuple(ACTIVE)),
-        records.c.event_date >= month.first,
-        records.c.event_date <= month.last,
+    credit = [
+        m.credit(target, send_summary, published, cal, now.date())
+        for target, send_summary in sorted(credit_targets.items())
+    ]
+    return MonthlyReport(
+        month=month,
+        system=system,
+        generated_at=datetime.now().replace(microsecond=0),
+        as_of=now,
+        unit=unit,
+        district=m.district,
+        departments=m.ordered_departments(),
+        daily=[(d, n[0], n[1]) for d, n in sorted(m.daily.items())],
+        targets=targets,
+        credit=credit,
+        excluded=dict(m.excluded),
+        accident_note=accident_note,
+        late_entry_days=late_entry_days,
+        notes=m.notes(),
     )
-    district = Figures(None, "合计")
-    by_dept: dict[str, Figures] = {code: Figures(code, name) for code, name in departments.items()}
-    daily: dict[date, list[int]] = {d: [0, 0] for d in month.days()}
-    excluded: Counter[str] = Counter()
-    entries: dict[tuple[str, str], datetime] = {}
-    penalties: list[tuple[Penalty, str]] = []
-    accident_flags: list[bool | None] = []
 
-    def dept(code: str | None) -> Figures:
+
+class _Month:
+    """The month's figures as they are gathered from the ledger, one step per method."""
+
+    def __init__(self, ledger: Ledger, month: Month, system: str, departments: dict[str, str]) -> None:
+        self.ledger, self.month, self.system, self.departments = ledger, month, system, departments
+        self.district = Figures(None, "合计")
+        self.by_dept: dict[str, Figures] = {code: Figures(code, name) for code, name in departments.items()}
+        self.daily: dict[date, list[int]] = {d: [0, 0] for d in month.days()}
+        self.excluded: Counter[str] = Counter()
+        self.entries: dict[tuple[str, str], datetime] = {}
+        self.penalties: list[tuple[Penalty, str]] = []
+        self.accident_flags: list[bool | None] = []
+
+    def dept(self, code: str | None) -> Figures:
         key = code or NO_DEPT
-        if key not in by_dept:
-            by_dept[key] = Figures(code, departments.get(key, code or NO_DEPT_NAME))
-        return by_dept[key]
+        if key not in self.by_dept:
+            self.by_dept[key] = Figures(code, self.departments.get(key, code or NO_DEPT_NAME))
+        return self.by_dept[key]
 
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                records.c.kind,
-                records.c.source_id,
-                records.c.status,
-                records.c.first_seen,
-                records.c.source_updated_at,
-                records.c.body,
-            )
-            .where(in_month)
-            .order_by(records.c.kind, records.c.source_id)
-        ).all()
-        for row in rows:
+    def count_records(self) -> None:
+        for row in self.ledger.month_records(self.system, tuple(ACTIVE), self.month.first, self.month.last):
             raw = json.loads(row.body)
             if raw.get("origin", "district") != "district":
-                excluded["city"] += 1
+                self.excluded["city"] += 1
                 continue
             try:
-                rec = parse_record(row.kind, raw)
+                rec = parse_record(row.kind, raw)  # type: ignore[arg-type]
             except RecordInvalid:
-                excluded["unreadable"] += 1  # stored by an older version of the model
+                self.excluded["unreadable"] += 1  # stored by an older version of the model
                 continue
-            figures = (district, dept(rec.dept_code))
+            # Entry ≈ the earlier of first seen and the last updated_at (see the module's docstring).
+            entry = min(row.first_seen, row.source_updated_at or row.first_seen)
+            figures = (self.district, self.dept(rec.dept_code))
             if isinstance(rec, Inspection):
-                if rec.status == "void":
-                    for f in figures:
-                        f.void_inspections += 1
-                    continue
-                updated = row.source_updated_at or row.first_seen
-                entry = min(row.first_seen, updated)
-                entries[(row.kind, row.source_id)] = entry
-                for f in figures:
-                    f.add_inspection(rec, entry)
-                daily[rec.event_date][0] += 1
-            else:
-                if rec.status == "revoked":
-                    for f in figures:
-                        f.revocations += 1
-                    continue
-                entries[(row.kind, row.source_id)] = min(
-                    row.first_seen, row.source_updated_at or row.first_seen
-                )
-                penalties.append((rec, rec.dept_code or NO_DEPT))
-                accident_flags.append(_accident_flag(raw))
-                daily[rec.event_date][1] += 1
+                self._inspection(rec, row.kind, entry, figures)
+            elif isinstance(rec, Penalty):
+                self._penalty(rec, row.kind, entry, figures, raw)
 
-        # Accident figures only when every counted decision says whether it followed an accident.
-        accident_note: str | None = ACCIDENT_UNAVAILABLE
-        known = [a for a in accident_flags if a is not None]
-        if penalties and len(known) == len(penalties):
-            accident_note = None
+    def _inspection(self, rec: Inspection, kind: str, entry: datetime, figures: tuple[Figures, ...]) -> None:
+        if rec.status == "void":
+            for f in figures:
+                f.void_inspections += 1
+            return
+        self.entries[(kind, rec.id)] = entry
+        for f in figures:
+            f.add_inspection(rec, entry)
+        self.daily[rec.event_date][0] += 1
+
+    def _penalty(
+        self, rec: Penalty, kind: str, entry: datetime, figures: tuple[Figures, ...], raw: dict[str, Any]
+    ) -> None:
+        if rec.status == "revoked":
+            for f in figures:
+                f.revocations += 1
+            return
+        self.entries[(kind, rec.id)] = entry
+        self.penalties.append((rec, rec.dept_code or NO_DEPT))
+        self.accident_flags.append(_accident_flag(raw))
+        self.daily[rec.event_date][1] += 1
+
+    def accidents(self) -> str | None:
+        """Accident figures only when every counted decision says whether it followed an accident."""
+        note: str | None = ACCIDENT_UNAVAILABLE
+        known = [a for a in self.accident_flags if a is not None]
+        if self.penalties and len(known) == len(self.penalties):
+            note = None
         elif known:
-            accident_note = f"不可得: 本月 {len(penalties)} 件处罚决定中有 {len(penalties) - len(known)} 件没有“是否事故后处罚”字段"
-        if accident_note is None:
-            for f in (district, *by_dept.values()):
+            missing = len(self.penalties) - len(known)
+            note = f"不可得: 本月 {len(self.penalties)} 件处罚决定中有 {missing} 件没有“是否事故后处罚”字段"
+        if note is None:
+            for f in (self.district, *self.by_dept.values()):
                 f.accident_decisions, f.accident_fines_yuan = 0, Decimal("0.00")
-        for (rec, code), accident in zip(penalties, accident_flags, strict=True):
-            district.add_penalty(rec, accident)
-            dept(code).add_penalty(rec, accident)
+        for (rec, code), accident in zip(self.penalties, self.accident_flags, strict=True):
+            self.district.add_penalty(rec, accident)
+            self.dept(code).add_penalty(rec, accident)
+        return note
 
-        for bad in conn.execute(
-            select(records.c.kind, records.c.body).where(
-                records.c.system == system, records.c.kind.in_(tuple(ACTIVE)), records.c.status == "invalid"
-            )
-        ):
+    def count_invalid(self) -> None:
+        for bad in self.ledger.invalid_bodies(self.system, tuple(ACTIVE)):
             day = _raw_event_date(bad.kind, bad.body)
-            if day is not None and month.first <= day <= month.last:
-                excluded["invalid"] += 1
+            if day is not None and self.month.first <= day <= self.month.last:
+                self.excluded["invalid"] += 1
 
-        delivered = conn.execute(
-            select(
-                deliveries.c.kind,
-                deliveries.c.source_id,
-                deliveries.c.target,
-                deliveries.c.first_delivered_at,
-                deliveries.c.linked,
-            )
-            .select_from(
-                deliveries.join(
-                    records,
-                    and_(
-                        records.c.system == deliveries.c.system,
-                        records.c.kind == deliveries.c.kind,
-                        records.c.source_id == deliveries.c.source_id,
-                    ),
-                )
-            )
-            .where(
-                in_month,
-                deliveries.c.first_delivered_at.is_not(None),
-                deliveries.c.state.in_(("delivered", "sent")),
-            )
-        ).all()
-        open_failures = conn.execute(
-            select(failures.c.kind, failures.c.source_id, failures.c.target)
-            .select_from(
-                failures.join(
-                    records,
-                    and_(
-                        records.c.system == failures.c.system,
-                        records.c.kind == failures.c.kind,
-                        records.c.source_id == failures.c.source_id,
-                    ),
-                )
-            )
-            .where(in_month, failures.c.state != "resolved")
-        ).all()
-        first_run = conn.scalar(select(func.min(runs.c.started_at)))
-
-    # Hours to each target, for the records counted as activity.
-    hours: dict[tuple[str, str], DelayStats] = defaultdict(DelayStats)
-    linked: Counter[tuple[str, str]] = Counter()
-    published: dict[tuple[str, str], datetime] = {}
-    for d in delivered:
-        entry = entries.get((d.kind, d.source_id))
-        if entry is None:
-            continue
-        hours[(d.kind, d.target)].values.append(
-            max(0.0, (d.first_delivered_at - entry).total_seconds() / 3600)
+    def timeliness(self) -> tuple[dict[tuple[str, str], datetime], list[TargetTimeliness]]:
+        """Hours to each target for the records counted as activity, and when each penalty was published."""
+        first, last = self.month.first, self.month.last
+        hours: dict[tuple[str, str], DelayStats] = defaultdict(DelayStats)
+        linked: Counter[tuple[str, str]] = Counter()
+        published: dict[tuple[str, str], datetime] = {}
+        for d in self.ledger.month_first_deliveries(self.system, tuple(ACTIVE), first, last):
+            entry = self.entries.get((d.kind, d.source_id))
+            if entry is None:
+                continue
+            hours[(d.kind, d.target)].values.append(max(0.0, (d.at - entry).total_seconds() / 3600))
+            linked[(d.kind, d.target)] += d.linked
+            if d.kind == "penalty":
+                published[(d.source_id, d.target)] = d.at
+        stuck: Counter[tuple[str, str]] = Counter(
+            (f.kind, f.target)
+            for f in self.ledger.month_open_failures(self.system, tuple(ACTIVE), first, last)
+            if (f.kind, f.source_id) in self.entries
         )
-        linked[(d.kind, d.target)] += bool(d.linked)
-        if d.kind == "penalty":
-            published[(d.source_id, d.target)] = d.first_delivered_at
-    stuck: Counter[tuple[str, str]] = Counter(
-        (f.kind, f.target) for f in open_failures if (f.kind, f.source_id) in entries
-    )
-    targets = [
-        TargetTimeliness(kind, target, hours[(kind, target)], linked[(kind, target)], stuck[(kind, target)])
-        for kind, target in sorted(set(hours) | set(stuck), key=lambda kt: (kt[0] != "inspection", kt[1]))
-    ]
+        keys = sorted(set(hours) | set(stuck), key=lambda kt: (kt[0] != "inspection", kt[1]))
+        return published, [
+            TargetTimeliness(k, t, hours[(k, t)], linked[(k, t)], stuck[(k, t)]) for k, t in keys
+        ]
 
-    credit = []
-    for target, send_summary in sorted(credit_targets.items()):
+    def credit(
+        self,
+        target: str,
+        send_summary: bool,
+        published: dict[tuple[str, str], datetime],
+        cal: WorkCalendar,
+        today: date,
+    ) -> CreditTimeliness:
         items = []
-        for rec, code in penalties:
+        for rec, code in self.penalties:
             if rec.procedure == "summary" and not send_summary:
                 continue
             due = cal.due_date(rec.decided_on, CREDIT_WORKDAYS)
@@ -532,16 +517,18 @@ def monthly_report(
                 state = "on_time" if at.date() <= due else "late"
                 late_days = max(0, (at.date() - due).days)
             else:
-                state = "overdue" if now.date() > due else "pending"
-                late_days = max(0, (now.date() - due).days)
+                state = "overdue" if today > due else "pending"
+                late_days = max(0, (today - due).days)
+            party = mask_text(rec.party.name)
+            name = self.dept(code).name
             items.append(
                 CreditItem(
                     rec.id,
                     target,
                     rec.decision_no,
-                    mask_text(rec.party.name),
+                    party,
                     code,
-                    dept(code).name,
+                    name,
                     rec.decided_on,
                     due,
                     at,
@@ -549,34 +536,23 @@ def monthly_report(
                     late_days,
                 )
             )
-        credit.append(CreditTimeliness(target, tuple(sorted(items, key=lambda i: (i.decided_on, i.doc_no)))))
+        return CreditTimeliness(target, tuple(sorted(items, key=lambda i: (i.decided_on, i.doc_no))))
 
-    notes = []
-    if first_run is None or first_run > datetime.combine(month.first, time()):
+    def notes(self) -> list[str]:
+        first_run = self.ledger.first_run_at()
+        if first_run is not None and first_run <= datetime.combine(self.month.first, time()):
+            return []
         since = f"{first_run:%Y-%m-%d %H:%M}" if first_run else "(尚未运行)"
-        notes.append(
+        return [
             f"本系统首次运行于 {since}, 晚于本月开始: 本月记录的送达时长与公示时效包含补录 (首次同步) 的时间, "
             "不代表日常时效。"
+        ]
+
+    def ordered_departments(self) -> list[Figures]:
+        order = {code: i for i, code in enumerate(self.departments)}
+        return sorted(
+            self.by_dept.values(), key=lambda f: (order.get(f.code or NO_DEPT, len(order)), f.code or "")
         )
-    order = {code: i for i, code in enumerate(departments)}
-    return MonthlyReport(
-        month=month,
-        system=system,
-        generated_at=datetime.now().replace(microsecond=0),
-        as_of=now,
-        unit=unit,
-        district=district,
-        departments=sorted(
-            by_dept.values(), key=lambda f: (order.get(f.code or NO_DEPT, len(order)), f.code or "")
-        ),
-        daily=[(d, n[0], n[1]) for d, n in sorted(daily.items())],
-        targets=targets,
-        credit=credit,
-        excluded=dict(excluded),
-        accident_note=accident_note,
-        late_entry_days=late_entry_days,
-        notes=notes,
-    )
 
 
 # -- from a configuration -------------------------------------------------------------------------
@@ -635,13 +611,13 @@ def credit_targets_of(settings: Settings, system: str) -> dict[str, bool]:
 
 
 def report_for_settings(
-    engine: Engine, settings: Settings, month: Month, *, as_of: datetime | None = None
+    ledger: Ledger, settings: Settings, month: Month, *, as_of: datetime | None = None
 ) -> MonthlyReport:
     """``monthly_report`` with what the configuration says: names, credit targets, holidays."""
     system = district_source(settings)
     names, unit = department_names(settings.mappings_dir)
     return monthly_report(
-        engine,
+        ledger,
         month,
         system=system,
         departments=names,

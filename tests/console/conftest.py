@@ -261,7 +261,7 @@ def ledger(tmp_path: pytest.TempPathFactory) -> Iterator[Ledger]:
 @pytest.fixture
 def users(ledger: Ledger) -> None:
     for name, role in (("admin", "admin"), ("op", "operator"), ("viewer", "viewer")):
-        add_user(ledger.engine, name, PASSWORD, role)
+        add_user(ledger, name, PASSWORD, role)
 
 
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')

@@ -16,8 +16,8 @@ from connectors.contract.errors import MappingMissing
 from console.app import create_app
 from console.users import UserError, add_user, get_user, main, set_disabled, verify
 from simulators.server import serving
-from sync.db import make_engine, metadata
 from sync.ledger import Ledger
+from sync.ledger.schema import make_engine, metadata
 from sync.outcomes import Outcome
 from tests.console.conftest import (
     ID_MASKED,
@@ -176,7 +176,7 @@ def test_sessions_survive_a_restart(ledger: Ledger, users: None) -> None:
 def test_disabled_account_is_logged_out_at_once(console: Console) -> None:
     """Disabling an account ends its open sessions on the next request."""
     client = console.login("op")
-    set_disabled(console.ledger.engine, "op", True)
+    set_disabled(console.ledger, "op", True)
     assert client.get("/").status_code == 303
 
 
@@ -435,20 +435,20 @@ def test_overview_survives_a_failing_status_callable(ledger: Ledger, users: None
 
 def test_users_are_stored_hashed_and_verified(ledger: Ledger) -> None:
     """Passwords are argon2 hashes; wrong passwords, unknown and disabled users do not verify."""
-    add_user(ledger.engine, "zhangsan", "s3cret-pass", "operator")
+    add_user(ledger, "zhangsan", "s3cret-pass", "operator")
     with ledger.engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT password_hash FROM users").scalar_one()
     assert stored.startswith("$argon2") and "s3cret-pass" not in stored
-    user = verify(ledger.engine, "zhangsan", "s3cret-pass")
+    user = verify(ledger, "zhangsan", "s3cret-pass")
     assert user is not None and user.role == "operator" and user.can("viewer") and not user.can("admin")
-    assert verify(ledger.engine, "zhangsan", "wrong") is None
-    assert verify(ledger.engine, "lisi", "s3cret-pass") is None
+    assert verify(ledger, "zhangsan", "wrong") is None
+    assert verify(ledger, "lisi", "s3cret-pass") is None
     with pytest.raises(UserError, match="已存在"):
-        add_user(ledger.engine, "zhangsan", "another-pass", "viewer")
+        add_user(ledger, "zhangsan", "another-pass", "viewer")
     with pytest.raises(UserError, match="角色"):
-        add_user(ledger.engine, "wangwu", "another-pass", "root")
-    set_disabled(ledger.engine, "zhangsan", True)
-    assert verify(ledger.engine, "zhangsan", "s3cret-pass") is None
+        add_user(ledger, "wangwu", "another-pass", "root")
+    set_disabled(ledger, "zhangsan", True)
+    assert verify(ledger, "zhangsan", "s3cret-pass") is None
 
 
 def test_users_command_adds_an_account_from_stdin(ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
@@ -456,7 +456,7 @@ def test_users_command_adds_an_account_from_stdin(ledger: Ledger, capsys: pytest
     out = io.StringIO()
     assert (
         main(
-            ledger.engine,
+            ledger,
             ["add", "zhaoliu", "--role", "operator", "--password-stdin"],
             stdin=io.StringIO("long-enough-pw\n"),
             stdout=out,
@@ -464,20 +464,17 @@ def test_users_command_adds_an_account_from_stdin(ledger: Ledger, capsys: pytest
         == 0
     )
     assert "已创建用户 zhaoliu" in out.getvalue()
-    assert verify(ledger.engine, "zhaoliu", "long-enough-pw") is not None
-    assert (
-        main(ledger.engine, ["add", "zhaoliu", "--password-stdin"], stdin=io.StringIO("long-enough-pw\n"))
-        == 1
-    )
-    assert main(ledger.engine, ["add", "sunqi", "--password-stdin"], stdin=io.StringIO("short\n")) == 1
+    assert verify(ledger, "zhaoliu", "long-enough-pw") is not None
+    assert main(ledger, ["add", "zhaoliu", "--password-stdin"], stdin=io.StringIO("long-enough-pw\n")) == 1
+    assert main(ledger, ["add", "sunqi", "--password-stdin"], stdin=io.StringIO("short\n")) == 1
     assert "至少 8 个字符" in capsys.readouterr().err
     prompts = iter(["first-password", "other-password"])
-    assert main(ledger.engine, ["add", "sunqi"], prompt=lambda _: next(prompts)) == 1
-    assert main(ledger.engine, ["role", "zhaoliu", "admin"], stdout=out) == 0
-    user = get_user(ledger.engine, "zhaoliu")
+    assert main(ledger, ["add", "sunqi"], prompt=lambda _: next(prompts)) == 1
+    assert main(ledger, ["role", "zhaoliu", "admin"], stdout=out) == 0
+    user = get_user(ledger, "zhaoliu")
     assert user is not None and user.role == "admin"
     listing = io.StringIO()
-    assert main(ledger.engine, ["list"], stdout=listing) == 0
+    assert main(ledger, ["list"], stdout=listing) == 0
     assert "zhaoliu\tadmin" in listing.getvalue()
 
 
@@ -494,7 +491,7 @@ def test_users_command_opens_the_database_by_url(tmp_path: Any) -> None:
         == 0
     )
     ledger = Ledger.connect(url)
-    assert verify(ledger.engine, "a1", "password-1") is not None
+    assert verify(ledger, "a1", "password-1") is not None
     ledger.close()
 
 

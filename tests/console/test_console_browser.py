@@ -58,7 +58,7 @@ def browser() -> Iterator[Browser]:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     ledger = Ledger.connect(f"sqlite:///{tmp_path_factory.mktemp('console-browser')}/ledger.db")
     for name, role in (("op", "operator"), ("viewer", "viewer")):
-        add_user(ledger.engine, name, PASSWORD, role)
+        add_user(ledger, name, PASSWORD, role)
     seeded = seed(ledger)
     with serving(create_app(ledger, SETTINGS)) as server:
         yield Site(server.url, ledger, seeded)

@@ -38,7 +38,7 @@ def test_fix_the_mapping_press_retry_and_see_it_delivered(
         try:
             app.run_once(["district-inspections"])
             (failure_id, *_) = app.ledger.failure_ids(error_kind="mapping")
-            add_user(app.ledger.engine, "op", PASSWORD, "operator")
+            add_user(app.ledger, "op", PASSWORD, "operator")
 
             def retry_now(pipelines: list[str]) -> None:  # what the service does, synchronously
                 for name in pipelines:

@@ -19,8 +19,8 @@ from sqlalchemy import insert
 from console.app import create_app
 from simulators import datagen
 from simulators.server import serving
-from sync.db import deliveries, failures, records, runs
 from sync.ledger import Ledger
+from sync.ledger.schema import deliveries, failures, records, runs
 from tests.console.conftest import PASSWORD, SETTINGS, csrf_of
 from tests.unit.test_report import ID_NO, build
 

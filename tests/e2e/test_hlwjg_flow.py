@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from simulators import hlwjg as sim
-from sync.db import deliveries, failures
+from sync.ledger.schema import deliveries, failures
 from sync.report import awaiting_feedback as hlwjg_status
 from tests.e2e.stack import Stack, make_stack, synced_district_ids
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, func, select
 
-from sync.db import runs
+from sync.ledger.schema import runs
 from tests.e2e.procs import log_events, simulators, stop, wait_for, write_config, zhifa
 
 PIPELINE = "district-inspections"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from sync.db import runs
 from sync.ledger import Ledger
+from sync.ledger.schema import runs
 from tests.e2e.procs import Sims, log_events, simulators, stop, wait_for, write_config, zhifa
 
 KILLS = 10

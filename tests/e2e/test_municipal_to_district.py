@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from simulators import datagen
-from sync.db import deliveries
+from sync.ledger.schema import deliveries
 from tests.e2e.stack import Stack, make_stack
 
 KINDS = (("inspection", "inspections"), ("penalty", "penalties"))

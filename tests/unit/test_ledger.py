@@ -430,7 +430,7 @@ def test_page_rows_written_by_the_driver_read_back_and_compare_like_sqlalchemy_r
     as SQLAlchemy stores them (on SQLite they are text, compared as text by every query)."""
     from sqlalchemy import insert, select
 
-    from sync.db import records
+    from sync.ledger.schema import records
 
     ledger.commit_page(pipeline="p", run_id="r", snapshots=[snap("A1")], outcomes=[ok("A1")], cursor=None)
     with ledger.engine.begin() as conn:  # the same snapshot, written by SQLAlchemy itself

@@ -1,4 +1,4 @@
-"""Migrations: the migrated schema is ``sync.db.metadata``, and an upgrade from the first release keeps data."""
+"""Migrations: the migrated schema is ``sync.ledger.schema.metadata``, and an upgrade from the first release keeps data."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from connectors.paging import Position
-from sync import db
 from sync.ledger import Ledger
+from sync.ledger import schema as db
 
 T = datetime(2025, 3, 1, 9, 0)
 

@@ -55,8 +55,8 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from simulators.universe import make_uscc
-from sync.db import deliveries, failures, records, runs
 from sync.ledger import Ledger
+from sync.ledger.schema import deliveries, failures, records, runs
 from sync.report import xlsx as report_xlsx
 from sync.report.monthly import (
     ACCIDENT_UNAVAILABLE,
@@ -213,7 +213,7 @@ def ledger(tmp_path: Path) -> Any:
 def make(ledger: Ledger, **kw: Any) -> MonthlyReport:
     build(ledger.engine, **kw)
     return monthly_report(
-        ledger.engine, OCT, departments=DEPTS, calendar=WorkCalendar(), as_of=AS_OF, unit="滨海新区"
+        ledger, OCT, departments=DEPTS, calendar=WorkCalendar(), as_of=AS_OF, unit="滨海新区"
     )
 
 
@@ -383,7 +383,7 @@ def test_report_after_a_real_sync_matches_the_simulators_records(
         )
         app = stack.app()
         try:
-            report = monthly_report(app.ledger.engine, Month.parse(busiest))
+            report = monthly_report(app.ledger, Month.parse(busiest))
         finally:
             app.close()
     assert "行政执法综合统计" in capsys.readouterr().out

@@ -30,7 +30,7 @@ def cmd_monthly(args: argparse.Namespace) -> int:
         return 2
     app = app_from_args(args)
     try:
-        report = report_for_settings(app.ledger.engine, app.settings, month)
+        report = report_for_settings(app.ledger, app.settings, month)
     finally:
         app.close()
     print(render_text(report))

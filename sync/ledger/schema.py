@@ -125,6 +125,10 @@ failures = Table(
     Column("last_seen", DateTime, nullable=False),
     Column("state", String(16), nullable=False),  # open | parked | resolved
     Column("mapping_version", String(64)),
+    # parked for a mapping: which table, key and column it waits for (the 待映射 page groups by them)
+    Column("map_table", String(64)),
+    Column("map_key", String(200)),
+    Column("map_column", String(100)),
     Column("resolution_note", Text),
     Column("resolved_by", String(64)),
     Column("resolved_at", DateTime),
@@ -199,7 +203,7 @@ users = Table(
     Column("disabled", Boolean, nullable=False, default=False),
 )
 
-MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATIONS = Path(__file__).parents[1] / "migrations"
 
 
 def make_engine(url: str, **kw: Any) -> Engine:

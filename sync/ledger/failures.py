@@ -1,0 +1,237 @@
+"""The failure log: what later runs retry, what operators list, look at, retry, resolve and reopen."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+
+from sync.ledger.base import Part, now
+from sync.ledger.schema import audit_log, failure_attempts, failures, records
+
+
+class FailuresPart(Part):
+    """Failure queries and operator actions."""
+
+    def failures_to_retry(
+        self, pipeline: str, *, max_attempts: int, mapping_version: str
+    ) -> list[tuple[str, str]]:
+        """(source_id, target) pairs that later runs retry on their own: transient failures within
+        their budget, and records parked for a mapping when the tables have changed since."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(failures.c.source_id, failures.c.target)
+                .where(
+                    failures.c.pipeline == pipeline,
+                    or_(
+                        and_(
+                            failures.c.state == "open",
+                            failures.c.error_kind == "transient",
+                            failures.c.attempts < max_attempts,
+                        ),
+                        and_(failures.c.state == "parked", failures.c.mapping_version != mapping_version),
+                        failures.c.state == "retry",
+                    ),
+                )
+                .order_by(failures.c.id)
+            )
+            return [(r.source_id, r.target) for r in rows]
+
+    def query_failures(
+        self,
+        *,
+        state: str | None = None,
+        pipeline: str | None = None,
+        target: str | None = None,
+        error_kind: str | None = None,
+        search: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Failures matching the filters, newest first, and the total count."""
+        cond = []
+        if state == "unresolved":
+            cond.append(failures.c.state != "resolved")
+        elif state:
+            cond.append(failures.c.state == state)
+        if pipeline:
+            cond.append(failures.c.pipeline == pipeline)
+        if target:
+            cond.append(failures.c.target == target)
+        if error_kind:
+            cond.append(failures.c.error_kind == error_kind)
+        if since:
+            cond.append(failures.c.last_seen >= since)
+        if until:
+            cond.append(failures.c.last_seen <= until)
+        if search:
+            like = f"%{search.strip()}%"
+            cond.append(
+                or_(
+                    failures.c.source_id.like(like),
+                    failures.c.doc_no.like(like),
+                    failures.c.party_name.like(like),
+                    failures.c.party_code.like(like),
+                )
+            )
+        with self.engine.connect() as conn:
+            total = conn.scalar(select(func.count()).select_from(failures).where(*cond)) or 0
+            rows = conn.execute(
+                select(failures)
+                .where(*cond)
+                .order_by(failures.c.last_seen.desc(), failures.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return [dict(r._mapping) for r in rows], int(total)
+
+    def get_failure(self, failure_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(failures).where(failures.c.id == failure_id)).first()
+            if row is None:
+                return None
+            out = dict(row._mapping)
+            out["attempt_log"] = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(failure_attempts)
+                    .where(failure_attempts.c.failure_id == failure_id)
+                    .order_by(failure_attempts.c.id)
+                )
+            ]
+            out["record"] = conn.scalar(
+                select(records.c.body).where(
+                    records.c.system == row.system,
+                    records.c.kind == row.kind,
+                    records.c.source_id == row.source_id,
+                )
+            )
+            return out
+
+    def _act(
+        self,
+        failure_ids: Sequence[int],
+        actor: str,
+        action: str,
+        note: str | None,
+        values: dict[str, Any],
+        allowed_from: Sequence[str],
+    ) -> int:
+        ts = now()
+        with self.engine.begin() as conn:
+            ids = list(
+                conn.scalars(
+                    select(failures.c.id).where(
+                        failures.c.id.in_(failure_ids), failures.c.state.in_(allowed_from)
+                    )
+                )
+            )
+            if ids:
+                conn.execute(update(failures).where(failures.c.id.in_(ids)).values(**values))
+                conn.execute(
+                    audit_log.insert(),
+                    [
+                        {"at": ts, "actor": actor, "action": action, "failure_id": i, "detail": note}
+                        for i in ids
+                    ],
+                )
+            return len(ids)
+
+    def mark_retry(self, failure_ids: Sequence[int], actor: str) -> int:
+        """Queue failures for the next run of their pipeline (which retries them from the stored record)."""
+        return self._act(failure_ids, actor, "retry", None, {"state": "retry"}, ("open", "parked"))
+
+    def resolve(self, failure_ids: Sequence[int], actor: str, note: str) -> int:
+        if not note.strip():
+            raise ValueError("处理说明不能为空")
+        ts = now()
+        return self._act(
+            failure_ids,
+            actor,
+            "resolve",
+            note,
+            {"state": "resolved", "resolution_note": note, "resolved_by": actor, "resolved_at": ts},
+            ("open", "parked", "retry"),
+        )
+
+    def reopen(self, failure_ids: Sequence[int], actor: str, note: str | None = None) -> int:
+        return self._act(
+            failure_ids,
+            actor,
+            "reopen",
+            note,
+            {"state": "open", "resolution_note": None, "resolved_by": None, "resolved_at": None},
+            ("resolved",),
+        )
+
+    def failure_ids(
+        self,
+        *,
+        error_kind: str | None = None,
+        state: Sequence[str] = ("open", "parked"),
+        pipeline: str | None = None,
+        target: str | None = None,
+    ) -> list[int]:
+        cond: list[ColumnElement[bool]] = [failures.c.state.in_(state)]
+        if error_kind:
+            cond.append(failures.c.error_kind == error_kind)
+        if pipeline:
+            cond.append(failures.c.pipeline == pipeline)
+        if target:
+            cond.append(failures.c.target == target)
+        with self.engine.connect() as conn:
+            return list(conn.scalars(select(failures.c.id).where(*cond).order_by(failures.c.id)))
+
+    def failure_counts(self) -> list[dict[str, Any]]:
+        """Unresolved failures grouped by pipeline, target, error kind and state."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    failures.c.pipeline,
+                    failures.c.target,
+                    failures.c.error_kind,
+                    failures.c.state,
+                    func.count().label("n"),
+                )
+                .where(failures.c.state != "resolved")
+                .group_by(failures.c.pipeline, failures.c.target, failures.c.error_kind, failures.c.state)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def failure_facets(self) -> dict[str, list[str]]:
+        """The pipelines, targets and error kinds that appear in the failure log (the filters' choices)."""
+        out: dict[str, list[str]] = {}
+        with self.engine.connect() as conn:
+            for name in ("pipeline", "target", "error_kind"):
+                out[name] = sorted(v for v in conn.scalars(select(failures.c[name]).distinct()) if v)
+        return out
+
+    def mapping_failure_groups(self) -> list[dict[str, Any]]:
+        """Unresolved mapping failures grouped by what they wait for (table, key, column; the message for
+        rows written before those were kept), pipeline and target: tens of thousands of parked records
+        share a few hundred keys."""
+        by = (
+            failures.c.map_table,
+            failures.c.map_key,
+            failures.c.map_column,
+            failures.c.message,
+            failures.c.pipeline,
+            failures.c.target,
+        )
+        stmt = (
+            select(
+                *by,
+                func.count().label("n"),
+                func.min(failures.c.first_seen).label("first_seen"),
+                func.max(failures.c.last_seen).label("last_seen"),
+                func.min(failures.c.id).label("sample_id"),
+            )
+            .where(failures.c.error_kind == "mapping", failures.c.state != "resolved")
+            .group_by(*by)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]

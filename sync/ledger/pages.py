@@ -1,0 +1,273 @@
+"""The page transaction: a page's snapshots, outcomes, failures and cursor in one transaction, and the
+前置库's asynchronous verdicts applied to deliveries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, select, update
+
+from connectors.contract.roles import Cursor
+from sync import outcomes
+from sync.ledger.base import now
+from sync.ledger.cursors import CursorsPart
+from sync.ledger.schema import deliveries, failure_attempts, failures, records
+from sync.ledger.upsert import chunks, upsert
+from sync.outcomes import Outcome, Subject
+
+
+@dataclass
+class RecordSnapshot:
+    system: str
+    kind: str
+    source_id: str
+    status: str
+    record_hash: str
+    body: str
+    doc_no: str | None
+    party_name: str | None
+    party_code: str | None
+    dept_code: str | None
+    event_date: Any
+    source_updated_at: datetime | None
+    natural_key: str | None = None
+
+
+class PagesPart(CursorsPart):
+    """Writes of pages and of feedback."""
+
+    def commit_page(
+        self,
+        *,
+        pipeline: str,
+        run_id: str,
+        snapshots: list[RecordSnapshot],
+        outcomes: list[Outcome],
+        cursor: Cursor | None,
+    ) -> None:
+        """Write one page's snapshots, outcomes, failures and cursor in one transaction."""
+        ts = now()
+        with self.engine.begin() as conn:
+            upsert(
+                conn,
+                records,
+                [dict(s.__dict__, first_seen=ts, last_seen=ts) for s in snapshots],
+                ["system", "kind", "source_id"],
+                [
+                    "status",
+                    "record_hash",
+                    "body",
+                    "doc_no",
+                    "party_name",
+                    "party_code",
+                    "dept_code",
+                    "event_date",
+                    "source_updated_at",
+                    "last_seen",
+                    "natural_key",
+                ],
+            )
+            self._write_outcomes(conn, pipeline, run_id, outcomes, ts)
+            if cursor is not None:
+                self._save_cursor(conn, pipeline, cursor)
+
+    def _write_outcomes(
+        self, conn: Connection, pipeline: str, run_id: str, outcomes: list[Outcome], ts: datetime
+    ) -> None:
+        done = [o for o in outcomes if o.action in ("created", "updated", "linked", "withdrawn", "sent")]
+        rows = []
+        for o in done:
+            state = {"withdrawn": "withdrawn", "sent": "sent"}.get(o.action, "delivered")
+            if o.action == "withdrawn" and o.target_version is not None:
+                state = "sent"  # a 前置库 `d` row: withdrawn once its feedback says so
+            rows.append(
+                {
+                    "system": o.system,
+                    "kind": o.kind,
+                    "source_id": o.source_id,
+                    "target": o.target,
+                    "target_id": o.target_id,
+                    "payload_hash": o.payload_hash,
+                    "state": state,
+                    "last_action": o.action,
+                    "linked": o.linked,
+                    "target_version": o.target_version,
+                    "first_delivered_at": ts,
+                    "delivered_at": ts,
+                    "updated_at": ts,
+                }
+            )
+        upsert(
+            conn,
+            deliveries,
+            rows,
+            ["system", "kind", "source_id", "target"],
+            [
+                "target_id",
+                "payload_hash",
+                "state",
+                "last_action",
+                "linked",
+                "target_version",
+                "delivered_at",
+                "updated_at",
+            ],
+        )
+        # A record that went through closes its open failure for that target; so does one the target
+        # no longer takes (skipped: e.g. now summary procedure, or void before it was ever sent).
+        self._close_failures(conn, done, ts, "重试成功, 已自动关闭")
+        self._close_failures(
+            conn, [o for o in outcomes if o.action == "skipped"], ts, "该系统不再需要此记录, 已自动关闭"
+        )
+        for o in outcomes:
+            if o.failed:
+                self._record_failure(conn, pipeline, run_id, o, ts)
+
+    @staticmethod
+    def _close_failures(conn: Connection, outcomes: Sequence[Outcome], ts: datetime, note: str) -> None:
+        """Resolve the unresolved failures of these (record, target) pairs. Most pages have none: look
+        first with one indexed SELECT, and update only the rows found."""
+        by_record: dict[tuple[str, str], set[str]] = {}
+        for o in outcomes:
+            by_record.setdefault((o.system, o.kind), set()).add(o.source_id)
+        wanted = {(o.system, o.kind, o.source_id, o.target) for o in outcomes}
+        ids: list[int] = []
+        for (system, kind), source_ids in by_record.items():
+            for chunk in chunks(sorted(source_ids)):
+                rows = conn.execute(
+                    select(failures.c.id, failures.c.source_id, failures.c.target).where(
+                        failures.c.system == system,
+                        failures.c.kind == kind,
+                        failures.c.source_id.in_(chunk),
+                        failures.c.state != "resolved",
+                    )
+                )
+                ids.extend(r.id for r in rows if (system, kind, r.source_id, r.target) in wanted)
+        if ids:
+            conn.execute(
+                update(failures)
+                .where(failures.c.id.in_(ids))
+                .values(state="resolved", resolved_by="zhifa-sync", resolved_at=ts, resolution_note=note)
+            )
+
+    def _record_failure(self, conn: Connection, pipeline: str, run_id: str, o: Outcome, ts: datetime) -> None:
+        state = "parked" if o.action == "parked" else "open"
+        key = and_(
+            failures.c.system == o.system,
+            failures.c.kind == o.kind,
+            failures.c.source_id == o.source_id,
+            failures.c.target == o.target,
+        )
+        existing = conn.execute(select(failures.c.id, failures.c.state).where(key)).first()
+        values = {
+            "pipeline": pipeline,
+            "stage": o.stage,
+            "error_kind": o.error_kind,
+            "error_code": o.error_code,
+            "message": o.message,
+            "payload": o.payload,
+            "response": o.response,
+            "doc_no": o.doc_no,
+            "party_name": o.party_name,
+            "party_code": o.party_code,
+            "last_seen": ts,
+            "mapping_version": o.mapping_version,
+            "map_table": o.map_table,
+            "map_key": o.map_key,
+            "map_column": o.map_column,
+        }
+        if existing is None:
+            inserted = conn.execute(
+                failures.insert().values(
+                    system=o.system,
+                    kind=o.kind,
+                    source_id=o.source_id,
+                    target=o.target,
+                    attempts=1,
+                    first_seen=ts,
+                    state=state,
+                    **values,
+                )
+            ).inserted_primary_key
+            assert inserted is not None
+            failure_id = inserted[0]
+        else:
+            failure_id = existing.id
+            # A resolved failure that fails again is reopened; the resolution stays in the audit log.
+            conn.execute(
+                update(failures)
+                .where(failures.c.id == failure_id)
+                .values(
+                    attempts=failures.c.attempts + 1,
+                    state=state,
+                    resolution_note=None,
+                    resolved_by=None,
+                    resolved_at=None,
+                    **values,
+                )
+            )
+        conn.execute(
+            failure_attempts.insert().values(
+                failure_id=failure_id,
+                at=ts,
+                run_id=run_id,
+                stage=o.stage,
+                error_kind=o.error_kind,
+                message=o.message,
+            )
+        )
+
+    def apply_feedback(
+        self, target: str, system: str, items: Sequence[Any], run_id: str, kind_pipelines: dict[str, str]
+    ) -> dict[str, int]:
+        """Mark 'sent' deliveries whose version the feedback speaks of as delivered, or failed."""
+        ts = now()
+        counts = {"accepted": 0, "rejected": 0, "stale": 0}
+        with self.engine.begin() as conn:
+            for fb in items:
+                key = and_(
+                    deliveries.c.system == system,
+                    deliveries.c.kind == fb.kind,
+                    deliveries.c.source_id == fb.source_id,
+                    deliveries.c.target == target,
+                )
+                row = conn.execute(
+                    select(deliveries.c.state, deliveries.c.target_version, deliveries.c.last_action).where(
+                        key
+                    )
+                ).first()
+                if (
+                    row is None
+                    or row.state != "sent"
+                    or (fb.target_version and row.target_version != fb.target_version)
+                ):
+                    counts["stale"] += 1  # a newer version is on its way, or it is not ours
+                    continue
+                if fb.ok:
+                    conn.execute(
+                        update(deliveries)
+                        .where(key)
+                        .values(
+                            state="withdrawn" if row.last_action == "withdrawn" else "delivered",
+                            updated_at=ts,
+                        )
+                    )
+                    counts["accepted"] += 1
+                else:
+                    conn.execute(
+                        update(deliveries).where(key).values(state="failed", payload_hash=None, updated_at=ts)
+                    )
+                    self._record_failure(
+                        conn,
+                        kind_pipelines.get(fb.kind, f"{system}-{fb.kind}"),
+                        run_id,
+                        outcomes.rejected_by_feedback(
+                            Subject(system, fb.kind, fb.source_id, target), fb.message
+                        ),
+                        ts,
+                    )
+                    counts["rejected"] += 1
+        return counts
