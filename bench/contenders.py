@@ -75,7 +75,7 @@ class Poster:
         officers = r["officers"] if isinstance(r["officers"], list) else json.loads(r["officers"])
         result = self.results[r["result"]]
         return {
-            "wbxtly": "QJJR",
+            "wbxtly": municipal.WBXTLY,
             "wbxtbh": r["id"],
             "qymc": e["name"],
             "tyshxydm": e["uscc"],

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from simulators import daemon_config, harness
+from simulators import daemon_config, harness, municipal
 from simulators.harness import free_port, wait_for, zhifa
 from simulators.harness import terminate as stop
 from tests.e2e.stack import synced_district_ids
@@ -52,7 +52,7 @@ class Sims:
         """How many municipal records carry each of our external ids."""
         out: dict[str, int] = {}
         for r in self.get(f"{self.municipal_url}/_sim/records/{city_kind}"):
-            if r.get("wbxtly") == "QJJR":
+            if r.get("wbxtly") == municipal.WBXTLY:
                 out[r["wbxtbh"]] = out.get(r["wbxtbh"], 0) + 1
         return out
 

@@ -99,7 +99,7 @@ class Stack:
         """Municipal records carrying our external id, grouped by it (a list longer than 1 = duplicate)."""
         out: dict[str, list[dict[str, Any]]] = {}
         for r in self.city(kind):
-            if r.get("wbxtly") == "QJJR":
+            if r.get("wbxtly") == municipal.WBXTLY:
                 out.setdefault(r["wbxtbh"], []).append(r)
         return out
 
