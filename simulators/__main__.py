@@ -19,8 +19,8 @@ import sys
 import threading
 from typing import Any
 
-from simulators import datagen, district, municipal
-from simulators.server import RunningServer, start
+from simulators import credit, district, municipal
+from simulators.harness import HTTP_SYSTEMS, Plan, start_in_process
 
 
 def _faults_for(name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -31,58 +31,47 @@ def _faults_for(name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 def _credit_faults(spec: dict[str, Any]) -> dict[str, Any]:
     """The credit simulator's knobs from ``--faults``: strict when given per system, else the ones it has."""
-    from simulators import credit
-
     if "credit" in spec:
-        knobs = dict(spec["credit"] or {})
-        unknown = set(knobs) - set(credit.DEFAULT_FAULTS)
-        if unknown:
-            raise SystemExit(f"unknown credit fault knobs: {sorted(unknown)}")
-        return knobs
+        return dict(spec["credit"] or {})  # unknown knobs are refused when they are applied
     return {k: v for k, v in _faults_for("credit", spec).items() if k in credit.DEFAULT_FAULTS}
 
 
-def serve(args: argparse.Namespace) -> int:
-    faults = json.loads(args.faults) if args.faults else {}
-    data = datagen.generate(
-        seed=args.seed,
+def plan(args: argparse.Namespace) -> Plan:
+    """What ``serve`` starts: the systems whose port is not -1, the 前置库 collector with ``--hlwjg-url``."""
+    spec = json.loads(args.faults) if args.faults else {}
+    ports = {"district": args.district_port, "municipal": args.municipal_port, "credit": args.credit_port}
+    systems = [name for name in HTTP_SYSTEMS if ports[name] >= 0]
+    faults = {"district": _faults_for("district", spec), "municipal": _faults_for("municipal", spec)}
+    faults["credit"] = _credit_faults(spec)
+    return Plan(
+        systems=(*systems, *(["hlwjg"] if args.hlwjg_url else [])),
         inspections=args.inspections,
         penalties=args.penalties,
+        seed=args.seed,
         year=args.year,
         hand_typed_share=args.hand_typed_share,
         bad_records=args.bad_records,
+        credit_events=args.credit_events,
+        faults={name: knobs for name, knobs in faults.items() if name in systems},
+        exchange_url=args.hlwjg_url,
+        collector_interval_s=args.collector_interval,
     )
-    dstate = district.DistrictState(seed=args.seed)
-    dstate.load(data)
-    dstate.faults.update(_faults_for("district", faults))
-    mstate = municipal.MunicipalState(seed=args.seed)
-    mstate.load(data)
-    mstate.faults.update(_faults_for("municipal", faults))
 
-    running: list[tuple[str, RunningServer]] = [
-        ("district", start(district.create_app(dstate), args.host, args.district_port)),
-        ("municipal", start(municipal.create_app(mstate), args.host, args.municipal_port)),
-    ]
-    if args.credit_port >= 0:
-        from simulators import credit
 
-        cstate = credit.CreditState(seed=args.seed)
-        cstate.faults.update(_credit_faults(faults))
-        for spec in credit.event_specs(data, args.credit_events):
-            cstate.add_event(**spec)
-        running.append(("credit", start(credit.create_app(cstate), args.host, args.credit_port)))
-    collector = None
-    if args.hlwjg_url:  # an exchange database, not an HTTP service: the port is for the admin hooks
-        from simulators import hlwjg
-
-        collector = hlwjg.Collector(hlwjg.open_exchange(args.hlwjg_url))
-        collector.run_in_thread(args.collector_interval)
-        running.append(("hlwjg", start(hlwjg.create_admin_app(collector), args.host, args.hlwjg_port)))
-
+def serve(args: argparse.Namespace) -> int:
+    ports = {"district": args.district_port, "municipal": args.municipal_port, "credit": args.credit_port,
+             "hlwjg": args.hlwjg_port}  # fmt: skip
+    try:
+        sims = start_in_process(plan(args), host=args.host, ports=ports)
+    except KeyError as exc:
+        if "fault knob" not in str(exc):
+            raise
+        raise SystemExit(f"--faults: {exc.args[0]}") from None
+    data = sims.data
     print(f"data: {len(data.inspections)} inspections, {len(data.penalties)} penalties, "
           f"{len(data.city_inspections)}+{len(data.city_penalties)} city records ({len(data.twins)} hand-typed twins)")  # fmt: skip
-    for name, srv in running:
-        print(f"{name:10s} {srv.url}")
+    for name, url in sims.urls.items():
+        print(f"{name:10s} {url}")
     print(f"district  user {district.DISTRICT_USER!r} password {district.DISTRICT_PASSWORD!r}")
     print(f"municipal appKey {municipal.MUNICIPAL_APP_KEY!r} appSecret {municipal.MUNICIPAL_APP_SECRET!r}")
     sys.stdout.flush()
@@ -94,10 +83,7 @@ def serve(args: argparse.Namespace) -> int:
             pass
     except KeyboardInterrupt:
         pass
-    if collector is not None:
-        collector.stop()
-    for _, srv in running:
-        srv.stop()
+    sims.stop()
     return 0
 
 
@@ -108,7 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--district-port", type=int, default=8701)
     p.add_argument("--municipal-port", type=int, default=8702)
-    p.add_argument("--credit-port", type=int, default=8703, help="-1: do not start the credit simulator")
+    p.add_argument(
+        "--credit-port",
+        type=int,
+        default=8703,
+        help="-1: do not start the credit simulator (the same for --district-port, --municipal-port)",
+    )
     p.add_argument("--credit-events", type=int, default=0, help="credit events to publish for the district")
     p.add_argument("--hlwjg-url", default=None, help="SQLAlchemy URL of the 前置库: run its collector too")
     p.add_argument("--collector-interval", type=float, default=5.0, help="seconds between collections")

@@ -241,7 +241,8 @@ class CreditState:
     def _submit_one(self, app: App, record: Any) -> dict[str, Any]:
         if not isinstance(record, dict):
             return _result("", "REJECTED", None, [{"field": "", "message": "记录应为 JSON 对象"}])
-        sjbs = record.get("SJBS") if isinstance(record.get("SJBS"), str) else ""
+        raw_sjbs = record.get("SJBS")
+        sjbs = raw_sjbs if isinstance(raw_sjbs, str) else ""
         errors = rules.validate(record, self.now().date())  # validation runs before anything else
         if errors:
             return _result(sjbs, "REJECTED", None, errors)

@@ -210,7 +210,7 @@ def validate(record: Mapping[str, Any], today: dt.date) -> list[Error]:
 
 # 文号 normalisation for the DUPLICATE check: full-width letters, digits and parentheses to half-width,
 # the brackets 〔〕【】[] to one form, spaces removed. Nothing else (（）stay distinct from 〔〕).
-_WSH_TABLE = {c: c - 0xFEE0 for c in range(0xFF10, 0xFF1A)}  # ０-９
+_WSH_TABLE: dict[int, int | str | None] = {c: c - 0xFEE0 for c in range(0xFF10, 0xFF1A)}  # ０-９
 _WSH_TABLE |= {c: c - 0xFEE0 for c in range(0xFF21, 0xFF3B)}  # Ａ-Ｚ
 _WSH_TABLE |= {c: c - 0xFEE0 for c in range(0xFF41, 0xFF5B)}  # ａ-ｚ
 _WSH_TABLE |= {ord("（"): "(", ord("）"): ")", ord("〔"): "[", ord("【"): "[", ord("〕"): "]", ord("】"): "]"}

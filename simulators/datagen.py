@@ -473,7 +473,7 @@ def generate(
             number += " "  # a trailing space: the city trims before comparing
         data.twins.append(Twin("penalty", rec["id"], len(data.city_penalties), exact))
         data.city_penalties.append(city_penalty(rec, _random_gxsj(rng, year), number))
-    taken = {
+    taken: set[tuple[str, ...]] = {
         (r["enterprise"]["uscc"], _MUNI_CODE[r["item_code"]], r["started_at"][:10].replace("-", ""))
         for r in insp
     }

@@ -325,7 +325,9 @@ def _validate_external(kind: str, body: Any) -> None:
         raise _bad("source_id")
     if body.get("status") not in _STATUSES[kind]:
         raise _bad("status")
-    if _ITEM_KIND.get(body.get("item_code")) != {"inspections": "inspection", "penalties": "penalty"}[kind]:
+    item_code = body.get("item_code")
+    item_kind = _ITEM_KIND.get(item_code) if isinstance(item_code, str) else None
+    if item_kind != {"inspections": "inspection", "penalties": "penalty"}[kind]:
         raise _bad(
             f"item_code {body.get('item_code')} 不是本平台的{'检查' if kind == 'inspections' else '处罚'}事项"
         )

@@ -262,7 +262,7 @@ class Catalogue:
 def validate_row(table: str, row: Mapping[str, Any], cat: Catalogue, today: dt.date) -> list[str]:
     """Every rule of hlwjg.md for one collected row version; each error is ``COLUMN: 中文说明``."""
     errors: list[str] = []
-    text = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
+    text: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
 
     def present(col: str) -> bool:
         return text.get(col) not in (None, "")
@@ -283,35 +283,36 @@ def validate_row(table: str, row: Mapping[str, Any], cat: Catalogue, today: dt.d
         return errors
 
     columns = TABLES[table].c
-    for col in REQUIRED[table]:
-        if not present(col):
-            errors.append(f"{col}: 必填项不能为空")
-    for col in columns:
-        length = getattr(col.type, "length", None)
-        if length and isinstance(text.get(col.name), str) and len(text[col.name]) > length:
-            errors.append(f"{col.name}: 长度超过{length}个字符")
+    for name in REQUIRED[table]:
+        if not present(name):
+            errors.append(f"{name}: 必填项不能为空")
+    for column in columns:
+        length = getattr(column.type, "length", None)
+        if length and isinstance(text.get(column.name), str) and len(text[column.name]) > length:
+            errors.append(f"{column.name}: 长度超过{length}个字符")
     dates = {
         c.name: _parse(c, text.get(c.name), errors)
         for c in columns
         if isinstance(c.type, sa.Date | sa.DateTime)
     }
 
-    item = text.get("SUPERVISE_ITEM_CODE")
+    # "" for an absent code: each is checked only where present(), and "" reads as absent in the messages
+    item = text.get("SUPERVISE_ITEM_CODE") or ""
     if present("SUPERVISE_ITEM_CODE"):
         if not _DIGITS14.fullmatch(item):
             errors.append(f"SUPERVISE_ITEM_CODE: 监管事项目录编码 {item} 应为14位数字")
         elif item not in cat.items:
             errors.append(f"SUPERVISE_ITEM_CODE: 监管事项目录编码 {item} 不在监管事项目录中")
-    agency = text.get("IMPLEMENT_INSTITUTION_CODE")
+    agency = text.get("IMPLEMENT_INSTITUTION_CODE") or ""
     if present("IMPLEMENT_INSTITUTION_CODE") and not is_uscc(agency):
         errors.append(f"IMPLEMENT_INSTITUTION_CODE: 实施机构统一社会信用代码 {agency} 校验不通过")
-    icode = text.get("CHECK_ICODE")
+    icode = text.get("CHECK_ICODE") or ""
     if table == CHECK_ACTION and present("CHECK_ICODE"):
         if icode not in cat.implements:
             errors.append(f"CHECK_ICODE: 检查实施清单编码 {icode} 不在检查实施清单中")
         elif present("SUPERVISE_ITEM_CODE") and cat.implements[icode] != item:
             errors.append(f"CHECK_ICODE: 检查实施清单编码 {icode} 不属于监管事项 {item}")
-        if icode[:18] != (agency or ""):
+        if icode[:18] != agency:
             errors.append(
                 f"CHECK_ICODE: 检查实施清单编码 {icode} 前18位与实施机构统一社会信用代码 {agency or '（空）'} 不一致"
             )
@@ -320,7 +321,7 @@ def validate_row(table: str, row: Mapping[str, Any], cat: Catalogue, today: dt.d
     for col, (label, codes) in _ENUMS.items():
         if col in columns and present(col) and text[col] not in codes:
             errors.append(f"{col}: {label} {text[col]} 不在代码表中（{'、'.join(codes)}）")
-    ce_type, ui_code = text.get("ADMINISTRATIVE_CP_CE_TYPE"), text.get("ADMINISTRATIVE_CP_UI_CODE")
+    ce_type, ui_code = text.get("ADMINISTRATIVE_CP_CE_TYPE"), text.get("ADMINISTRATIVE_CP_UI_CODE") or ""
     if present("ADMINISTRATIVE_CP_UI_CODE"):
         if ce_type == "001" and not is_uscc(ui_code):
             errors.append(f"ADMINISTRATIVE_CP_UI_CODE: 统一社会信用代码 {ui_code} 校验不通过")
@@ -502,7 +503,10 @@ class Collector:
                     "ERROR_MSG": "；".join(errors)[:2000] if errors else None,
                     "FEEDBACK_TIME": now,
                 }
-                fb["FB_ID"] = conn.execute(feedback.insert().values(**fb)).inserted_primary_key[0]
+                key = conn.execute(feedback.insert().values(**fb)).inserted_primary_key
+                if key is None:
+                    raise RuntimeError(f"the 前置库 gave no FB_ID for the feedback on {row['CD_ID']}")
+                fb["FB_ID"] = key[0]
                 written.append(fb)
                 if not errors:
                     self._store(conn, name, row, now)

@@ -10,6 +10,7 @@ decimals are refused; windows are inclusive on ``gxsj``.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import hashlib
 import json
@@ -404,7 +405,7 @@ class MunicipalState:
         """A record typed in at the city (``wbxtly`` null); no API validation. Returns its id."""
         kind = _KINDS[kind]
         fields = JCJL_FIELDS if kind == "jcjl" else XZCF_FIELDS
-        rec = {k: copy.deepcopy(record.get(k)) for k in fields}
+        rec: dict[str, Any] = {k: copy.deepcopy(record.get(k)) for k in fields}
         with self._lock:
             rec.update(wbxtly=None, wbxtbh=None)
             rec["gxsj"] = record.get("gxsj") or self.now()
@@ -417,7 +418,7 @@ class MunicipalState:
                 rec["ajzt"] = rec["ajzt"] or "YJD"
                 for name in ("fkje", "mswfsdje"):
                     rec[name] = _amount(rec[name])
-            return self._store(kind, rec, None)[_ID_FIELD[kind]]
+            return str(self._store(kind, rec, None)[_ID_FIELD[kind]])
 
     def update_city_record(self, kind: str, record_id: str, **fields: Any) -> dict[str, Any]:
         """A clerk edits a record at the city; ``gxsj`` = now unless given."""
@@ -437,7 +438,7 @@ class MunicipalState:
             rec = self._recs[_KINDS[kind]].get(record_id)
             return copy.deepcopy(rec) if rec is not None else None
 
-    def records(self, kind: str) -> list[dict[str, Any]]:
+    def records(self, kind: str) -> builtins.list[dict[str, Any]]:  # ``list`` is a method here
         """Every record of ``kind`` ("jcjl" | "xzcf"), sorted by (gxsj, id), incl. wbxtly/wbxtbh."""
         kind = _KINDS[kind]
         with self._lock:
@@ -526,12 +527,13 @@ def create_app(state: MunicipalState | None = None) -> Starlette:
         ):
             routes.append(Route(f"/openapi/{kind}/{op}", api(f"{kind}/{op}", fn, write), methods=["POST"]))
     for name, rows in (("jcsx", DICT_JCSX), ("zfry", DICT_ZFRY), ("zfjg", DICT_ZFJG)):
-        routes.append(
-            Route(
-                f"/openapi/dict/{name}", api(f"dict/{name}", lambda k, b, rows=rows: rows), methods=["POST"]
-            )
-        )
+        routes.append(Route(f"/openapi/dict/{name}", api(f"dict/{name}", _answering(rows)), methods=["POST"]))
     return Starlette(routes=routes)
+
+
+def _answering(rows: list[dict[str, Any]]) -> Callable[[str, Any], Any]:
+    """A handler that answers a catalogue whatever the body asks."""
+    return lambda app_key, body: rows
 
 
 def _admin_routes(state: MunicipalState) -> list[Route]:

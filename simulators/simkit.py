@@ -12,14 +12,15 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
+_T = TypeVar("_T")
 BEIJING = timezone(timedelta(hours=8))
 DT_FMT = "%Y-%m-%d %H:%M:%S"
 
@@ -156,7 +157,7 @@ class Faults:
         with self._lock:
             return rate >= 1 or self.rng.random() < rate
 
-    def choice(self, options: list[Any]) -> Any:
+    def choice(self, options: Sequence[_T]) -> _T:
         with self._lock:
             return self.rng.choice(options)
 

@@ -15,132 +15,57 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from simulators import datagen, district, municipal
-from simulators.server import start
+from simulators import daemon_config, harness
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRETS = {
-    "ZHIFA_DISTRICT_PASSWORD": district.DISTRICT_PASSWORD,
-    "ZHIFA_MUNICIPAL_SECRET": municipal.MUNICIPAL_APP_SECRET,
-}
 
 
-def build(state_dir: Path, inspections: int, seed: int) -> tuple[dict[str, Any], list[Any], Any]:
-    """Seed and start the simulators; return the daemon's config, the servers and the dataset."""
-    data = datagen.generate(seed=seed, inspections=inspections, hand_typed_share=0.05, bad_records=2)
-    dstate, mstate = district.DistrictState(seed=seed), municipal.MunicipalState(seed=seed)
-    dstate.load(data)
-    mstate.load(data)
-    # The documented limits (municipal 10 calls/s) would make a demo of a month take minutes; the
-    # benchmarks and the fault tests run with them on.
-    for state in (dstate, mstate):
-        state.faults.update(rate_limit_per_s=200)
-    servers = [start(district.create_app(dstate)), start(municipal.create_app(mstate))]
-    retry = {"attempts": 5, "initial_wait_s": 0.2, "max_wait_s": 5}
-    systems: dict[str, Any] = {
-        "district": {
-            "type": "district",
-            "base_url": servers[0].url,
-            "username": district.DISTRICT_USER,
-            "password": {"env": "ZHIFA_DISTRICT_PASSWORD"},
-            "retry": retry,
+def start_simulators(state_dir: Path, inspections: int, seed: int) -> harness.InProcess:
+    """The four simulators in this process, seeded with a month of data and a few credit events."""
+    plan = harness.Plan(
+        systems=harness.SYSTEMS,
+        inspections=inspections,
+        seed=seed,
+        hand_typed_share=0.05,
+        bad_records=2,
+        # The documented limits (municipal 10 calls/s) would make a demo of a month take minutes; the
+        # benchmarks and the fault tests run with them on.
+        faults={
+            "district": {"rate_limit_per_s": 200},
+            "municipal": {"rate_limit_per_s": 200},
+            "credit": {"rate_limits": False},
         },
-        "municipal": {
-            "type": "municipal",
-            "base_url": servers[1].url,
-            "app_key": municipal.MUNICIPAL_APP_KEY,
-            "app_secret": {"env": "ZHIFA_MUNICIPAL_SECRET"},
-            "region_code": "120116",
-            "concurrency": 8,
-            "retry": retry,
-        },
-    }
-    targets = {"inspection": ["municipal"], "penalty": ["municipal"]}
-    extra_pipelines: list[dict[str, Any]] = []
-    from simulators import credit
-
-    cstate = credit.CreditState(seed=seed)
-    cstate.faults.update(rate_limits=False)
-    servers.append(start(credit.create_app(cstate)))
-    SECRETS["ZHIFA_CREDIT_SECRET"] = credit.APP_SECRET
-    systems["credit"] = {
-        "type": "credit",
-        "base_url": servers[-1].url,
-        "app_key": credit.APP_ID,
-        "app_secret": {"env": "ZHIFA_CREDIT_SECRET"},
-        "retry": retry,
-    }
-    targets["penalty"].append("credit")
+        exchange_url=f"sqlite:///{state_dir / 'qianzhiku.db'}",
+        collector_interval_s=1.0,
+    )
+    sims = harness.start_in_process(plan)
     # a few events of the kinds the credit office publishes, for companies of the district
     kinds = ["REPAIRED", "BLACKLIST_ADD", "EXPIRED", "BLACKLIST_REMOVE", "WITHDRAWN"]
-    for n, pen in enumerate([p for p in data.penalties if p["party"].get("uscc")][:10]):
-        cstate.add_event(
+    for n, pen in enumerate([p for p in sims.data.penalties if p["party"].get("uscc")][:10]):
+        sims.credit.add_event(
             kinds[n % len(kinds)],
             pen["party"]["uscc"],
             cf_wsh=pen.get("decision_no"),
-            occurred_at=f"{data.year}-12-{10 + n:02d}T10:00:00+08:00",
+            occurred_at=f"{sims.data.year}-12-{10 + n:02d}T10:00:00+08:00",
         )
-    extra_pipelines.append(
-        {
-            "name": "credit-events",
-            "source": "credit",
-            "kind": "credit_event",
-            "targets": ["district"],
-            "start": f"{data.year}-01-01 00:00:00",
-        }
-    )
-    from simulators import hlwjg
+    return sims
 
-    url = f"sqlite:///{state_dir / 'qianzhiku.db'}"
-    collector = hlwjg.Collector(hlwjg.open_exchange(url))
-    collector.run_in_thread(1.0)
-    servers.append(collector)
-    SECRETS["ZHIFA_HLWJG_URL"] = url
-    systems["hlwjg"] = {"type": "hlwjg", "url": {"env": "ZHIFA_HLWJG_URL"}}
-    targets["inspection"].append("hlwjg")
-    targets["penalty"].append("hlwjg")
-    pipelines = [
-        {
-            "name": "district-inspections",
-            "source": "district",
-            "kind": "inspection",
-            "targets": targets["inspection"],
-            "start": f"{data.year}-01-01 00:00:00",
-        },
-        {
-            "name": "district-penalties",
-            "source": "district",
-            "kind": "penalty",
-            "targets": targets["penalty"],
-            "start": f"{data.year}-01-01 00:00:00",
-        },
-        # Flow 3: records typed in at the city for our region → district (ours never come back).
-        {
-            "name": "city-inspections",
-            "source": "municipal",
-            "kind": "inspection",
-            "targets": ["district"],
-            "start": f"{data.year}-01-01 00:00:00",
-        },
-        {
-            "name": "city-penalties",
-            "source": "municipal",
-            "kind": "penalty",
-            "targets": ["district"],
-            "start": f"{data.year}-01-01 00:00:00",
-        },
-        *extra_pipelines,
-    ]
-    config = {
-        "database": {"url": f"sqlite:///{state_dir / 'ledger.db'}"},
-        "mappings_dir": str(ROOT / "mappings"),
-        "holidays_file": str(ROOT / "mappings" / "holidays.csv"),
-        "systems": systems,
-        "pipelines": pipelines,
-    }
-    return config, servers, data
+
+def configure(sims: harness.InProcess, state_dir: Path) -> dict[str, Any]:
+    """Every flow against the simulators, the ledger in ``state_dir``, the shipped mapping tables."""
+    knobs = daemon_config.Knobs(
+        retry=daemon_config.Retry(attempts=5, initial_wait_s=0.2, max_wait_s=5),
+        concurrency=8,
+        start=f"{sims.data.year}-01-01 00:00:00",
+    )
+    return daemon_config.build(
+        sims.urls,
+        db_url=f"sqlite:///{state_dir / 'ledger.db'}",
+        mappings_dir=ROOT / "mappings",
+        flows=daemon_config.FLOWS,
+        knobs=knobs,
+        extra={"holidays_file": str(ROOT / "mappings" / "holidays.csv")},
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,10 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     if state_dir.exists():
         shutil.rmtree(state_dir)
     state_dir.mkdir(parents=True)
-    config, servers, data = build(state_dir, args.inspections, args.seed)
-    os.environ.update(SECRETS)
-    config_path = state_dir / "zhifa-sync.yaml"
-    config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    sims = start_simulators(state_dir, args.inspections, args.seed)
+    data = sims.data
+    config = configure(sims, state_dir)
+    os.environ.update(daemon_config.secrets_env(sims.exchange_url))
+    config_path = daemon_config.write(config, state_dir / "zhifa-sync.yaml")
 
     print("== zhifa-sync demo ==")
     print(
@@ -195,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
   日志:       {state_dir / "zhifa-sync.log"} (JSON, 身份证号已脱敏)
   账本:       {state_dir / "ledger.db"} (SQLite; 保留在原处)
 模拟系统随本命令退出而停止; 再次运行 make demo 会重新生成。""")
-    for srv in servers:
-        srv.stop()
+    sims.stop()
     return 0
 
 

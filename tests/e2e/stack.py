@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from simulators import datagen, district, municipal
-from simulators.server import serving
+from simulators import daemon_config, datagen, district, harness, municipal
 from sync.outcomes import RunCounts
 from zhifa_sync.app import App
 
@@ -22,14 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 @dataclass
 class Stack:
-    """District and municipal simulators, and a config pointing the engine at them."""
+    """District and municipal simulators in this process, and a config pointing the engine at them."""
 
     tmp: Path
-    dataset: datagen.Dataset
-    district: district.DistrictState
-    municipal: municipal.MunicipalState
-    district_url: str
-    municipal_url: str
+    sims: harness.InProcess
     db_url: str
     config_path: Path = field(init=False)
     mappings: Path = field(init=False)
@@ -37,10 +30,29 @@ class Stack:
     pipelines: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.mappings = self.tmp / "mappings"
-        shutil.copytree(REPO / "mappings", self.mappings, ignore=shutil.ignore_patterns("*.md"))
+        self.mappings = daemon_config.copy_mappings(self.tmp / "mappings")
         self.config_path = self.tmp / "zhifa-sync.yaml"
         self.write_config()
+
+    @property
+    def dataset(self) -> datagen.Dataset:
+        return self.sims.data
+
+    @property
+    def district(self) -> district.DistrictState:
+        return self.sims.district
+
+    @property
+    def municipal(self) -> municipal.MunicipalState:
+        return self.sims.municipal
+
+    @property
+    def district_url(self) -> str:
+        return self.sims.urls["district"]
+
+    @property
+    def municipal_url(self) -> str:
+        return self.sims.urls["municipal"]
 
     def write_config(
         self,
@@ -50,55 +62,24 @@ class Stack:
         concurrency: int = 8,
         max_wait_s: float = 0.2,
     ) -> None:
-        retry = {"attempts": retry_attempts, "initial_wait_s": 0.01, "max_wait_s": max_wait_s}
-        pipelines = self.pipelines or [
-            {
-                "name": "district-inspections",
-                "source": "district",
-                "kind": "inspection",
-                "targets": ["municipal"],
-                "start": "2024-01-01 00:00:00",
-                "lag_s": 0,
-                "batch_size": 100,
-            },
-            {
-                "name": "district-penalties",
-                "source": "district",
-                "kind": "penalty",
-                "targets": ["municipal"],
-                "start": "2024-01-01 00:00:00",
-                "lag_s": 0,
-                "batch_size": 100,
-            },
-        ]
-        config = {
-            "database": {"url": self.db_url},
-            "mappings_dir": str(self.mappings),
-            "systems": {
-                "district": {
-                    "type": "district",
-                    "base_url": self.district_url,
-                    "username": district.DISTRICT_USER,
-                    "password": {"env": "ZS_DISTRICT_PASSWORD"},
-                    "retry": retry,
-                    "timeout_s": 5,
-                },
-                "municipal": {
-                    "type": "municipal",
-                    "base_url": self.municipal_url,
-                    "app_key": municipal.MUNICIPAL_APP_KEY,
-                    "app_secret": {"env": "ZS_MUNICIPAL_SECRET"},
-                    "region_code": "120116",
-                    "retry": retry,
-                    "timeout_s": 5,
-                    "concurrency": concurrency,
-                    "rate_limit_per_s": municipal_rate,
-                },
-                **self.extra_systems,
-            },
-            "pipelines": pipelines,
-        }
-        self.config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+        """Both district flows to municipal (or ``self.pipelines``), with ``self.extra_systems`` added."""
+        knobs = daemon_config.Knobs(
+            retry=daemon_config.Retry(attempts=retry_attempts, initial_wait_s=0.01, max_wait_s=max_wait_s),
+            timeout_s=5,
+            concurrency=concurrency,
+            rate_limit_per_s={"municipal": municipal_rate},
+            batch_size={"district": 100},
+            lag_s=0,
+        )
+        config = daemon_config.build(
+            self.sims.urls,
+            db_url=self.db_url,
+            mappings_dir=self.mappings,
+            knobs=knobs,
+            systems=self.extra_systems,
+            pipelines=self.pipelines or None,
+        )
+        daemon_config.write(config, self.config_path)
 
     def app(self) -> App:
         return App.from_config(self.config_path)
@@ -118,7 +99,7 @@ class Stack:
         """Municipal records carrying our external id, grouped by it (a list longer than 1 = duplicate)."""
         out: dict[str, list[dict[str, Any]]] = {}
         for r in self.city(kind):
-            if r.get("wbxtly") == "QJJR":
+            if r.get("wbxtly") == municipal.WBXTLY:
                 out.setdefault(r["wbxtbh"], []).append(r)
         return out
 
@@ -145,21 +126,16 @@ def make_stack(
     db_url: str | None = None,
     bad_records: int = 0,
 ) -> Iterator[Stack]:
-    monkeypatch.setenv("ZS_DISTRICT_PASSWORD", district.DISTRICT_PASSWORD)
-    monkeypatch.setenv("ZS_MUNICIPAL_SECRET", municipal.MUNICIPAL_APP_SECRET)
-    data = datagen.generate(
-        seed=seed,
+    """The district and municipal simulators in this process, rate limits off, and the secrets set."""
+    for name, value in daemon_config.secrets_env().items():
+        monkeypatch.setenv(name, value)
+    plan = harness.Plan(
         inspections=inspections,
         penalties=penalties,
+        seed=seed,
         hand_typed_share=0.12,
         bad_records=bad_records,
+        faults={"district": {"rate_limits": False}, "municipal": {"rate_limits": False}},
     )
-    d_state, m_state = district.DistrictState(), municipal.MunicipalState()
-    d_state.load(data)
-    m_state.load(data)
-    for state in (d_state, m_state):
-        state.faults.update(rate_limits=False)
-    with ExitStack() as stack:
-        d = stack.enter_context(serving(district.create_app(d_state)))
-        m = stack.enter_context(serving(municipal.create_app(m_state)))
-        yield Stack(tmp, data, d_state, m_state, d.url, m.url, db_url or f"sqlite:///{tmp / 'ledger.db'}")
+    with harness.start_in_process(plan) as sims:
+        yield Stack(tmp, sims, db_url or f"sqlite:///{tmp / 'ledger.db'}")
