@@ -88,11 +88,8 @@ def _schedule_text(st: ConsoleState, name: str) -> str:
 
 
 def _cursor_lag(st: ConsoleState, name: str) -> float | None:
-    cursor = st.ledger.get_cursor(name) or {}
-    try:
-        return (now() - datetime.fromisoformat(str(cursor["ts"]))).total_seconds()
-    except (KeyError, ValueError, TypeError):
-        return None
+    mark = st.ledger.get_watermark(name)
+    return (now() - mark).total_seconds() if mark is not None else None
 
 
 def _pipelines(

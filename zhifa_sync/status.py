@@ -27,7 +27,7 @@ def status_report(app: App) -> str:
     rows = []
     for p in app.settings.pipelines:
         last = ledger.recent_runs(p.name, limit=1)
-        cursor = ledger.get_cursor(p.name)
+        mark = ledger.get_watermark(p.name)
         r = last[0] if last else None
         schedule = (
             f"每 {p.schedule.interval_minutes:g} 分钟" if p.schedule.interval_minutes else p.schedule.cron
@@ -41,7 +41,7 @@ def status_report(app: App) -> str:
                 r["started_at"] if r else "从未运行",
                 r["status"] if r else "",
                 f"{r['pulled']}/{r['created']}/{r['updated']}/{r['linked']}/{r['failed']}" if r else "",
-                cursor["ts"] if cursor else "",
+                mark or "",
             ]
         )
     out.append("管道")
