@@ -18,46 +18,21 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from connectors import systems
+from connectors.contract.states import AuditAction, ErrorKind, FailureState, Kind, RunStatus, Stage, labels
 from connectors.contract.validators import mask_text
 from console.users import ROLE_LABELS
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
 
-STATE_LABELS = {"open": "待处理", "parked": "待映射", "retry": "待重试", "resolved": "已解决"}
-ERROR_KIND_LABELS = {
-    "mapping": "映射缺失",
-    "validation": "数据不合规",
-    "rejected": "目标拒收",
-    "transient": "暂时故障",
-    "conflict": "数据冲突",
-    "auth": "认证失败",
-    "internal": "内部错误",
-}
-STAGE_LABELS = {"validate": "校验", "map": "映射", "push": "推送", "feedback": "回执"}
-KIND_LABELS = {"inspection": "检查", "penalty": "行政处罚"}
-SYSTEM_TYPE_LABELS = {
-    "district": "区执法监督平台",
-    "municipal": "市应急管理执法系统",
-    "credit": "信用信息共享平台 (双公示)",
-    "hlwjg": "互联网+监管系统",
-}
-RUN_STATUS_LABELS = {
-    "running": "运行中",
-    "ok": "成功",
-    "failed": "有失败",
-    "interrupted": "中断",
-    "error": "出错",
-}
-AUDIT_ACTION_LABELS = {
-    "retry": "重试",
-    "resolve": "标记已解决",
-    "reopen": "重新打开",
-    "login": "登录",
-    "logout": "退出",
-    "login_locked": "登录锁定",
-    "mappings_reload": "映射表更新",
-}
+STATE_LABELS = labels(FailureState)
+ERROR_KIND_LABELS = labels(ErrorKind)
+STAGE_LABELS = labels(Stage)
+KIND_LABELS = labels(Kind)
+RUN_STATUS_LABELS = labels(RunStatus)
+AUDIT_ACTION_LABELS = labels(AuditAction)
+SYSTEM_TYPE_LABELS = {name: t.label for name, t in systems.TYPES.items()}
 RESOLVE_NOTES = (
     "已在市系统手工补录",
     "已在区平台更正",

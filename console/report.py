@@ -14,12 +14,12 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import Response
 
+from connectors.contract.codes import INSPECTION_TYPES
 from console.auth import page
 from console.views import system_label
 from console.web import ConsoleState, render, state
 from sync.report.monthly import (
     CREDIT_STATE_NAMES,
-    INSPECTION_TYPES,
     Month,
     MonthlyReport,
     iter_all,

@@ -12,12 +12,11 @@ from typing import Any
 
 from connectors.contract.errors import ConfigError
 from connectors.contract.mapping import MappingFileError
+from connectors.contract.states import ErrorKind, FailureState, label
 from connectors.contract.validators import mask_text
 from sync import logs
 from sync.cli_format import table
 from zhifa_sync.context import app_from_args, config_path
-
-STATE_NAMES = {"open": "待处理", "parked": "待映射", "retry": "待重试", "resolved": "已处理"}
 
 
 def print_counts(results: dict[str, Any]) -> None:
@@ -113,11 +112,11 @@ def cmd_failures(args: argparse.Namespace) -> int:
                     [
                         [
                             r["id"],
-                            STATE_NAMES.get(r["state"], r["state"]),
+                            label(FailureState, r["state"]),
                             r["pipeline"],
                             r["source_id"],
                             r["target"],
-                            r["error_kind"],
+                            label(ErrorKind, r["error_kind"]),
                             r["attempts"],
                             r["last_seen"],
                             r["message"][:90],

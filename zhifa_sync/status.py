@@ -6,19 +6,10 @@ from datetime import datetime
 from pathlib import Path
 
 from connectors.contract.errors import ConfigError
+from connectors.contract.states import DeliveryState, ErrorKind, FailureState, Kind, RunStatus, label
 from connectors.contract.validators import mask_text
 from sync.cli_format import table
 from zhifa_sync.app import App
-
-KIND_NAMES = {
-    "validation": "数据不合规",
-    "mapping": "缺少映射",
-    "rejected": "目标系统拒绝",
-    "transient": "暂时故障",
-    "conflict": "冲突需人工",
-    "auth": "鉴权失败",
-    "internal": "内部错误",
-}
 
 
 def status_report(app: App) -> str:
@@ -39,7 +30,7 @@ def status_report(app: App) -> str:
                 schedule,
                 f"{p.source} → {', '.join(p.targets)}",
                 r["started_at"] if r else "从未运行",
-                r["status"] if r else "",
+                label(RunStatus, r["status"]) if r else "",
                 f"{r['pulled']}/{r['created']}/{r['updated']}/{r['linked']}/{r['failed']}" if r else "",
                 mark or "",
             ]
@@ -58,8 +49,8 @@ def status_report(app: App) -> str:
                     [
                         c["pipeline"],
                         c["target"],
-                        KIND_NAMES.get(c["error_kind"], c["error_kind"]),
-                        c["state"],
+                        label(ErrorKind, c["error_kind"]),
+                        label(FailureState, c["state"]),
                         c["n"],
                     ]
                     for c in sorted(counts, key=lambda c: (-c["n"], c["pipeline"]))
@@ -75,7 +66,7 @@ def status_report(app: App) -> str:
     out.append(
         table(
             [
-                [d["target"], d["kind"], d["state"], d["n"]]
+                [d["target"], label(Kind, d["kind"]), label(DeliveryState, d["state"]), d["n"]]
                 for d in sorted(deliveries, key=lambda d: (d["target"], d["kind"]))
             ],
             ["目标", "类型", "状态", "条数"],

@@ -93,6 +93,24 @@ class AuditAction(StrEnum):
     MAPPINGS_REFUSED = "mappings_refused"
 
 
+class Deadline(StrEnum):
+    """Where a decision stands against its 7-working-day 双公示 deadline (today)."""
+
+    OVERDUE = "overdue"
+    DUE_SOON = "due_soon"
+    PENDING = "pending"
+    PUBLISHED = "published"
+
+
+class Timeliness(StrEnum):
+    """How a month's decision was published, as the monthly report counts it."""
+
+    ON_TIME = "on_time"
+    LATE = "late"
+    OVERDUE = "overdue"
+    PENDING = "pending"
+
+
 class Kind(StrEnum):
     """The kinds of record the pipelines carry."""
 
@@ -159,6 +177,18 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         AuditAction.LOGIN_LOCKED: "登录锁定",
         AuditAction.MAPPINGS_RELOAD: "映射表更新",
         AuditAction.MAPPINGS_REFUSED: "映射表修改被拒绝",
+    },
+    Deadline: {
+        Deadline.OVERDUE: "已逾期",
+        Deadline.DUE_SOON: "即将到期",
+        Deadline.PENDING: "未到期",
+        Deadline.PUBLISHED: "已公示",
+    },
+    Timeliness: {
+        Timeliness.ON_TIME: "按期公示",
+        Timeliness.LATE: "逾期后公示",
+        Timeliness.OVERDUE: "逾期未公示",
+        Timeliness.PENDING: "未到期未公示",
     },
     Kind: {
         Kind.INSPECTION: "检查",

@@ -6,15 +6,12 @@ from __future__ import annotations
 import re
 
 from connectors.contract.checks import MappingRules, enumeration, pattern, rule
+from connectors.contract.codes import PENALTY_TYPES
 from connectors.contract.mapping import CheckReport, Mappings
 
 CHECK_TYPE = {"1": "双随机抽查", "2": "重点检查", "3": "专项检查", "4": "投诉举报核查", "9": "其他"}
 CHECK_RESULT = {"1": "未发现问题", "2": "发现问题责令改正", "3": "发现问题予以处罚", "4": "其他"}
-PUNISH_TYPE = {
-    "01": "警告", "02": "通报批评", "03": "罚款", "04": "没收违法所得", "05": "没收非法财物", "06": "暂扣许可证件",
-    "07": "降低资质等级", "08": "吊销许可证件", "09": "限制开展生产经营活动", "10": "责令停产停业", "11": "责令关闭",
-    "12": "限制从业", "13": "行政拘留", "99": "其他",
-}  # fmt: skip
+PUNISH_TYPE = dict(PENALTY_TYPES)  # 行政处罚行为 PUNISH_TYPE: the same codes and names as the district's
 CP_NA = {"01": "法人及非法人组织", "02": "自然人", "03": "个体工商户"}
 CE_TYPE = {
     "111": "居民身份证",

@@ -46,8 +46,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from connectors.contract.codes import INSPECTION_TYPES
 from connectors.contract.errors import RecordInvalid
 from connectors.contract.records import Inspection, Penalty, parse_record
+from connectors.contract.states import Timeliness, labels
 from connectors.contract.validators import mask_text
 from sync.workdays import WorkCalendar, default_calendar
 
@@ -55,7 +57,6 @@ if TYPE_CHECKING:
     from sync.config import Settings
     from sync.ledger import Ledger
 
-INSPECTION_TYPES = {"01": "日常检查", "02": "双随机抽查", "03": "专项检查", "04": "举报核查", "05": "复查"}
 RANDOM_TYPE = "02"  # 双随机
 ACTIVE = {"inspection": ("submitted",), "penalty": ("decided", "closed")}
 ACCIDENT_FIELDS = ("after_accident", "accident", "is_accident")  # none of these is in district.md
@@ -264,12 +265,7 @@ class CreditItem:
     days_late: int  # calendar days past the due date (to publication, or to ``as_of``)
 
 
-CREDIT_STATE_NAMES = {
-    "on_time": "按期公示",
-    "late": "逾期后公示",
-    "overdue": "逾期未公示",
-    "pending": "未到期未公示",
-}
+CREDIT_STATE_NAMES = labels(Timeliness)
 
 
 @dataclass(frozen=True)

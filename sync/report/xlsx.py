@@ -14,7 +14,8 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from sync.report.monthly import CREDIT_STATE_NAMES, INSPECTION_TYPES, Figures, MonthlyReport, iter_all
+from connectors.contract.codes import INSPECTION_TYPES
+from sync.report.monthly import CREDIT_STATE_NAMES, Figures, MonthlyReport, iter_all
 
 INT, WAN, PCT, DAYS, DAY, TIME = "0", "#,##0.0000", "0.0%", "0.00", "yyyy-mm-dd", "yyyy-mm-dd hh:mm"
 NA = "—"
