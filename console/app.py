@@ -119,6 +119,29 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_page(request, exc.status_code, title, message)
 
 
+# Every page and action of the console (the handlers check login, role and CSRF themselves).
+ROUTES = [
+    Route("/healthz", healthz),
+    Route("/metrics", metrics),
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login", login_submit, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/", views.overview),
+    Route("/failures", views.failure_list),
+    Route("/failures/retry-kind", actions.retry_kind, methods=["POST"]),
+    Route("/failures/{failure_id:int}", views.failure_detail),
+    Route("/failures/{failure_id:int}/retry", actions.retry, methods=["POST"]),
+    Route("/failures/{failure_id:int}/resolve", actions.resolve, methods=["POST"]),
+    Route("/failures/{failure_id:int}/reopen", actions.reopen, methods=["POST"]),
+    Route("/runs", views.run_history),
+    Route("/audit", views.audit),
+    Route("/unmapped", views.unmapped),
+    Route("/report", report.report_page),
+    Route("/report.xlsx", report.report_download),
+    Mount("/static", StaticFiles(directory=STATIC), name="static"),
+]
+
+
 def create_app(
     ledger: Ledger,
     settings: Settings | None = None,
@@ -146,26 +169,6 @@ def create_app(
         session_seconds=session_seconds,
         retry_now=retry_now,
     )
-    routes = [
-        Route("/healthz", healthz),
-        Route("/metrics", metrics),
-        Route("/login", login_page, methods=["GET"]),
-        Route("/login", login_submit, methods=["POST"]),
-        Route("/logout", logout, methods=["POST"]),
-        Route("/", views.overview),
-        Route("/failures", views.failure_list),
-        Route("/failures/retry-kind", actions.retry_kind, methods=["POST"]),
-        Route("/failures/{failure_id:int}", views.failure_detail),
-        Route("/failures/{failure_id:int}/retry", actions.retry, methods=["POST"]),
-        Route("/failures/{failure_id:int}/resolve", actions.resolve, methods=["POST"]),
-        Route("/failures/{failure_id:int}/reopen", actions.reopen, methods=["POST"]),
-        Route("/runs", views.run_history),
-        Route("/audit", views.audit),
-        Route("/unmapped", views.unmapped),
-        Route("/report", report.report_page),
-        Route("/report.xlsx", report.report_download),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ]
     middleware = [
         Middleware(SecurityHeaders),
         Middleware(
@@ -177,6 +180,6 @@ def create_app(
             https_only=False,  # served on loopback or behind the bureau's own TLS proxy
         ),
     ]
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=ROUTES, middleware=middleware, exception_handlers={HTTPException: http_error})
     app.state.console = console_state
     return app

@@ -111,6 +111,17 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 def load_settings(path: Path | str, *, base_dir: Path | None = None) -> tuple[Settings, Secrets]:
     """Read, validate and cross-check the file; raise ``ConfigError`` listing every problem with its path."""
     path = Path(path)
+    settings = _validated(_read(path))
+    base = base_dir or path.parent
+    settings = _with_absolute_paths(settings, base)
+    errors = _cross_check(settings)
+    secrets = _resolve_secrets(settings, base, errors)
+    if errors:
+        raise ConfigError(errors)
+    return settings, secrets
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -119,19 +130,32 @@ def load_settings(path: Path | str, *, base_dir: Path | None = None) -> tuple[Se
         raise ConfigError([f"{path}: YAML 语法错误: {exc}"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: 顶层应为映射 (key: value)"])
-    errors: list[str] = []
+    return data
+
+
+def _validated(data: dict[str, Any]) -> Settings:
     try:
-        settings = Settings.model_validate(data)
+        return Settings.model_validate(data)
     except ValidationError as exc:
+        errors = []
         for err in exc.errors(include_url=False, include_input=False):
             loc = _loc(tuple(p for p in err["loc"] if not str(p).startswith("function-")))
             errors.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
         raise ConfigError(errors) from None
 
-    base = base_dir or path.parent
+
+def _with_absolute_paths(settings: Settings, base: Path) -> Settings:
+    """Relative paths are taken from the configuration file's folder."""
     for key in ("mappings_dir", "holidays_file"):
         if not getattr(settings, key).is_absolute():
             settings = settings.model_copy(update={key: (base / getattr(settings, key)).resolve()})
+    return settings
+
+
+def _cross_check(settings: Settings) -> list[str]:
+    """Pipelines that name systems the file does not define, or twice the same name."""
+    errors: list[str] = []
+    defined = ", ".join(settings.systems)
     seen: set[str] = set()
     for i, p in enumerate(settings.pipelines):
         where = f"pipelines[{i}]"
@@ -139,14 +163,16 @@ def load_settings(path: Path | str, *, base_dir: Path | None = None) -> tuple[Se
             errors.append(f"{where}.name: 管道名称 {p.name} 重复")
         seen.add(p.name)
         if p.source not in settings.systems:
-            errors.append(f"{where}.source: 未定义的系统 {p.source} (已定义: {', '.join(settings.systems)})")
+            errors.append(f"{where}.source: 未定义的系统 {p.source} (已定义: {defined})")
         for j, t in enumerate(p.targets):
             if t not in settings.systems:
-                errors.append(
-                    f"{where}.targets[{j}]: 未定义的系统 {t} (已定义: {', '.join(settings.systems)})"
-                )
+                errors.append(f"{where}.targets[{j}]: 未定义的系统 {t} (已定义: {defined})")
             elif t == p.source:
                 errors.append(f"{where}.targets[{j}]: 目标系统不能与来源系统相同 ({t})")
+    return errors
+
+
+def _resolve_secrets(settings: Settings, base: Path, errors: list[str]) -> Secrets:
     secrets: dict[str, SecretStr] = {}
     for name, system in settings.systems.items():
         for field, ref in system.secret_refs().items():
@@ -156,6 +182,4 @@ def load_settings(path: Path | str, *, base_dir: Path | None = None) -> tuple[Se
                 secrets[f"{name}.{field}"] = ref.resolve()
             except ValueError as exc:
                 errors.append(f"systems.{name}.{field}: {exc}")
-    if errors:
-        raise ConfigError(errors)
-    return settings, Secrets(secrets)
+    return Secrets(secrets)

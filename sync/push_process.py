@@ -42,7 +42,7 @@ import structlog
 from connectors.contract.config import Secrets, SystemConfig
 from connectors.contract.errors import FatalConnectorError, RetriableError
 from connectors.contract.records import RecordKind
-from connectors.contract.roles import Capabilities, System
+from connectors.contract.roles import Capabilities, System, Target
 from connectors.contract.states import Stage
 from sync import outcomes
 from sync.outcomes import Outcome
@@ -89,6 +89,53 @@ def usable() -> bool:
         return (os.cpu_count() or 1) >= 2
 
 
+# -- what passes through the pipe -----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PushBatch:
+    """Daemon → child: one page's jobs."""
+
+    batch: int
+    mapping_version: str
+    jobs: list[Job]
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Child → daemon: the target is built and its run begun; batches may come."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Child → daemon: it could not even start (bad credentials at begin_run, …)."""
+
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Crashed:
+    """Child → daemon: a batch failed inside the child (a bug); its jobs' outcomes are unknown."""
+
+    batch: int
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """Child → daemon: a batch's outcomes, each push's seconds, and a credentials refusal if any."""
+
+    batch: int
+    outcomes: list[Outcome]
+    seconds: list[float]
+    fatal: FatalConnectorError | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    future: Future[list[Outcome]]
+    jobs: list[Job]
+    fatal: dict[str, FatalConnectorError]
+
+
 class RemotePushes:
     """The daemon's side of one push process: batches go out, their outcomes come back as futures."""
 
@@ -96,7 +143,7 @@ class RemotePushes:
         self.spec = spec
         self._observe = observe
         self._ids = itertools.count(1)
-        self._pending: dict[int, tuple[Future[list[Outcome]], list[Job], dict[str, FatalConnectorError]]] = {}
+        self._pending: dict[int, _Pending] = {}
         self._lock = threading.Lock()
         self.ready = threading.Event()
         self.broken: str | None = None
@@ -132,9 +179,9 @@ class RemotePushes:
                 fut.set_result(self._lost(jobs, self.broken))
                 return fut
             batch = next(self._ids)
-            self._pending[batch] = (fut, jobs, fatal)
+            self._pending[batch] = _Pending(fut, jobs, fatal)
             try:
-                self._conn.send(("push", batch, mapping_version, jobs))
+                self._conn.send(PushBatch(batch, mapping_version, jobs))
             except (OSError, ValueError) as exc:
                 del self._pending[batch]
                 self._break_locked(f"发送失败 ({type(exc).__name__}: {exc})")
@@ -150,26 +197,28 @@ class RemotePushes:
                 with self._lock:
                     self._break_locked(f"推送进程意外退出 (退出码 {self._proc.exitcode})")
                 return
-            if msg[0] == "ready":
-                self.ready.set()
-                log.info("push_process_ready", system=self.spec.name, pid=self._proc.pid)
-            elif msg[0] == "refused":  # it could not even start (bad credentials at begin_run, …)
-                with self._lock:
-                    self._break_locked(str(msg[1]))
-                log.warning("push_process_unavailable", system=self.spec.name, error=str(msg[1]))
-            elif msg[0] == "crashed":
-                with self._lock:
-                    fut, jobs, _fatal = self._pending.pop(msg[1])
-                fut.set_result(self._lost(jobs, f"推送进程内部错误 {msg[2]}"))
-            elif msg[0] == "done":
-                _, batch, outcomes, seconds, fatal = msg
-                for s in seconds:
-                    self._observe(s)
-                with self._lock:
-                    fut, _jobs, page_fatal = self._pending.pop(batch)
-                if fatal is not None:
-                    page_fatal.setdefault(self.spec.name, fatal)
-                fut.set_result(outcomes)
+            self._on(msg)
+
+    def _on(self, msg: Ready | Refused | Crashed | Done) -> None:
+        if isinstance(msg, Ready):
+            self.ready.set()
+            log.info("push_process_ready", system=self.spec.name, pid=self._proc.pid)
+        elif isinstance(msg, Refused):
+            with self._lock:
+                self._break_locked(msg.why)
+            log.warning("push_process_unavailable", system=self.spec.name, error=msg.why)
+        elif isinstance(msg, Crashed):
+            with self._lock:
+                pending = self._pending.pop(msg.batch)
+            pending.future.set_result(self._lost(pending.jobs, f"推送进程内部错误 {msg.why}"))
+        else:
+            for s in msg.seconds:
+                self._observe(s)
+            with self._lock:
+                pending = self._pending.pop(msg.batch)
+            if msg.fatal is not None:
+                pending.fatal.setdefault(self.spec.name, msg.fatal)
+            pending.future.set_result(msg.outcomes)
 
     def _break_locked(self, why: str) -> None:
         """The child is gone: what it had in hand fails as transient (it may or may not have arrived)."""
@@ -178,8 +227,8 @@ class RemotePushes:
             if not self._closing:
                 log.error("push_process_lost", system=self.spec.name, error=why, batches=len(self._pending))
         pending, self._pending = self._pending, {}
-        for fut, jobs, _fatal in pending.values():
-            fut.set_result(self._lost(jobs, why))
+        for p in pending.values():
+            p.future.set_result(self._lost(p.jobs, why))
 
     def _lost(self, jobs: list[Job], why: str) -> list[Outcome]:
         exc = RetriableError(f"{self.spec.name} {why}: 推送结果未知, 下次运行自动重试", system=self.spec.name)
@@ -223,52 +272,59 @@ def child_main(conn: Connection, spec: ChildSpec) -> None:
         target = system.target(spec.kind)
         target.begin_run(spec.kind)
     except Exception as exc:  # the daemon pushes in-process, and meets the same error there
-        conn.send(("refused", f"推送进程无法启动: {type(exc).__name__}: {exc}"))
+        conn.send(Refused(f"推送进程无法启动: {type(exc).__name__}: {exc}"))
         return
-    workers = ThreadPoolExecutor(max(1, target.concurrency), thread_name_prefix=f"push-{spec.name}")
-    send_lock = threading.Lock()
-    conn.send(("ready",))
-
-    def run_batch(batch: int, mapping_version: str, jobs: list[Job]) -> None:
-        try:
-            push_batch(batch, mapping_version, jobs)
-        except BaseException as exc:  # never leave the daemon waiting for a batch
-            log.exception("push_process_batch_crashed")
-            with send_lock:
-                conn.send(("crashed", batch, f"{type(exc).__name__}: {exc}"))
-
-    def push_batch(batch: int, mapping_version: str, jobs: list[Job]) -> None:
-        seconds: list[float] = []
-        fatal: dict[str, FatalConnectorError] = {}
-        pusher = Pusher(
-            spec.system,
-            spec.kind,
-            spec.name,
-            target,
-            lambda: mapping_version,
-            seconds.append,
-            debug=spec.debug,
-        )
-        todo = deque(jobs)
-        n = min(max(1, target.concurrency), len(jobs)) or 1
-        futures = [workers.submit(pusher.push_each, todo, fatal) for _ in range(n)]
-        outcomes: list[Outcome] = []
-        for fut in futures:
-            outcomes.extend(fut.result())
-        with send_lock:
-            conn.send(("done", batch, outcomes, seconds, fatal.get(spec.name)))
-
+    child = _Child(conn, spec, target)
+    conn.send(Ready())
     try:
+        child.serve()
+    finally:
+        child.workers.shutdown(wait=True)
+        system.close()
+
+
+class _Child:
+    """The child's loop: each batch on a thread of its own, its pushes on the target's workers."""
+
+    def __init__(self, conn: Connection, spec: ChildSpec, target: Target) -> None:
+        self.conn, self.spec, self.target = conn, spec, target
+        self.workers = ThreadPoolExecutor(max(1, target.concurrency), thread_name_prefix=f"push-{spec.name}")
+        self.send_lock = threading.Lock()
+
+    def serve(self) -> None:
         while True:
             try:
-                msg = conn.recv()
+                msg = self.conn.recv()
             except (EOFError, OSError):
                 # The daemon is gone: stop now, calls in flight included. Nobody would record them.
                 os._exit(0)
             if msg is None:
-                break
-            _, batch, mapping_version, jobs = msg
-            threading.Thread(target=run_batch, args=(batch, mapping_version, jobs), daemon=True).start()
-    finally:
-        workers.shutdown(wait=True)
-        system.close()
+                return
+            threading.Thread(target=self.run_batch, args=(msg,), daemon=True).start()
+
+    def send(self, msg: Ready | Refused | Crashed | Done) -> None:
+        with self.send_lock:
+            self.conn.send(msg)
+
+    def run_batch(self, msg: PushBatch) -> None:
+        try:
+            self.push_batch(msg)
+        except BaseException as exc:  # never leave the daemon waiting for a batch
+            log.exception("push_process_batch_crashed")
+            self.send(Crashed(msg.batch, f"{type(exc).__name__}: {exc}"))
+
+    def push_batch(self, msg: PushBatch) -> None:
+        seconds: list[float] = []
+        fatal: dict[str, FatalConnectorError] = {}
+        spec = self.spec
+        version = msg.mapping_version
+        pusher = Pusher(
+            spec.system, spec.kind, spec.name, self.target, lambda: version, seconds.append, debug=spec.debug
+        )
+        todo = deque(msg.jobs)
+        n = min(max(1, self.target.concurrency), len(msg.jobs)) or 1
+        futures = [self.workers.submit(pusher.push_each, todo, fatal) for _ in range(n)]
+        found: list[Outcome] = []
+        for fut in futures:
+            found.extend(fut.result())
+        self.send(Done(msg.batch, found, seconds, fatal.get(spec.name)))

@@ -94,98 +94,114 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _failures_list(app: Any, args: argparse.Namespace) -> int:
+    rows, total = app.ledger.query_failures(
+        state=args.state,
+        pipeline=args.pipeline,
+        target=args.target,
+        error_kind=args.kind,
+        search=args.search,
+        limit=args.limit,
+    )
+    print(
+        table(
+            [
+                [
+                    r["id"],
+                    label(FailureState, r["state"]),
+                    r["pipeline"],
+                    r["source_id"],
+                    r["target"],
+                    label(ErrorKind, r["error_kind"]),
+                    r["attempts"],
+                    r["last_seen"],
+                    r["message"][:90],
+                ]
+                for r in rows
+            ],
+            ["编号", "状态", "管道", "记录", "目标", "类别", "次数", "最近", "原因"],
+        )
+    )
+    print(f"\n共 {total} 条" + (f", 显示前 {len(rows)} 条" if total > len(rows) else ""))
+    return 0
+
+
+def _failures_show(app: Any, args: argparse.Namespace) -> int:
+    f = app.ledger.get_failure(args.id)
+    if f is None:
+        print(f"没有编号为 {args.id} 的失败记录", file=sys.stderr)
+        return 1
+    for key in (
+        "id",
+        "state",
+        "pipeline",
+        "kind",
+        "source_id",
+        "target",
+        "stage",
+        "error_kind",
+        "error_code",
+        "attempts",
+        "first_seen",
+        "last_seen",
+        "message",
+        "response",
+        "payload",
+        "resolution_note",
+        "resolved_by",
+        "resolved_at",
+    ):
+        if f.get(key) is not None:
+            print(f"{key:16} {mask_text(str(f[key]))}")
+    if f.get("record"):
+        print(f"{'record':16} {mask_text(f['record'])}")
+    for a in f["attempt_log"]:
+        print(f"  {a['at']}  {a['stage']:8} {a['error_kind']:10} {a['message']}")
+    return 0
+
+
+def _failures_retry(app: Any, args: argparse.Namespace) -> int:
+    ids = args.ids or app.ledger.failure_ids(error_kind=args.kind)
+    n = app.ledger.mark_retry(ids, actor=args.by)
+    print(f"已将 {n} 条失败记录标记为待重试")
+    if args.queue or not n:
+        return 0
+    pipelines = sorted(
+        {f["pipeline"] for i in ids if (f := app.ledger.get_failure(i))}
+        & {p.name for p in app.settings.pipelines}
+    )
+    results = {p: app.run_pipeline(p, retries_only=True) for p in pipelines}
+    print_counts(results)
+    still = [i for i in ids if (f := app.ledger.get_failure(i)) and f["state"] != "resolved"]
+    print(f"\n重试后仍失败 {len(still)} 条" + (f": {', '.join(map(str, still))}" if still else ""))
+    return 1 if still else 0
+
+
+def _failures_resolve(app: Any, args: argparse.Namespace) -> int:
+    n = app.ledger.resolve(args.ids, actor=args.by, note=args.note)
+    print(f"已处理 {n} 条")
+    return 0
+
+
+def _failures_reopen(app: Any, args: argparse.Namespace) -> int:
+    n = app.ledger.reopen(args.ids, actor=args.by, note=args.note)
+    print(f"已重新打开 {n} 条")
+    return 0
+
+
 def cmd_failures(args: argparse.Namespace) -> int:
+    action = {
+        "list": _failures_list,
+        "show": _failures_show,
+        "retry": _failures_retry,
+        "resolve": _failures_resolve,
+        "reopen": _failures_reopen,
+    }[args.action]
     app = app_from_args(args)
-    ledger = app.ledger
     try:
-        if args.action == "list":
-            rows, total = ledger.query_failures(
-                state=args.state,
-                pipeline=args.pipeline,
-                target=args.target,
-                error_kind=args.kind,
-                search=args.search,
-                limit=args.limit,
-            )
-            print(
-                table(
-                    [
-                        [
-                            r["id"],
-                            label(FailureState, r["state"]),
-                            r["pipeline"],
-                            r["source_id"],
-                            r["target"],
-                            label(ErrorKind, r["error_kind"]),
-                            r["attempts"],
-                            r["last_seen"],
-                            r["message"][:90],
-                        ]
-                        for r in rows
-                    ],
-                    ["编号", "状态", "管道", "记录", "目标", "类别", "次数", "最近", "原因"],
-                )
-            )
-            print(f"\n共 {total} 条" + (f", 显示前 {len(rows)} 条" if total > len(rows) else ""))
-            return 0
-        if args.action == "show":
-            f = ledger.get_failure(args.id)
-            if f is None:
-                print(f"没有编号为 {args.id} 的失败记录", file=sys.stderr)
-                return 1
-            for key in (
-                "id",
-                "state",
-                "pipeline",
-                "kind",
-                "source_id",
-                "target",
-                "stage",
-                "error_kind",
-                "error_code",
-                "attempts",
-                "first_seen",
-                "last_seen",
-                "message",
-                "response",
-                "payload",
-                "resolution_note",
-                "resolved_by",
-                "resolved_at",
-            ):
-                if f.get(key) is not None:
-                    print(f"{key:16} {mask_text(str(f[key]))}")
-            if f.get("record"):
-                print(f"{'record':16} {mask_text(f['record'])}")
-            for a in f["attempt_log"]:
-                print(f"  {a['at']}  {a['stage']:8} {a['error_kind']:10} {a['message']}")
-            return 0
-        if args.action == "retry":
-            ids = args.ids or ledger.failure_ids(error_kind=args.kind)
-            n = ledger.mark_retry(ids, actor=args.by)
-            print(f"已将 {n} 条失败记录标记为待重试")
-            if args.queue or not n:
-                return 0
-            pipelines = sorted(
-                {f["pipeline"] for i in ids if (f := ledger.get_failure(i))}
-                & {p.name for p in app.settings.pipelines}
-            )
-            results = {p: app.run_pipeline(p, retries_only=True) for p in pipelines}
-            print_counts(results)
-            still = [i for i in ids if (f := ledger.get_failure(i)) and f["state"] != "resolved"]
-            print(f"\n重试后仍失败 {len(still)} 条" + (f": {', '.join(map(str, still))}" if still else ""))
-            return 1 if still else 0
-        if args.action == "resolve":
-            n = ledger.resolve(args.ids, actor=args.by, note=args.note)
-            print(f"已处理 {n} 条")
-            return 0
-        if args.action == "reopen":
-            n = ledger.reopen(args.ids, actor=args.by, note=args.note)
-            print(f"已重新打开 {n} 条")
-            return 0
+        return action(app, args)
     finally:
         app.close()
-    return 2
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -234,32 +250,7 @@ def cmd_users(args: argparse.Namespace) -> int:
         app.close()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="zhifa-sync", description="执法数据同步: 检查与行政处罚记录在各系统间同步"
-    )
-    p.add_argument(
-        "-c",
-        "--config",
-        help="配置文件 (默认 $ZHIFA_SYNC_CONFIG, ./zhifa-sync.yaml, /etc/zhifa-sync/zhifa-sync.yaml)",
-    )
-    p.add_argument("--log-format", choices=["auto", "json", "console"], default=None)
-    sub = p.add_subparsers(dest="command", required=True)
-
-    r = sub.add_parser("run", help="作为服务运行: 按计划执行所有启用的管道, 并提供运维控制台")
-    r.add_argument("--no-console", action="store_true")
-    r.set_defaults(func=cmd_run)
-
-    s = sub.add_parser("sync", help="执行一次同步")
-    s.add_argument("--once", action="store_true", required=True, help="执行一次后退出 (有失败时退出码为 1)")
-    s.add_argument("pipelines", nargs="*", metavar="PIPELINE")
-    s.set_defaults(func=cmd_sync)
-
-    sub.add_parser("status", help="各管道、失败与映射表的状态").set_defaults(func=cmd_status)
-    sub.add_parser("check", help="检查配置、数据库、映射表和各系统连通性 (退出码 0/1)").set_defaults(
-        func=cmd_check
-    )
-
+def _failures_parser(sub: Any) -> None:
     f = sub.add_parser("failures", help="同步失败记录")
     fs = f.add_subparsers(dest="action", required=True)
     fl = fs.add_parser("list")
@@ -287,6 +278,35 @@ def build_parser() -> argparse.ArgumentParser:
     fo.add_argument("--note")
     fo.add_argument("--by", default=os.environ.get("USER", "cli"))
     f.set_defaults(func=cmd_failures)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="zhifa-sync", description="执法数据同步: 检查与行政处罚记录在各系统间同步"
+    )
+    p.add_argument(
+        "-c",
+        "--config",
+        help="配置文件 (默认 $ZHIFA_SYNC_CONFIG, ./zhifa-sync.yaml, /etc/zhifa-sync/zhifa-sync.yaml)",
+    )
+    p.add_argument("--log-format", choices=["auto", "json", "console"], default=None)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="作为服务运行: 按计划执行所有启用的管道, 并提供运维控制台")
+    r.add_argument("--no-console", action="store_true")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("sync", help="执行一次同步")
+    s.add_argument("--once", action="store_true", required=True, help="执行一次后退出 (有失败时退出码为 1)")
+    s.add_argument("pipelines", nargs="*", metavar="PIPELINE")
+    s.set_defaults(func=cmd_sync)
+
+    sub.add_parser("status", help="各管道、失败与映射表的状态").set_defaults(func=cmd_status)
+    sub.add_parser("check", help="检查配置、数据库、映射表和各系统连通性 (退出码 0/1)").set_defaults(
+        func=cmd_check
+    )
+
+    _failures_parser(sub)
 
     d = sub.add_parser("db", help="数据库")
     d.add_argument("action", choices=["upgrade"])

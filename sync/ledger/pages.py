@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select, update
 
 from connectors.contract.roles import Cursor
+from connectors.contract.states import Action, FailureState
 from sync import outcomes
 from sync.ledger.base import now
 from sync.ledger.cursors import CursorsPart
@@ -153,56 +154,43 @@ class PagesPart(CursorsPart):
                 .values(state="resolved", resolved_by="zhifa-sync", resolved_at=ts, resolution_note=note)
             )
 
+    # What a failure row repeats of the outcome that (last) made it.
+    _FAILURE_FIELDS = (
+        "stage", "error_kind", "error_code", "message", "payload", "response", "doc_no", "party_name",
+        "party_code", "mapping_version", "map_table", "map_key", "map_column",
+    )  # fmt: skip
+
     def _record_failure(self, conn: Connection, pipeline: str, run_id: str, o: Outcome, ts: datetime) -> None:
-        state = "parked" if o.action == "parked" else "open"
+        """Open (or count again, reopening it if resolved) the failure of this record on this target."""
+        state = FailureState.PARKED if o.action == Action.PARKED else FailureState.OPEN
         key = and_(
             failures.c.system == o.system,
             failures.c.kind == o.kind,
             failures.c.source_id == o.source_id,
             failures.c.target == o.target,
         )
-        existing = conn.execute(select(failures.c.id, failures.c.state).where(key)).first()
         values = {
             "pipeline": pipeline,
-            "stage": o.stage,
-            "error_kind": o.error_kind,
-            "error_code": o.error_code,
-            "message": o.message,
-            "payload": o.payload,
-            "response": o.response,
-            "doc_no": o.doc_no,
-            "party_name": o.party_name,
-            "party_code": o.party_code,
             "last_seen": ts,
-            "mapping_version": o.mapping_version,
-            "map_table": o.map_table,
-            "map_key": o.map_key,
-            "map_column": o.map_column,
+            "state": state,
+            **{name: getattr(o, name) for name in self._FAILURE_FIELDS},
         }
+        existing = conn.scalar(select(failures.c.id).where(key))
         if existing is None:
+            row = {"system": o.system, "kind": o.kind, "source_id": o.source_id, "target": o.target}
             inserted = conn.execute(
-                failures.insert().values(
-                    system=o.system,
-                    kind=o.kind,
-                    source_id=o.source_id,
-                    target=o.target,
-                    attempts=1,
-                    first_seen=ts,
-                    state=state,
-                    **values,
-                )
+                failures.insert().values(**row, attempts=1, first_seen=ts, **values)
             ).inserted_primary_key
             assert inserted is not None
             failure_id = inserted[0]
         else:
-            failure_id = existing.id
+            failure_id = existing
             # A resolved failure that fails again is reopened; the resolution stays in the audit log.
             conn.execute(
                 update(failures)
                 .where(failures.c.id == failure_id)
                 .values(
                     attempts=failures.c.attempts + 1,
-                    state=state,
                     resolution_note=None,
                     resolved_by=None,
                     resolved_at=None,

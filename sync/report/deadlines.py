@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from connectors.contract.states import Deadline, DeliveryState, labels
+from connectors.contract.states import Deadline as DeadlineState
+from connectors.contract.states import DeliveryState, labels
 from sync.cli_format import table
 from sync.config import Settings
 from sync.ledger import Ledger
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from zhifa_sync.app import App
 
 SOON_WORKDAYS = 2  # "due soon": within this many working days from today
-STATE_NAMES = labels(Deadline)
+STATE_NAMES = labels(DeadlineState)
 _ORDER = {"overdue": 0, "due_soon": 1, "pending": 2, "published": 3}
 
 

@@ -15,6 +15,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from connectors.contract.codes import INSPECTION_TYPES
+from connectors.contract.states import Kind, Timeliness, label
 from sync.report.monthly import CREDIT_STATE_NAMES, Figures, MonthlyReport, iter_all
 
 INT, WAN, PCT, DAYS, DAY, TIME = "0", "#,##0.0000", "0.0%", "0.00", "yyyy-mm-dd", "yyyy-mm-dd hh:mm"
@@ -129,13 +130,13 @@ def _totals(s: _Sheet, report: MonthlyReport) -> None:
             ],
             [f"逾期 ({c.target})", c.count("late") + c.count("overdue"), "份", "明细见“逾期公示清单”"],
         ]
-    for key, label, note in (
+    for key, what, note in (
         ("city", "市级队伍录入 (未计入)", "区平台中由市级队伍录入的记录, 由市级统计"),
         ("invalid", "数据不合规 (未计入)", "未通过校验、未同步的记录, 请在区平台更正"),
         ("unreadable", "无法读取 (未计入)", ""),
     ):
         if report.excluded.get(key):
-            rows.append([label, report.excluded[key], "条", note])
+            rows.append([what, report.excluded[key], "条", note])
     s.table([("指标", None), ("数值", None), ("单位", None), ("说明", None)], rows)
     for r in range(s.row - len(rows) - 1, s.row - 1):  # per-row number formats in the 数值 column
         cell = s.ws.cell(r, 2)
@@ -220,85 +221,60 @@ def _by_department(s: _Sheet, report: MonthlyReport) -> None:
 
 
 def _timeliness(s: _Sheet, report: MonthlyReport) -> None:
-    n = report.late_entry_days
-    s.line("一、检查录入时效 (检查结束 → 录入区执法监督平台)", _BOLD)
-    s.table(
-        [
-            ("部门 / 街道", None),
-            ("检查(次)", INT),
-            ("平均(天)", DAYS),
-            ("中位数(天)", DAYS),
-            ("最长(天)", DAYS),
-            ("1 天内录入占比", PCT),
-            (f"超过 {n} 天录入(次)", INT),
-        ],
-        [
-            [
-                f.name,
-                f.entry_days.count,
-                f.entry_days.mean,
-                f.entry_days.median,
-                f.entry_days.max,
-                f.entry_days.share_within(1),
-                f.entry_days.over(n),
-            ]
-            for f in iter_all(report)
-        ],
-        total_last=True,
-    )
-    s.line("二、送达各系统时长 (录入区平台 → 首次送达目标系统)", _BOLD)
-    kinds = {"inspection": "检查", "penalty": "行政处罚"}
-    s.table(
-        [
-            ("数据", None),
-            ("目标系统", None),
-            ("已送达(条)", INT),
-            ("其中关联手工录入", INT),
-            ("平均(小时)", DAYS),
-            ("中位数(小时)", DAYS),
-            ("最长(小时)", DAYS),
-            ("未送达(有失败)", INT),
-        ],
-        [
-            [
-                kinds.get(t.kind, t.kind),
-                t.target,
-                t.hours.count,
-                t.linked,
-                t.hours.mean,
-                t.hours.median,
-                t.hours.max,
-                t.undelivered,
-            ]
-            for t in report.targets
-        ],
-    )
-    s.line("三、双公示 7 个工作日内公示", _BOLD)
-    s.table(
-        [
-            ("信用平台", None),
-            ("应公示(份)", INT),
-            ("按期公示", INT),
-            ("逾期后公示", INT),
-            ("逾期未公示", INT),
-            ("未到期未公示", INT),
-            ("按期公示率", PCT),
-        ],
-        [
-            [
-                c.target,
-                c.required,
-                c.count("on_time"),
-                c.count("late"),
-                c.count("overdue"),
-                c.count("pending"),
-                c.on_time_share,
-            ]
-            for c in report.credit
-        ],
-    )
+    _entry_table(s, report)
+    _delivery_table(s, report)
+    _publicity_table(s, report)
     s.finish(max_width=30)
     s.ws.column_dimensions["A"].width = max(s.ws.column_dimensions["A"].width or 0, 30)
+
+
+def _entry_table(s: _Sheet, report: MonthlyReport) -> None:
+    n = report.late_entry_days
+    s.line("一、检查录入时效 (检查结束 → 录入区执法监督平台)", _BOLD)
+    columns = [("部门 / 街道", None), ("检查(次)", INT), ("平均(天)", DAYS), ("中位数(天)", DAYS),
+               ("最长(天)", DAYS), ("1 天内录入占比", PCT), (f"超过 {n} 天录入(次)", INT)]  # fmt: skip
+    rows = [
+        [
+            f.name,
+            f.entry_days.count,
+            f.entry_days.mean,
+            f.entry_days.median,
+            f.entry_days.max,
+            f.entry_days.share_within(1),
+            f.entry_days.over(n),
+        ]
+        for f in iter_all(report)
+    ]
+    s.table(columns, rows, total_last=True)
+
+
+def _delivery_table(s: _Sheet, report: MonthlyReport) -> None:
+    s.line("二、送达各系统时长 (录入区平台 → 首次送达目标系统)", _BOLD)
+    columns = [("数据", None), ("目标系统", None), ("已送达(条)", INT), ("其中关联手工录入", INT),
+               ("平均(小时)", DAYS), ("中位数(小时)", DAYS), ("最长(小时)", DAYS), ("未送达(有失败)", INT)]  # fmt: skip
+    rows = [
+        [
+            label(Kind, t.kind),
+            t.target,
+            t.hours.count,
+            t.linked,
+            t.hours.mean,
+            t.hours.median,
+            t.hours.max,
+            t.undelivered,
+        ]
+        for t in report.targets
+    ]
+    s.table(columns, rows)
+
+
+def _publicity_table(s: _Sheet, report: MonthlyReport) -> None:
+    s.line("三、双公示 7 个工作日内公示", _BOLD)
+    states = [Timeliness.ON_TIME, Timeliness.LATE, Timeliness.OVERDUE, Timeliness.PENDING]
+    columns = [("信用平台", None), ("应公示(份)", INT), *((label(Timeliness, t), INT) for t in states),
+               ("按期公示率", PCT)]  # fmt: skip
+    rows = [[c.target, c.required, *(c.count(t) for t in states), c.on_time_share] for c in report.credit]
+    s.table(columns, rows)
 
 
 def _overdue(s: _Sheet, report: MonthlyReport) -> None:
