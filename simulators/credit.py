@@ -1,6 +1,6 @@
 """Simulator of the 信用信息共享平台 (双公示): signed batch submission, credit events, xlsx upload.
 
-Behaves as ``shared/platforms/credit.md`` says, quirks included: HMAC signatures with single-use
+Behaves as ``docs/interfaces/credit.md`` says, quirks included: HMAC signatures with single-use
 nonces, 5 calls/s per app, per-record results inside an HTTP 200, DUPLICATE on a normalised 文号,
 cursors that expire after 24 hours. Test hooks and fault knobs are on ``CreditState``; the same
 knobs are reachable over HTTP under ``/_sim/`` for simulators run in their own process.

@@ -1,6 +1,6 @@
 """The credit platform's (双公示) record rules: CF_* validation, 文号 normalisation, the xlsx template.
 
-Everything here follows ``shared/platforms/credit.md``; the HTTP side is in ``simulators.credit``.
+Everything here follows ``docs/interfaces/credit.md``; the HTTP side is in ``simulators.credit``.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 ``generate(seed=…)`` builds a :class:`Dataset` from a seeded ``random.Random`` using the demo
 district of :mod:`simulators.universe` (so every code matches the shipped mapping tables):
 
-- district records in the district platform's JSON shape (``district.md``), several sharing one
+- district records in the district platform's JSON shape (``docs/interfaces/district.md``), several sharing one
   ``updated_at`` second (bulk submissions), a few drafts/filed cases (never synced) and void/revoked;
-- the municipal system's hand-typed records (``wbxtly`` null, ``municipal.md`` shape): twins of a
+- the municipal system's hand-typed records (``wbxtly`` null, ``docs/interfaces/municipal.md`` shape): twins of a
   share of district records (same natural key; a third of penalty twins with other brackets or
   full-width digits so that only a normalised comparison finds them), city-only records for the
   district's region (reverse flow), and a few records of other regions.

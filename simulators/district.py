@@ -1,4 +1,4 @@
-"""Simulator of the 区执法监督平台 (``district``), per ``shared/platforms/district.md``.
+"""Simulator of the 区执法监督平台 (``district``), per ``docs/interfaces/district.md``.
 
 Quirks kept on purpose: windows are inclusive on both ends, second-precise and re-evaluated on
 every page request (a record updated mid-paging moves out and pages shift); tokens can expire

@@ -2,7 +2,7 @@
 
 The 前置库 is a real database (SQLite file here, PostgreSQL too). The daemon writes rows into
 ``TR_T_JGXW_CHECK_ACTION`` / ``TR_T_JGXW_PUNISH``; the :class:`Collector` plays the exchange
-platform as ``shared/platforms/hlwjg.md`` describes it: it takes rows whose ``CD_TIME`` is strictly
+platform as ``docs/interfaces/hlwjg.md`` describes it: it takes rows whose ``CD_TIME`` is strictly
 newer than its watermark, validates them, writes one ``TR_T_FEEDBACK`` row per collected row
 version, and keeps what passed in a "national" store that tests can query. Watermark and national
 store live in the same database (``SIM_*`` tables), so a restarted collector carries on.
@@ -260,7 +260,7 @@ class Catalogue:
 
 
 def validate_row(table: str, row: Mapping[str, Any], cat: Catalogue, today: dt.date) -> list[str]:
-    """Every rule of hlwjg.md for one collected row version; each error is ``COLUMN: 中文说明``."""
+    """Every rule of docs/interfaces/hlwjg.md for one collected row version; each error is ``COLUMN: 中文说明``."""
     errors: list[str] = []
     text: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
 

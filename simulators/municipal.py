@@ -1,4 +1,4 @@
-"""Simulator of the 市应急管理执法系统 (``municipal``), per ``shared/platforms/municipal.md``.
+"""Simulator of the 市应急管理执法系统 (``municipal``), per ``docs/interfaces/municipal.md``.
 
 Quirks kept on purpose: every answer is HTTP 200 with ``success=false`` for errors — auth (E1000–
 E1002) and rate limits (E4290, 10 calls/s per appKey, no Retry-After) included; E5000 at random; the

@@ -27,7 +27,7 @@ class Expected:
 
 
 def expectations(data: datagen.Dataset, city_ids: dict[str, list[str]]) -> dict[str, Expected]:
-    """From the data set and the documented rules alone (domain.md): drafts and filed cases go nowhere,
+    """From the data set and the documented rules alone (docs/domain.md): drafts and filed cases go nowhere,
     nor do invalid records; summary-procedure penalties not to credit; void/revoked as withdrawals
     (the 前置库 never gets a record that was void before its first write); district copies of city
     records are not sent on; city records reach the district unless they are the twin of a district

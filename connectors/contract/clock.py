@@ -1,6 +1,6 @@
 """The one place that says what time it is in Beijing, and how a time is written on the platforms' wire.
 
-Every platform speaks Beijing time (UTC+08:00, platforms/README.md); the ledger keeps naive Beijing
+Every platform speaks Beijing time (UTC+08:00, docs/interfaces/README.md); the ledger keeps naive Beijing
 time. A server set to UTC still reads and writes Beijing time through these.
 """
 

@@ -1,4 +1,4 @@
-"""The canonical code lists: the district platform's own (district.md), which the canonical records keep and
+"""The canonical code lists: the district platform's own (docs/interfaces/district.md), which the canonical records keep and
 the mapping tables translate from. Their names are what reports and pages show."""
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ ledger keeps. Events are immutable facts: never withdrawn, always syncable.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
@@ -78,6 +77,3 @@ class CreditEvent(BaseModel):
     @property
     def natural_key(self) -> str:
         return self.id
-
-    def content_hash(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()

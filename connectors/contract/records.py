@@ -221,13 +221,6 @@ class _Record(_Model):
             raise ValueError(f"至少需要两名执法人员, 实际 {n} 名")
         return v
 
-    @property
-    def active(self) -> bool:
-        raise NotImplementedError
-
-    def content_hash(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
-
 
 def inspection_key(uscc: str, day: date, item_code: str) -> str:
     """An inspection's natural key: the enterprise's USCC, the inspection date and the (district) item."""
@@ -349,7 +342,7 @@ class Penalty(_Record):
 
 Record = Inspection | Penalty
 # A CreditEvent (flow 4) is not part of ``Record`` — connectors that translate penalties need not
-# handle it — but quacks like one for the pipeline and the ledger (see sync/events.py).
+# handle it — but quacks like one for the pipeline and the ledger (see connectors/contract/events.py).
 MODELS: dict[str, type[Inspection] | type[Penalty] | type[CreditEvent]] = {
     "inspection": Inspection,
     "penalty": Penalty,

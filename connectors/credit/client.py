@@ -1,5 +1,5 @@
 """The credit platform's REST client: HMAC-SHA256 signatures with a single-use nonce, and the table of what
-each HTTP status and ``code`` means (credit.md).
+each HTTP status and ``code`` means (docs/interfaces/credit.md).
 
 - every call is signed over method, path, timestamp, nonce and the body's SHA-256: a retried call is
   built and signed afresh, never re-sent as it was;

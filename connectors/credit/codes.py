@@ -1,4 +1,4 @@
-"""The credit platform's code lists (credit.md: 处罚类别, 行政相对人类别, 证件类型), and how the mapping
+"""The credit platform's code lists (docs/interfaces/credit.md: 处罚类别, 行政相对人类别, 证件类型), and how the mapping
 tables' ``credit_name`` columns are checked against them."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The 双公示 penalty template as an .xlsx file (credit.md, "Spreadsheet upload"), for the manual upload.
+"""The 双公示 penalty template as an .xlsx file (docs/interfaces/credit.md, "Spreadsheet upload"), for the manual upload.
 
 The fallback when the credit platform's API is out of reach: an operator uploads the file on the
 platform's web page; when the API works again the daemon finds those decisions as ``DUPLICATE`` and

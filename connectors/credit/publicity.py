@@ -1,6 +1,6 @@
 """双公示 periods: how long a penalty decision stays published (公示截止期 ``CF_GSJZQ``, 有效期 ``CF_YXQ``).
 
-domain.md "Precise rules": a penalty is *serious* (严重失信, 3 years by default) when it orders
+docs/domain.md "Precise rules": a penalty is *serious* (严重失信, 3 years by default) when it orders
 责令停产停业 (10), 吊销许可证件 (08) or 责令关闭 (11), or fines at least the configured threshold
 (500,000.00 元 by default); everything else is *general* (1 year). "+ N years" lands on the same
 calendar day, and 29 February becomes 28 February.

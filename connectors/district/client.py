@@ -1,5 +1,5 @@
 """The district platform's REST client: bearer-token login, the ``{"code", "msg", "data"}`` envelope, and
-the table of what each wire code means (district.md).
+the table of what each wire code means (docs/interfaces/district.md).
 
 - tokens expire, sometimes before ``expires_in`` says (the platform restarts): on HTTP 401 log in again
   and repeat the call once;

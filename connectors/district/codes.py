@@ -1,4 +1,4 @@
-"""The district platform's code lists (district.md), and how the mapping tables' key columns — which hold
+"""The district platform's code lists (docs/interfaces/district.md), and how the mapping tables' key columns — which hold
 district codes — are checked against them."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The 互联网+监管 code lists (hlwjg.md), the formats of its codes, and how the mapping tables' ``hlwjg_*``
+"""The 互联网+监管 code lists (docs/interfaces/hlwjg.md), the formats of its codes, and how the mapping tables' ``hlwjg_*``
 columns and the 检查实施清单 table are checked offline."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ H = "hlwjg"
 
 def icode_problem(icode: str, agency: str) -> str | None:
     """What is wrong with a 检查实施清单编码 for ``agency``: its first 18 characters are the agency's USCC,
-    the 19th is 1–5, at most 32 in all (hlwjg.md). Said for a person reading the mapping table."""
+    the 19th is 1–5, at most 32 in all (docs/interfaces/hlwjg.md). Said for a person reading the mapping table."""
     if len(icode) > 32:
         return "超过 32 位"
     if not icode.startswith(agency):

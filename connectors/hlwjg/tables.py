@@ -1,4 +1,4 @@
-"""The 前置库's tables as the exchange platform defines them (hlwjg.md): the exchange tables we write, the
+"""The 前置库's tables as the exchange platform defines them (docs/interfaces/hlwjg.md): the exchange tables we write, the
 feedback table we read, and the province's catalogue tables.
 
 Defined here (never reflected) with portable types and quoted upper-case names, so the same code runs

@@ -87,7 +87,7 @@ class HlwjgTarget:
         self.catalogue.begin_run()
 
     def wants(self, record: Record) -> bool:
-        # District copies of city records are not sent on: the city reports its own (domain.md).
+        # District copies of city records are not sent on: the city reports its own (docs/domain.md).
         return record.origin == "district"
 
     def translate(self, record: Record, ctx: Context) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The municipal system's REST client: MD5-signed POSTs, the ``success``/``errCode`` envelope, and the table
-of what each error code means (municipal.md).
+of what each error code means (docs/interfaces/municipal.md).
 
 - every call is POST with ``appKey``/``timestamp``/``sign`` headers, signed afresh on every attempt (a
   retried call with an old timestamp could be refused as expired);

@@ -1,4 +1,4 @@
-"""The municipal system's code lists (municipal.md), and how the mapping tables' municipal columns are
+"""The municipal system's code lists (docs/interfaces/municipal.md), and how the mapping tables' municipal columns are
 checked against them. Flow 3 maps the city's codes back to the district's, so a value in those columns
 must name one row only (``reverse``)."""
 

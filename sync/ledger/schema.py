@@ -1,7 +1,7 @@
 """The ledger's schema (SQLAlchemy Core), engine set-up and migrations (alembic).
 
 Works on SQLite (a file, the zero-set-up default) and PostgreSQL (production). The schema changes only
-through the migrations in ``sync/migrations``; ``tests/test_migrations.py`` checks that the migrated
+through the migrations in ``sync/migrations``; ``tests/unit/test_migrations.py`` checks that the migrated
 schema equals this metadata.
 """
 

@@ -59,7 +59,11 @@ if TYPE_CHECKING:
 
 RANDOM_TYPE = "02"  # 双随机
 ACTIVE = {"inspection": ("submitted",), "penalty": ("decided", "closed")}
-ACCIDENT_FIELDS = ("after_accident", "accident", "is_accident")  # none of these is in district.md
+ACCIDENT_FIELDS = (
+    "after_accident",
+    "accident",
+    "is_accident",
+)  # none of these is in docs/interfaces/district.md
 NO_DEPT = ""  # key of records without a department
 NO_DEPT_NAME = "(未填部门)"
 WAN = Decimal(10000)
@@ -67,7 +71,7 @@ LATE_ENTRY_DAYS = 3  # entry later than this many days after the inspection coun
 CREDIT_WORKDAYS = 7
 
 ACCIDENT_UNAVAILABLE = (
-    "不可得: 区执法监督平台的处罚记录没有“是否事故后处罚”字段 (见 platforms/district.md), "
+    "不可得: 区执法监督平台的处罚记录没有“是否事故后处罚”字段 (见 docs/interfaces/district.md), "
     "按违法事实文字或处罚事项名称推断并不可靠, 故不统计; 如需此项, 须由区平台增加该字段。"
 )
 

@@ -26,7 +26,7 @@ from zhifa_sync.app import App
 from zhifa_sync.export_sgs import export_sgs
 
 REPO = Path(__file__).resolve().parents[2]
-# credit.md, "Spreadsheet upload", copied as written there
+# docs/interfaces/credit.md, "Spreadsheet upload", copied as written there
 TEMPLATE_HEADERS = (
     "行政相对人名称, 行政相对人类别, 行政相对人代码_1(统一社会信用代码), "
     "行政相对人代码_2(工商注册号), 行政相对人代码_3(组织机构代码), 行政相对人代码_4(税务登记号), "

@@ -25,7 +25,7 @@ BEIJING = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2025, 6, 10, 10, 0, tzinfo=BEIJING)
 COMPANY = make_uscc("91" + REGION_CODE, random.Random(11))
 ID_NUMBER = "11010519491231002X"  # the standard's own example, valid
-# The template's header row exactly as credit.md lists it.
+# The template's header row exactly as docs/interfaces/credit.md lists it.
 HEADERS = [
     "行政相对人名称", "行政相对人类别", "行政相对人代码_1(统一社会信用代码)", "行政相对人代码_2(工商注册号)",
     "行政相对人代码_3(组织机构代码)", "行政相对人代码_4(税务登记号)", "行政相对人代码_5(事业单位证书号)",
@@ -48,7 +48,7 @@ class Clock:
 
 
 class Api:
-    """Signs calls the way credit.md says and sends them in-process (or to ``base_url``)."""
+    """Signs calls the way docs/interfaces/credit.md says and sends them in-process (or to ``base_url``)."""
 
     def __init__(
         self, state: credit.CreditState, app_id: str = credit.APP_ID, secret: str = credit.APP_SECRET

@@ -1,4 +1,4 @@
-"""Conformance of the district simulator with ``shared/platforms/district.md``."""
+"""Conformance of the district simulator with ``docs/interfaces/district.md``."""
 
 from __future__ import annotations
 

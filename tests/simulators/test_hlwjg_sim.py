@@ -243,7 +243,7 @@ REJECTIONS = [
 def test_rule_violations_are_rejected_naming_the_column(
     engine: sa.Engine, collector: hlwjg.Collector, table: str, changes: dict[str, Any], expected: str
 ) -> None:
-    """Each rule of hlwjg.md fails the row with STATUS 2 and a Chinese message naming the column."""
+    """Each rule of docs/interfaces/hlwjg.md fails the row with STATUS 2 and a Chinese message naming the column."""
     write(engine, table, (check_row() if table == hlwjg.CHECK_ACTION else punish_row()) | changes)
     [fb] = collector.collect_once()
     assert fb["STATUS"] == "2"

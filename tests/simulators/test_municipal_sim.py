@@ -1,4 +1,4 @@
-"""Conformance of the municipal simulator with ``shared/platforms/municipal.md``."""
+"""Conformance of the municipal simulator with ``docs/interfaces/municipal.md``."""
 
 from __future__ import annotations
 

@@ -96,7 +96,7 @@ def res(sjbs: str, status: str = "ACCEPTED", xybm: str | None = "XY1", errors: A
 
 
 def signature_ok(request: httpx.Request) -> bool:
-    """The platform's check, written from credit.md: HMAC over METHOD\\nPATH\\nTS\\nNONCE\\nsha256hex(body)."""
+    """The platform's check, written from docs/interfaces/credit.md: HMAC over METHOD\\nPATH\\nTS\\nNONCE\\nsha256hex(body)."""
     h = request.headers
     text = "\n".join(
         [
@@ -119,7 +119,7 @@ def signature_ok(request: httpx.Request) -> bool:
 # -- signing and retries ---------------------------------------------------------------------------
 @respx.mock
 def test_signature_matches_an_independent_computation() -> None:
-    """Every call carries X-App-Id, X-Timestamp, X-Nonce and the HMAC-SHA256 signature of credit.md."""
+    """Every call carries X-App-Id, X-Timestamp, X-Nonce and the HMAC-SHA256 signature of docs/interfaces/credit.md."""
     route = respx.post(BATCH).mock(return_value=answer(res("CF2021000045")))
     credit().deliver_batch([job(record())])
     assert signature_ok(route.calls[0].request)
@@ -357,7 +357,7 @@ def test_wants_general_district_penalties_only() -> None:
     ],
 )
 def test_yuan_to_wan_examples(yuan: str, wan: str) -> None:
-    """元 → 万元 examples from domain.md, written without trailing zeros or exponents."""
+    """元 → 万元 examples from docs/domain.md, written without trailing zeros or exponents."""
     assert yuan_to_wan(Decimal(yuan)) == wan
 
 
