@@ -18,17 +18,9 @@ from connectors.contract.codes import INSPECTION_TYPES
 from console.auth import page
 from console.views import system_label
 from console.web import ConsoleState, render, state
-from sync.report.monthly import (
-    CREDIT_STATE_NAMES,
-    Month,
-    MonthlyReport,
-    iter_all,
-    monthly_report,
-    num,
-    pct,
-    report_for_settings,
-    wan,
-)
+from sync.report.figures import CREDIT_STATE_NAMES, Month, MonthlyReport, iter_all
+from sync.report.monthly import monthly_report, report_for_settings
+from sync.report.text import num, pct, wan
 from sync.report.xlsx import filename, xlsx_bytes
 
 BLUE, ORANGE, RED, GREY = "#3b6ea5", "#d9822b", "#b3261e", "#c5cdd8"

@@ -16,7 +16,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from connectors.contract.codes import INSPECTION_TYPES
 from connectors.contract.states import Kind, Timeliness, label
-from sync.report.monthly import CREDIT_STATE_NAMES, Figures, MonthlyReport, iter_all
+from sync.report.figures import CREDIT_STATE_NAMES, Figures, MonthlyReport, iter_all
 
 INT, WAN, PCT, DAYS, DAY, TIME = "0", "#,##0.0000", "0.0%", "0.00", "yyyy-mm-dd", "yyyy-mm-dd hh:mm"
 NA = "—"

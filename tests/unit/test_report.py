@@ -58,14 +58,9 @@ from simulators.universe import make_uscc
 from sync.ledger import Ledger
 from sync.ledger.schema import deliveries, failures, records, runs
 from sync.report import xlsx as report_xlsx
-from sync.report.monthly import (
-    ACCIDENT_UNAVAILABLE,
-    Month,
-    MonthlyReport,
-    department_names,
-    monthly_report,
-    render_text,
-)
+from sync.report.figures import ACCIDENT_UNAVAILABLE, Month, MonthlyReport
+from sync.report.monthly import department_names, monthly_report
+from sync.report.text import render_text
 from sync.workdays import WorkCalendar
 
 _rng = random.Random(3)

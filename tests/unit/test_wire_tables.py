@@ -33,5 +33,9 @@ def test_every_documented_code_has_a_row(doc: str, pattern: str, table: WireTabl
 def test_http_statuses_every_rest_system_documents() -> None:
     """429 and 5xx are blips for district and credit (municipal retries every non-200 itself)."""
     for table in (district.HTTP, credit.HTTP):
-        assert lookup(table, 429) is not None and lookup(table, 503) is not None and lookup(table, 500) is not None
+        assert (
+            lookup(table, 429) is not None
+            and lookup(table, 503) is not None
+            and lookup(table, 500) is not None
+        )
     assert lookup(district.HTTP, 401) is not None  # log in again

@@ -19,7 +19,9 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_monthly(args: argparse.Namespace) -> int:
-    from sync.report.monthly import Month, render_text, report_for_settings
+    from sync.report.figures import Month
+    from sync.report.monthly import report_for_settings
+    from sync.report.text import render_text
     from sync.report.xlsx import write_xlsx
     from zhifa_sync.context import app_from_args
 
