@@ -32,6 +32,7 @@ from connectors.contract.errors import (
     RetriableError,
     TargetRejected,
 )
+from connectors.contract.health import Health
 
 T = TypeVar("T")
 log = structlog.get_logger("zhifa.http")
@@ -308,6 +309,7 @@ class RestClient:
         )
         self.limiter = RateLimiter(rate_limit_per_s)
         self.retry = RetryPolicy(retry, system)
+        self.health = Health()
 
     def send(
         self,
@@ -324,8 +326,21 @@ class RestClient:
         return self.session.request(method, path, params=params, json=json, content=content, headers=headers)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` under the retry policy (each attempt is built afresh: new signature, new nonce)."""
-        return self.retry(fn, *args)
+        """``fn(*args)`` under the retry policy (each attempt is built afresh: new signature, new nonce);
+        what came of it, once for all the attempts, goes to ``health``."""
+        try:
+            result = self.retry(fn, *args)
+        except RetriableError as exc:
+            self.health.failed(str(exc))
+            raise
+        except FatalConnectorError as exc:
+            self.health.refused(str(exc))
+            raise
+        except ConnectorError:
+            self.health.answered()  # the system answered: it refused this request, not us
+            raise
+        self.health.answered()
+        return result
 
     def fail(
         self,

@@ -19,6 +19,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from connectors import systems
+from connectors.contract.health import HEALTH_LABELS
 from connectors.contract.states import AuditAction, ErrorKind, FailureState, Kind, RunStatus, Stage, labels
 from connectors.contract.validators import mask_text
 from console.users import ROLE_LABELS
@@ -249,5 +250,6 @@ def make_env() -> jinja2.Environment:
         AUDIT_ACTION_LABELS=AUDIT_ACTION_LABELS,
         RESOLVE_NOTES=RESOLVE_NOTES,
         ROLE_LABELS=ROLE_LABELS,
+        HEALTH_LABELS=HEALTH_LABELS,
     )
     return env

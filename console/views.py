@@ -130,11 +130,11 @@ def _systems(st: ConsoleState, status: dict[str, Any], counts: list[dict[str, An
         rows = [masked_row(dict(s)) for s in status["systems"]]
     elif st.settings:
         rows = [
-            {"name": n, "type": s.type, "healthy": None, "last_error": None}
+            {"name": n, "type": s.type, "health": "unknown", "last_error": None}
             for n, s in st.settings.systems.items()
         ]
     else:
-        rows = [{"name": n, "healthy": None} for n in sorted({c["target"] for c in counts})]
+        rows = [{"name": n, "health": "unknown"} for n in sorted({c["target"] for c in counts})]
     open_by: Counter[str] = Counter()
     for c in counts:
         open_by[c["target"]] += c["n"]

@@ -48,6 +48,10 @@ class App:
             self._systems[name] = systems.create(name, self.settings.systems[name], self.secrets)
         return self._systems[name]
 
+    def built_system(self, name: str) -> System | None:
+        """System ``name`` if something has used it already (looking does not connect)."""
+        return self._systems.get(name)
+
     def pipeline(self, name: str) -> Pipeline:
         if name not in self._pipelines:
             cfg = self.settings.pipeline(name)

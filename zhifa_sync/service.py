@@ -27,6 +27,10 @@ log = structlog.get_logger("zhifa.service")
 TIMEZONE = "Asia/Shanghai"
 
 
+def _local(unix: float | None) -> datetime | None:
+    return datetime.fromtimestamp(unix).replace(microsecond=0) if unix else None
+
+
 def trigger_for(p: PipelineConfig) -> Any:
     if p.schedule.cron:
         return CronTrigger.from_crontab(p.schedule.cron, timezone=TIMEZONE)
@@ -71,10 +75,7 @@ class Service:
         store = self.app.mappings
         return {
             "pipelines": pipelines,
-            "systems": [
-                {"name": n, "type": s.type, "healthy": None, "last_error": None}
-                for n, s in self.app.settings.systems.items()
-            ],
+            "systems": self._systems(),
             "mappings": {
                 "version": store.current().version,
                 "loaded_at": store.loaded_at,
@@ -82,6 +83,24 @@ class Service:
             },
             "deadlines": self._deadlines(),
         }
+
+    def _systems(self) -> list[dict[str, Any]]:
+        """Each system's health from the calls made to it (unknown until a run has called it)."""
+        out = []
+        for name, cfg in self.app.settings.systems.items():
+            built = self.app.built_system(name)
+            h = built.health() if built is not None else None
+            out.append(
+                {
+                    "name": name,
+                    "type": cfg.type,
+                    "health": h.state if h else "unknown",
+                    "last_success": _local(h.last_success_at) if h else None,
+                    "last_error": h.last_error if h else None,
+                    "last_error_at": _local(h.last_error_at) if h else None,
+                }
+            )
+        return out
 
     def _watch_mappings(self) -> None:
         try:

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from connectors.contract.checks import MappingRules
 from connectors.contract.config import SystemConfig
+from connectors.contract.health import Health, HealthReport
 from connectors.contract.mapping import CheckReport, Mappings
 from connectors.contract.records import Record, RecordKind
 from connectors.contract.states import Action, DeliveryState, Kind, label
@@ -291,6 +292,10 @@ class System(Protocol):
         """Reach the system with the configured credentials; a short Chinese line saying what worked."""
         ...
 
+    def health(self) -> HealthReport:
+        """How the system has been answering lately."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -304,6 +309,7 @@ class Roles:
     catalogue_role: Catalogue | None = None
     pinger: Callable[[], str] | None = None
     closer: Callable[[], None] | None = None
+    health_of: Health = field(default_factory=Health)  # the client's, shared by every role
 
     def source(self) -> Source:
         if self.source_role is None:
@@ -321,6 +327,9 @@ class Roles:
 
     def ping(self) -> str:
         return self.pinger() if self.pinger else "已创建连接"
+
+    def health(self) -> HealthReport:
+        return self.health_of.report()
 
     def close(self) -> None:
         if self.closer is not None:

@@ -45,6 +45,7 @@ def build(
         target_roles={"penalty": CreditTarget(client, cfg)},
         pinger=ping,
         closer=client.close,
+        health_of=client.health,
     )
 
 

@@ -29,7 +29,7 @@ def build(
     inbound = InboundTarget(client, cfg.concurrency)
 
     def ping() -> str:
-        client.login(force=True)
+        client.call(client.login, None, True)  # a fresh login, counted in the system's health
         return "登录成功"
 
     return Roles(
@@ -43,6 +43,7 @@ def build(
         catalogue_role=DistrictCatalogue(client),
         pinger=ping,
         closer=client.close,
+        health_of=client.health,
     )
 
 

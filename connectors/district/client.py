@@ -60,7 +60,7 @@ class DistrictClient(RestClient):
     def now(self) -> datetime:
         return beijing_now()
 
-    def login(self, stale: str | None = None, *, force: bool = False) -> str:
+    def login(self, stale: str | None = None, force: bool = False) -> str:
         """A fresh token, unless another thread already replaced ``stale`` with one (``force``: always)."""
         with self._token_lock:
             if not force and self._token is not None and self._token != stale:

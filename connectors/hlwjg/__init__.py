@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from connectors.contract.clock import BEIJING
 from connectors.contract.config import Secrets
+from connectors.contract.health import Health
 from connectors.contract.roles import Roles, SystemType
 from connectors.hlwjg.catalogue import HlwjgCatalogue
 from connectors.hlwjg.codes import MAPPING_RULES
@@ -35,7 +36,8 @@ def build(
     engine = engine if engine is not None else sa.create_engine(secrets.get(name, "url"), pool_pre_ping=True)
     now = clock or (lambda: datetime.now(BEIJING).replace(tzinfo=None))
     catalogue = HlwjgCatalogue(name, engine, now)
-    target = HlwjgTarget(name, cfg, engine, catalogue, now)
+    health = Health()
+    target = HlwjgTarget(name, cfg, engine, catalogue, now, health)
 
     def ping() -> str:
         with engine.connect() as conn:
@@ -48,6 +50,7 @@ def build(
         catalogue_role=catalogue,
         pinger=ping,
         closer=engine.dispose,
+        health_of=health,
     )
 
 

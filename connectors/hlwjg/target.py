@@ -34,6 +34,7 @@ from connectors.contract.errors import (
     RetriableError,
     TargetRejected,
 )
+from connectors.contract.health import Health
 from connectors.contract.mapping import Mappings
 from connectors.contract.records import Inspection, Penalty, Record, RecordKind
 from connectors.contract.roles import (
@@ -69,8 +70,9 @@ class HlwjgTarget:
     capabilities = Capabilities(withdraw_unsent=False)
 
     def __init__(self, name: str, cfg: HlwjgConfig, engine: sa.Engine, catalogue: HlwjgCatalogue,
-                 clock: Callable[[], datetime]) -> None:  # fmt: skip
+                 clock: Callable[[], datetime], health: Health) -> None:  # fmt: skip
         self.name = name
+        self.health = health
         self.concurrency = 1  # batches are written one at a time: CD_TIME must only grow
         self.batch_size = cfg.batch_size
         self.submitter = cfg.submitter
@@ -242,8 +244,14 @@ class HlwjgTarget:
                     self._upsert(conn, todo, cd_time, batch)
                     cd_time = self._check_precision(conn, todo, cd_time)
             except sa.exc.SQLAlchemyError as exc:
-                raise _translate_db_error(self.name, exc) from exc
+                error = _translate_db_error(self.name, exc)
+                if isinstance(error, RetriableError):
+                    self.health.failed(str(error))
+                elif isinstance(error, FatalConnectorError):
+                    self.health.refused(str(error))
+                raise error from exc
             self._hwm = cd_time
+            self.health.answered()
         log.info("batch_written", system=self.name, cd_batch=batch, rows=len(todo), cd_time=str(cd_time))
         return batch
 
@@ -354,6 +362,7 @@ class HlwjgTarget:
                 rows = conn.execute(query).all()
         except sa.exc.SQLAlchemyError as exc:  # other targets go on; the verdicts wait for the next run
             log.warning("feedback_unavailable", system=self.name, error=str(exc).splitlines()[0])
+            self.health.failed(f"{self.name} 前置库反馈表无法读取: {str(exc).splitlines()[0][:200]}")
             return FeedbackPage([], None)
         items = []
         for r in rows:

@@ -40,6 +40,7 @@ def build(
         catalogue_role=catalogue,
         pinger=ping,
         closer=client.close,
+        health_of=client.health,
     )
 
 

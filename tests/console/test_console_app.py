@@ -386,7 +386,7 @@ def test_overview_shows_the_service_status_when_given(ledger: Ledger, users: Non
                 {
                     "name": "credit",
                     "type": "credit",
-                    "healthy": False,
+                    "health": "down",
                     "last_error": f"证件号 {ID_NO} 校验失败",
                 }
             ],
@@ -406,7 +406,7 @@ def test_overview_shows_the_service_status_when_given(ledger: Ledger, users: Non
             "/login", data={"username": "viewer", "password": PASSWORD, "csrf": csrf_of(c.get("/login").text)}
         )
         page = c.get("/").text
-    assert "2026-03-02 10:15:00" in page and "异常" in page and ID_MASKED in page and ID_NO not in page
+    assert "2026-03-02 10:15:00" in page and "不可用" in page and ID_MASKED in page and ID_NO not in page
     assert "没有临近 7 个工作日报送期限的处罚决定" in page
     assert "9f3a61c0" in page and "被拒绝, 仍在使用上一版有效映射表" in page and "第 7 行" in page
 

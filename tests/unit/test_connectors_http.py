@@ -237,3 +237,27 @@ def test_non_utf8_bytes_fail_only_the_record_that_carries_them() -> None:
     with pytest.raises(RecordInvalid) as info:
         parse_record("inspection", {**page.items[1], "enterprise": {"name": page.items[1]["name"]}})
     assert any("UTF-8" in e.message for e in info.value.errors)
+
+
+@respx.mock
+def test_health_follows_the_calls_made_to_a_system() -> None:
+    """Unknown before any call; up after an answer; down after failing calls; refused on bad credentials."""
+    system = district_system_()
+    assert system.health().state == "unknown"
+    respx.post(f"{D}/api/auth/token").mock(return_value=ok({"access_token": "t", "expires_in": 7200}))
+    route = respx.get(f"{D}/api/v1/inspections").mock(return_value=page([]))
+    source = system.source()
+    list(source.pull("inspection", None, datetime(2025, 1, 1), datetime(2025, 2, 1), 200))
+    assert system.health().state == "up" and system.health().last_success_at
+    route.mock(return_value=httpx.Response(503, text="down"))
+    for _ in range(3):
+        with pytest.raises(RetriableError):
+            list(source.pull("inspection", None, datetime(2025, 1, 1), datetime(2025, 2, 1), 200))
+    report = system.health()
+    assert report.state == "down" and "503" in (report.last_error or "")
+    respx.post(f"{D}/api/auth/token").mock(
+        return_value=httpx.Response(200, json={"code": 40100, "msg": "用户名或密码错误", "data": None})
+    )
+    with pytest.raises(FatalConnectorError):
+        system.ping()
+    assert system.health().state == "refused"
