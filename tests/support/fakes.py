@@ -37,30 +37,9 @@ from connectors.contract.roles import (
 from connectors.contract.states import Action
 from sync.ledger import Ledger, RecordSnapshot
 from sync.outcomes import Outcome
+from tests.support.records import T0
 
-T0 = datetime(2025, 3, 1, 9, 0, 0)
-USCC = "91120116MA05T8XK3J"  # valid (GB 32100)
 WAIT_S = 10.0  # the longest a held call waits for its release
-
-
-def inspection(record_id: str, *, minute: int = 0, **changes: Any) -> dict[str, Any]:
-    """A raw district inspection that validates and maps through the shipped tables (``mappings/``)."""
-    at = (T0 + timedelta(minutes=minute)).strftime("%Y-%m-%d %H:%M:%S")
-    raw: dict[str, Any] = {
-        "id": record_id,
-        "status": "submitted",
-        "officers": ["u1001", "u1002"],
-        "dept_code": "BH-ZFDD-01",
-        "item_code": "QZJC-0001",
-        "inspection_type": "01",
-        "result": "1",
-        "enterprise": {"name": "滨海化工有限公司", "uscc": USCC, "region_code": "120116"},
-        "started_at": at,
-        "ended_at": at,
-        "updated_at": at,
-    }
-    raw.update(changes)
-    return raw
 
 
 # -- the source ------------------------------------------------------------------------------------

@@ -4,8 +4,6 @@ unmappable records, re-reads, withdrawals, and a page transaction that fails."""
 
 from __future__ import annotations
 
-import csv
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +12,9 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from connectors.contract.errors import FatalConnectorError, RetriableError, TargetRejected
-from connectors.contract.mapping import Mappings
 from connectors.contract.roles import Capabilities
 from connectors.contract.states import Action, DeliveryState, ErrorKind, FailureState, RunStatus, Stage
 from sync.config import PipelineConfig
-from sync.mapping import files
 from sync.pipeline import Pipeline
 from tests.support.fakes import (
     FakeBatchTarget,
@@ -26,32 +22,11 @@ from tests.support.fakes import (
     FakeSource,
     FakeTarget,
     SpyLedger,
-    inspection,
 )
+from tests.support.records import USCC, enterprise, inspection
+from tests.support.tables import Tables
 
-REPO_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 NAME = "district-inspections"
-
-
-class Tables:
-    """The shipped mapping tables, copied where a test may edit them; calling it gives the set in force."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = shutil.copytree(REPO_MAPPINGS, directory)
-        self.current = files.load(self.directory)
-
-    def __call__(self) -> Mappings:
-        return self.current
-
-    def set_item(self, code: str, *, municipal: str = "", hlwjg: str = "") -> None:
-        """Add (or replace) a row of items.csv, as an administrator would, and load the edited set."""
-        path = self.directory / "items.csv"
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            rows = [r for r in csv.reader(f) if r and r[0] != code]
-        rows.append([code, "测试事项", "inspection", municipal, hlwjg])
-        with path.open("w", encoding="utf-8-sig", newline="") as f:
-            csv.writer(f).writerows(rows)
-        self.current = files.load(self.directory)
 
 
 @pytest.fixture
@@ -279,9 +254,8 @@ def test_an_invalid_record_fails_for_every_target_and_the_others_go_on(
     """A bad USCC and a non-object item: a validation failure on each target, nothing pushed, the rest delivered."""
     source = FakeSource()
     municipal, hlwjg = FakeTarget("municipal"), FakeTarget("hlwjg", item_column="hlwjg_item_code")
-    bad = inspection(
-        "BAD1", enterprise={"name": "滨海化工有限公司", "uscc": "91120116MA05T8XK3D", "region_code": "120116"}
-    )
+    broken = USCC[:-1] + "D"  # the wrong check character
+    bad = inspection("BAD1", enterprise=enterprise(uscc=broken))
     source.emit(inspection("JC1"), bad, "not a record", inspection("JC2"))
 
     counts = pipeline(ledger, source, municipal, hlwjg, tables=tables, batch_size=4).run()
@@ -296,7 +270,7 @@ def test_an_invalid_record_fails_for_every_target_and_the_others_go_on(
     garbage = {k for k in found if k[0].startswith("?")}
     assert {t for _, t in garbage} == {"municipal", "hlwjg"}
     kept = ledger.load_records("district", "inspection", ["BAD1"])
-    assert '"91120116MA05T8XK3D"' in kept["BAD1"]  # the raw record, as read, for the operator
+    assert f'"{broken}"' in kept["BAD1"]  # the raw record, as read, for the operator
 
 
 def test_a_missing_mapping_parks_the_record_naming_table_key_and_column(
