@@ -99,7 +99,8 @@ class TargetCase(ABC):
     name: ClassVar[str]
     kind: ClassVar[RecordKind]
     versioned: ClassVar[bool] = True  # its records change (credit events do not)
-    rate_limit: ClassVar[str | None] = "documented"  # None: the reason it has none
+    rate_limit: ClassVar[str] = "documented"  # or the reason it has none
+    burst: ClassVar[int] = 4  # calls at once that exceed the limit ``limits()`` turns on
     rejections: ClassVar[tuple[Rejection, ...]] = ()
     target: Target
     ctx: Context
@@ -203,7 +204,7 @@ class _SimkitCase(TargetCase):
 
     @contextmanager
     def limits(self) -> Iterator[None]:
-        self.faults.update(rate_limits=True, rate_limit_per_s=3)
+        self.faults.update(rate_limits=True, rate_limit_per_s=2)
         try:
             yield
         finally:
@@ -290,6 +291,7 @@ def _duplicate_correction(case: TargetCase) -> Attempt:
 class CreditCase(TargetCase):
     name = "credit"
     kind = "penalty"
+    burst = 8  # its limit, 5 calls/s, cannot be set lower
     rejections = (
         Rejection(
             "REJECTED-unknown-penalty-kind",
