@@ -22,7 +22,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -249,39 +249,43 @@ class CreditState:
         sjbs = sjbs.strip()
         scope = app.source_uscc
         known = self._records.get(self._by_sjbs.get((scope, sjbs), ""))
-        czlx = record["CZLX"]
-        if czlx == "D":
-            if known is None:
-                return _result(sjbs, "REJECTED", None, [_e("SJBS", f"数据标识 {sjbs} 不存在，无法撤销")])
-            known.status = "已撤销"  # D twice: already 已撤销, still ACCEPTED
-            if record.get("BZ"):
-                known.fields["BZ"] = record["BZ"].strip()
+        if record["CZLX"] == "D":
+            return self._withdraw_one(record, sjbs, known)
+        if record["CZLX"] == "I":
+            return self._insert_one(_fields(record), sjbs, scope, known)
+        return self._update_one(record, sjbs, scope, known)
+
+    @staticmethod
+    def _withdraw_one(record: dict[str, Any], sjbs: str, known: StoredRecord | None) -> dict[str, Any]:
+        """``D``: 撤销公示 of a record the caller sent (D twice: already 已撤销, still ACCEPTED)."""
+        if known is None:
+            return _result(sjbs, "REJECTED", None, [_e("SJBS", f"数据标识 {sjbs} 不存在，无法撤销")])
+        known.status = "已撤销"
+        if record.get("BZ"):
+            known.fields["BZ"] = record["BZ"].strip()
+        return _result(sjbs, "ACCEPTED", known.xybm)
+
+    def _insert_one(
+        self, fields: dict[str, str | None], sjbs: str, scope: str, known: StoredRecord | None
+    ) -> dict[str, Any]:
+        """``I``: a new decision, unless the SJBS is known (then nothing changes) or its 文号 is (DUPLICATE)."""
+        if known is not None:  # a re-sent I never changes the stored record
             return _result(sjbs, "ACCEPTED", known.xybm)
+        key = _wsh_key(fields)
+        if key in self._by_wsh:
+            return _result(sjbs, "DUPLICATE", self._by_wsh[key])
+        stored = self._store(fields, sjbs, scope, "api")
+        return _result(sjbs, "ACCEPTED", stored.xybm)
+
+    def _update_one(
+        self, record: dict[str, Any], sjbs: str, scope: str, known: StoredRecord | None
+    ) -> dict[str, Any]:
+        """``U``: a correction of the record found by ``xybm`` (adoption) or by SJBS in the app's scope."""
+        target = self._update_target(record, sjbs, scope, known)
+        if isinstance(target, dict):
+            return target  # refused
         fields = _fields(record)
-        key = (rules.normalise_wsh(fields["CF_WSH"] or ""), fields["CF_CFJGDM"] or "")
-        if czlx == "I":
-            if known is not None:  # a re-sent I never changes the stored record
-                return _result(sjbs, "ACCEPTED", known.xybm)
-            if key in self._by_wsh:
-                return _result(sjbs, "DUPLICATE", self._by_wsh[key])
-            stored = self._store(fields, sjbs, scope, "api")
-            return _result(sjbs, "ACCEPTED", stored.xybm)
-        # U: find by xybm (adoption) or by SJBS within the app's scope.
-        xybm = record.get("xybm")
-        if xybm:
-            target = self._records.get(xybm) if isinstance(xybm, str) else None
-            if target is None:
-                return _result(sjbs, "REJECTED", None, [_e("xybm", f"信用编码 {xybm} 不存在")])
-            if target.scope not in (None, scope):
-                return _result(sjbs, "REJECTED", None, [_e("xybm", f"信用编码 {xybm} 属于其他数据来源单位")])
-            if known is not None and known is not target:
-                msg = f"数据标识 {sjbs} 已对应信用编码 {known.xybm}"
-                return _result(sjbs, "REJECTED", None, [_e("SJBS", msg)])
-        elif known is None:
-            return _result(sjbs, "REJECTED", None, [_e("SJBS", f"数据标识 {sjbs} 不存在，无法更新")])
-        else:
-            target = known
-        other = self._by_wsh.get(key)
+        other = self._by_wsh.get(_wsh_key(fields))
         if other is not None and other != target.xybm:
             return _result(sjbs, "DUPLICATE", other)
         self._by_sjbs.pop((target.scope or "", target.sjbs), None)
@@ -289,6 +293,26 @@ class CreditState:
         self._by_sjbs[(scope, sjbs)] = target.xybm
         self._reindex(target, fields)
         return _result(sjbs, "ACCEPTED", target.xybm)  # U never changes the status
+
+    def _update_target(
+        self, record: dict[str, Any], sjbs: str, scope: str, known: StoredRecord | None
+    ) -> StoredRecord | dict[str, Any]:
+        """The stored record a ``U`` changes, or the REJECTED result saying why there is none."""
+        xybm = record.get("xybm")
+        if not xybm:
+            if known is None:
+                return _result(sjbs, "REJECTED", None, [_e("SJBS", f"数据标识 {sjbs} 不存在，无法更新")])
+            return known
+        target = self._records.get(xybm) if isinstance(xybm, str) else None
+        if target is None:
+            return _result(sjbs, "REJECTED", None, [_e("xybm", f"信用编码 {xybm} 不存在")])
+        if target.scope not in (None, scope):
+            return _result(sjbs, "REJECTED", None, [_e("xybm", f"信用编码 {xybm} 属于其他数据来源单位")])
+        if known is not None and known is not target:
+            return _result(
+                sjbs, "REJECTED", None, [_e("SJBS", f"数据标识 {sjbs} 已对应信用编码 {known.xybm}")]
+            )
+        return target
 
     def _store(
         self, fields: dict[str, str | None], sjbs: str, scope: str | None, origin: str
@@ -301,10 +325,9 @@ class CreditState:
 
     def _reindex(self, stored: StoredRecord, fields: dict[str, str | None]) -> None:
         if stored.fields:
-            old = (rules.normalise_wsh(stored.fields["CF_WSH"] or ""), stored.fields["CF_CFJGDM"] or "")
-            self._by_wsh.pop(old, None)
+            self._by_wsh.pop(_wsh_key(stored.fields), None)
         stored.fields = fields
-        self._by_wsh[(rules.normalise_wsh(fields["CF_WSH"] or ""), fields["CF_CFJGDM"] or "")] = stored.xybm
+        self._by_wsh[_wsh_key(fields)] = stored.xybm
 
     def get(self, xybm: str) -> dict[str, Any] | None:
         with self._lock:
@@ -328,7 +351,7 @@ class CreditState:
         if errors:
             return _result("", "REJECTED", None, errors)
         fields = _fields(record)
-        key = (rules.normalise_wsh(fields["CF_WSH"] or ""), fields["CF_CFJGDM"] or "")
+        key = _wsh_key(fields)
         if key in self._by_wsh:
             return _result("", "DUPLICATE", self._by_wsh[key])
         sjbs = f"{prefix}{self.now():%Y%m%d}{self._seq + 1:06d}"
@@ -474,6 +497,11 @@ def _result(
     return {"SJBS": sjbs, "status": status, "xybm": xybm, "errors": errors or []}
 
 
+def _wsh_key(fields: Mapping[str, str | None]) -> tuple[str, str]:
+    """What the platform finds a decision by: its normalised 文号 and its 处罚机关."""
+    return rules.normalise_wsh(fields["CF_WSH"] or ""), fields["CF_CFJGDM"] or ""
+
+
 def _fields(record: Mapping[str, Any]) -> dict[str, str | None]:
     """The stored CF_* and BZ fields: text stripped, amounts as written, '' stored as None."""
     out: dict[str, str | None] = {}
@@ -522,12 +550,27 @@ def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> J
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 
-def create_app(state: CreditState | None = None) -> Starlette:
-    """The platform's HTTP API plus the simulator's ``/_sim/`` admin endpoints."""
-    state = state if state is not None else CreditState()
+Endpoint = Callable[[Request], Awaitable[Response]]
 
-    async def guarded(request: Request) -> tuple[App, bytes]:
+
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    """A call that passed the checks: the app that signed it, and its body."""
+
+    app: App
+    body: bytes
+
+
+class _Api:
+    """The platform's HTTP API: every call meets latency, outages, auth and the rate limit first
+    (``guarded``), and the slow-answer fault after (``endpoint``)."""
+
+    def __init__(self, state: CreditState) -> None:
+        self.state = state
+
+    async def guarded(self, request: Request) -> _Signed:
         """Latency, outage, auth and rate limit: everything before the API handler proper."""
+        state = self.state
         state.stats["calls"] += 1
         if state.faults["latency_ms"]:
             await asyncio.sleep(state.faults["latency_ms"] / 1000)
@@ -535,12 +578,14 @@ def create_app(state: CreditState | None = None) -> Starlette:
             state.stats["errors_injected"] += 1
             raise SimHTTPError(503, {"code": "SERVICE_UNAVAILABLE", "message": "系统维护中，请稍后再试"})
         body = await request.body()
-        return state.authenticate(request.method, request.url.path, request.headers, body), body
+        return _Signed(state.authenticate(request.method, request.url.path, request.headers, body), body)
 
-    def api(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    def endpoint(self, handler: Endpoint) -> Endpoint:
+        state = self.state
+
         async def endpoint(request: Request) -> Response:
             try:
-                response: Response = await handler(request)
+                response = await handler(request)
             except SimHTTPError as exc:
                 return _json(exc.status, exc.body, exc.headers)
             if state.faults.get("slow_ms") and state.roll_fault("slow_rate"):
@@ -550,11 +595,10 @@ def create_app(state: CreditState | None = None) -> Starlette:
 
         return endpoint
 
-    @api
-    async def batch(request: Request) -> Response:
-        app, body = await guarded(request)
+    async def batch(self, request: Request) -> Response:
+        call = await self.guarded(request)
         try:
-            payload = json.loads(body, parse_float=Decimal)  # amounts checked as written
+            payload = json.loads(call.body, parse_float=Decimal)  # amounts checked as written
         except ValueError as exc:
             raise _bad_request(f"请求体不是有效的 JSON: {exc}") from None
         records = payload.get("records") if isinstance(payload, dict) else None
@@ -562,81 +606,97 @@ def create_app(state: CreditState | None = None) -> Starlette:
             raise _bad_request('请求体应为 {"records": [...]}')
         if len(records) > MAX_BATCH:
             raise SimHTTPError(400, {"code": "BATCH_TOO_LARGE", "message": f"每批最多{MAX_BATCH}条"})
-        results = state.submit(records, app.app_id)
-        if state.roll_fault("drop_after_store_rate"):
-            state.stats["dropped_after_store"] += 1
+        results = self.state.submit(records, call.app.app_id)
+        if self.state.roll_fault("drop_after_store_rate"):
+            self.state.stats["dropped_after_store"] += 1
             return _DroppedResponse()
         return _json(200, {"batchId": secrets.token_hex(8), "results": results})
 
-    @api
-    async def get_record(request: Request) -> Response:
-        await guarded(request)
-        record = state.get(request.path_params["xybm"])
+    async def get_record(self, request: Request) -> Response:
+        await self.guarded(request)
+        record = self.state.get(request.path_params["xybm"])
         if record is None:
             return _json(404, {"code": "NOT_FOUND", "message": "记录不存在"})
         return _json(200, record)
 
-    @api
-    async def events(request: Request) -> Response:
-        await guarded(request)
+    async def events(self, request: Request) -> Response:
+        await self.guarded(request)
         q = request.query_params
-        return _json(200, state.events_page(q.get("since"), q.get("limit"), q.get("cursor")))
+        return _json(200, self.state.events_page(q.get("since"), q.get("limit"), q.get("cursor")))
 
-    async def sim_faults(request: Request) -> Response:
+    def routes(self) -> list[Route]:
+        return [
+            Route(BATCH_PATH, self.endpoint(self.batch), methods=["POST"]),
+            Route(EVENTS_PATH, self.endpoint(self.events), methods=["GET"]),
+            Route(RECORD_PATH, self.endpoint(self.get_record), methods=["GET"]),
+        ]
+
+
+class _Admin:
+    """``/_sim/``: fault knobs, counters, stored records, and the ways records and events arrive other
+    than by the API (spreadsheet upload, typed by hand, the credit office's own actions)."""
+
+    def __init__(self, state: CreditState) -> None:
+        self.state = state
+
+    async def faults(self, request: Request) -> Response:
         if request.method == "POST":
             changes = await request.json()
             if changes.pop("expire_cursors_now", False):
-                state.expire_cursors_now()
+                self.state.expire_cursors_now()
             unknown = set(changes) - set(DEFAULT_FAULTS)
             if unknown:
                 return _json(400, {"code": "BAD_REQUEST", "message": f"unknown faults {sorted(unknown)}"})
-            state.faults.update(changes)
-        return _json(200, state.faults)
+            self.state.faults.update(changes)
+        return _json(200, self.state.faults)
 
-    async def sim_stats(request: Request) -> Response:
-        return _json(200, dict(state.stats))
+    async def stats(self, request: Request) -> Response:
+        return _json(200, dict(self.state.stats))
 
-    async def sim_records(request: Request) -> Response:
-        return _json(200, {"records": state.records()})
+    async def records(self, request: Request) -> Response:
+        return _json(200, {"records": self.state.records()})
 
-    async def sim_upload(request: Request) -> Response:
+    async def upload(self, request: Request) -> Response:
         try:
-            return _json(200, {"results": state.upload_xlsx(await request.body())})
+            return _json(200, {"results": self.state.upload_xlsx(await request.body())})
         except Exception as exc:  # a wrong template or not an xlsx at all
             return _json(400, {"code": "BAD_TEMPLATE", "message": str(exc)})
 
-    async def sim_hand_typed(request: Request) -> Response:
+    async def hand_typed(self, request: Request) -> Response:
         try:
-            return _json(200, state.add_hand_typed(await request.json()))
+            return _json(200, self.state.add_hand_typed(await request.json()))
         except ValueError as exc:
             return _json(400, {"code": "REJECTED", "errors": exc.args[0]})
 
-    async def sim_event(request: Request) -> Response:
+    async def event(self, request: Request) -> Response:
         e = await request.json()
-        event = state.add_event(e["type"], e["uscc"], e.get("cfWsh"), e.get("xybm"), e.get("occurredAt"))
+        event = self.state.add_event(e["type"], e["uscc"], e.get("cfWsh"), e.get("xybm"), e.get("occurredAt"))
         return _json(200, event)
 
-    async def sim_status(request: Request) -> Response:
+    async def status(self, request: Request) -> Response:
+        state = self.state
         hooks = {"repair": state.repair, "expire": state.expire, "withdraw": state.withdraw}
         hook = hooks.get(request.path_params["action"])
         if hook is None or state.get(request.path_params["xybm"]) is None:
             return _json(404, {"code": "NOT_FOUND"})
         return _json(200, hook(request.path_params["xybm"]))
 
-    return Starlette(
-        routes=[
-            Route(BATCH_PATH, batch, methods=["POST"]),
-            Route(EVENTS_PATH, events, methods=["GET"]),
-            Route(RECORD_PATH, get_record, methods=["GET"]),
-            Route("/_sim/faults", sim_faults, methods=["GET", "POST"]),
-            Route("/_sim/stats", sim_stats, methods=["GET"]),
-            Route("/_sim/records", sim_records, methods=["GET"]),
-            Route("/_sim/upload", sim_upload, methods=["POST"]),
-            Route("/_sim/hand_typed", sim_hand_typed, methods=["POST"]),
-            Route("/_sim/events", sim_event, methods=["POST"]),
-            Route("/_sim/records/{xybm}/{action}", sim_status, methods=["POST"]),
+    def routes(self) -> list[Route]:
+        return [
+            Route("/_sim/faults", self.faults, methods=["GET", "POST"]),
+            Route("/_sim/stats", self.stats, methods=["GET"]),
+            Route("/_sim/records", self.records, methods=["GET"]),
+            Route("/_sim/upload", self.upload, methods=["POST"]),
+            Route("/_sim/hand_typed", self.hand_typed, methods=["POST"]),
+            Route("/_sim/events", self.event, methods=["POST"]),
+            Route("/_sim/records/{xybm}/{action}", self.status, methods=["POST"]),
         ]
-    )
+
+
+def create_app(state: CreditState | None = None) -> Starlette:
+    """The platform's HTTP API plus the simulator's ``/_sim/`` admin endpoints."""
+    state = state if state is not None else CreditState()
+    return Starlette(routes=[*_Api(state).routes(), *_Admin(state).routes()])
 
 
 if __name__ == "__main__":  # python -m simulators.credit [port]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -135,9 +135,8 @@ def amount_text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) else str(value)
 
 
-def validate(record: Mapping[str, Any], today: dt.date) -> list[Error]:
-    """Every rule of the CF_* table for an ``I``/``U`` record (or SJBS/BZ only for ``D``)."""
-    errors: list[Error] = []
+def _read(record: Mapping[str, Any], errors: list[Error]) -> dict[str, str]:
+    """SJBS, CZLX and the fields the operation reads, as stripped text, with their lengths checked."""
     sjbs = _text(record, "SJBS", errors)
     if not sjbs:
         errors.append(_err("SJBS", "数据标识不能为空"))
@@ -152,59 +151,97 @@ def validate(record: Mapping[str, Any], today: dt.date) -> list[Error]:
         limit = _MAX_LEN.get(field)
         if limit and len(values[field]) > limit:
             errors.append(_err(field, f"{LABELS[field]}长度不能超过{limit}个字符"))
-    if czlx == "D":
-        return errors
+    return values
 
-    for field in _REQUIRED:
-        if not values[field]:
-            errors.append(_err(field, f"{LABELS[field]}不能为空"))
-    lb = values["CF_XDR_LB"]
+
+# Each rule of an I/U record: (the record, its fields as text, today) -> the errors it finds.
+_Rule = Callable[[Mapping[str, Any], dict[str, str], dt.date], list[Error]]
+
+
+def _required(record: Mapping[str, Any], v: dict[str, str], today: dt.date) -> list[Error]:
+    return [_err(f, f"{LABELS[f]}不能为空") for f in _REQUIRED if not v[f]]
+
+
+def _party(record: Mapping[str, Any], v: dict[str, str], today: dt.date) -> list[Error]:
+    """The 行政相对人's category and, by category, its code, ID document and legal representative."""
+    errors = []
+    lb, shxym = v["CF_XDR_LB"], v["CF_XDR_SHXYM"]
     if lb and lb not in XDR_LB:
         errors.append(_err("CF_XDR_LB", f"行政相对人类别应为{'、'.join(XDR_LB)}之一"))
-    shxym = values["CF_XDR_SHXYM"]
     if lb == "自然人":
         if shxym:
             errors.append(_err("CF_XDR_SHXYM", "行政相对人类别为自然人时统一社会信用代码应为空"))
-        for field in ("CF_XDR_ZJLX", "CF_XDR_ZJHM"):
-            if not values[field]:
-                errors.append(_err(field, f"行政相对人类别为自然人时{LABELS[field]}不能为空"))
-    elif lb:
-        if not shxym:
-            errors.append(_err("CF_XDR_SHXYM", "统一社会信用代码不能为空"))
-        elif not is_uscc(shxym):
-            errors.append(_err("CF_XDR_SHXYM", f"统一社会信用代码 {shxym} 校验不通过"))
-    if lb == "法人及非法人组织" and not values["CF_FRDB"]:
+        errors += [
+            _err(f, f"行政相对人类别为自然人时{LABELS[f]}不能为空")
+            for f in ("CF_XDR_ZJLX", "CF_XDR_ZJHM")
+            if not v[f]
+        ]
+    elif lb and not shxym:
+        errors.append(_err("CF_XDR_SHXYM", "统一社会信用代码不能为空"))
+    elif lb and not is_uscc(shxym):
+        errors.append(_err("CF_XDR_SHXYM", f"统一社会信用代码 {shxym} 校验不通过"))
+    if lb == "法人及非法人组织" and not v["CF_FRDB"]:
         errors.append(_err("CF_FRDB", "行政相对人类别为法人及非法人组织时法定代表人不能为空"))
-    zjlx, zjhm = values["CF_XDR_ZJLX"], values["CF_XDR_ZJHM"]
+    return errors
+
+
+def _id_document(record: Mapping[str, Any], v: dict[str, str], today: dt.date) -> list[Error]:
+    errors = []
+    zjlx, zjhm = v["CF_XDR_ZJLX"], v["CF_XDR_ZJHM"]
     if zjlx and zjlx not in ZJLX:
         errors.append(_err("CF_XDR_ZJLX", f"证件类型应为{'、'.join(ZJLX)}之一"))
     if zjlx == "身份证" and zjhm and not is_ric(zjhm):
         errors.append(_err("CF_XDR_ZJHM", "证件号码不是有效的居民身份证号码"))
+    return errors
 
-    kinds = values["CF_CFLB"].split(";") if values["CF_CFLB"] else []
-    for kind in kinds:
-        if kind not in CFLB:
-            errors.append(_err("CF_CFLB", f"处罚类别“{kind}”不在代码表中"))
+
+def _penalty(record: Mapping[str, Any], v: dict[str, str], today: dt.date) -> list[Error]:
+    """处罚类别 from the code list, and the amounts and licence each needs."""
+    kinds = v["CF_CFLB"].split(";") if v["CF_CFLB"] else []
+    errors = [_err("CF_CFLB", f"处罚类别“{k}”不在代码表中") for k in kinds if k not in CFLB]
     fine = _amount(record.get("CF_NR_FK"), "CF_NR_FK", errors)
     _amount(record.get("CF_NR_WFFF"), "CF_NR_WFFF", errors)
-    if "罚款" in kinds:
-        if fine is None:
-            errors.append(_err("CF_NR_FK", "处罚类别含罚款时罚款金额不能为空"))
-        elif fine <= 0:
-            errors.append(_err("CF_NR_FK", "罚款金额应大于0"))
-    if {"暂扣许可证件", "吊销许可证件"} & set(kinds) and not values["CF_NR_ZKDX"]:
+    if "罚款" in kinds and fine is None:
+        errors.append(_err("CF_NR_FK", "处罚类别含罚款时罚款金额不能为空"))
+    elif "罚款" in kinds and fine is not None and fine <= 0:
+        errors.append(_err("CF_NR_FK", "罚款金额应大于0"))
+    if {"暂扣许可证件", "吊销许可证件"} & set(kinds) and not v["CF_NR_ZKDX"]:
         errors.append(_err("CF_NR_ZKDX", "处罚类别含暂扣或吊销许可证件时暂扣或吊销证照名称及编号不能为空"))
+    return errors
 
-    jdrq = _date(values["CF_JDRQ"], "CF_JDRQ", errors)
+
+def _dates(record: Mapping[str, Any], v: dict[str, str], today: dt.date) -> list[Error]:
+    """The decision date, not in the future; the periods, not before it."""
+    errors: list[Error] = []
+    jdrq = _date(v["CF_JDRQ"], "CF_JDRQ", errors)
     if jdrq and jdrq > today:
         errors.append(_err("CF_JDRQ", "处罚决定日期不能晚于当前日期"))
     for field in ("CF_YXQ", "CF_GSJZQ"):
-        day = _date(values[field], field, errors)
+        day = _date(v[field], field, errors)
         if day and jdrq and day < jdrq:
             errors.append(_err(field, f"{LABELS[field]}不能早于处罚决定日期"))
-    for field in ("CF_CFJGDM", "CF_SJLYDM"):
-        if values[field] and not is_uscc(values[field]):
-            errors.append(_err(field, f"{LABELS[field]} {values[field]} 校验不通过"))
+    return errors
+
+
+def _agency_codes(record: Mapping[str, Any], v: dict[str, str], today: dt.date) -> list[Error]:
+    return [
+        _err(f, f"{LABELS[f]} {v[f]} 校验不通过")
+        for f in ("CF_CFJGDM", "CF_SJLYDM")
+        if v[f] and not is_uscc(v[f])
+    ]
+
+
+_RULES: tuple[_Rule, ...] = (_required, _party, _id_document, _penalty, _dates, _agency_codes)
+
+
+def validate(record: Mapping[str, Any], today: dt.date) -> list[Error]:
+    """Every rule of the CF_* table for an ``I``/``U`` record (or SJBS/BZ only for ``D``)."""
+    errors: list[Error] = []
+    values = _read(record, errors)
+    if record.get("CZLX") == "D":
+        return errors
+    for rule in _RULES:
+        errors += rule(record, values, today)
     return errors
 
 

@@ -14,7 +14,7 @@ import re
 import secrets
 import threading
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from starlette.applications import Starlette
@@ -315,62 +315,144 @@ _ITEM_KIND = {i.code: i.kind for i in universe.ITEMS}
 _USERS = {o.user_id for o in universe.OFFICERS}
 
 
-def _validate_external(kind: str, body: Any) -> None:
-    """What the platform checks on records pushed by other systems (40001 otherwise)."""
-    if not isinstance(body, dict):
-        raise _bad("body")
-    if not isinstance(body.get("origin"), str) or body["origin"] in ("", "district"):
-        raise _bad("origin")
-    if not isinstance(body.get("source_id"), str) or not body["source_id"].strip():
-        raise _bad("source_id")
-    if body.get("status") not in _STATUSES[kind]:
-        raise _bad("status")
-    item_code = body.get("item_code")
-    item_kind = _ITEM_KIND.get(item_code) if isinstance(item_code, str) else None
-    if item_kind != {"inspections": "inspection", "penalties": "penalty"}[kind]:
-        raise _bad(
-            f"item_code {body.get('item_code')} 不是本平台的{'检查' if kind == 'inspections' else '处罚'}事项"
-        )
-    if body.get("dept_code") is not None and body["dept_code"] not in universe.DEPT_BY_CODE:
-        raise _bad("dept_code")
+# What the platform checks on records pushed by other systems, as a table: each rule looks at the body
+# and names what is wrong (the detail of the 40001 answer), or None; the first problem is answered.
+_Rule = Callable[[dict[str, Any]], str | None]
+_RECORD_KIND = {"inspections": "inspection", "penalties": "penalty"}
+_KIND_WORD = {"inspections": "检查", "penalties": "处罚"}
+
+
+def _text(name: str) -> _Rule:
+    """A non-blank string."""
+    return lambda body: None if isinstance(body.get(name), str) and body[name].strip() else name
+
+
+def _one_of(name: str, allowed: Collection[Any]) -> _Rule:
+    return lambda body: None if body.get(name) in allowed else name
+
+
+def _datetime(name: str, *, optional: bool = False) -> _Rule:
+    def rule(body: dict[str, Any]) -> str | None:
+        try:
+            _check_dt(body, name, optional)
+        except ApiError:
+            return f"{name} 格式应为 yyyy-MM-dd HH:mm:ss"
+        return None
+
+    return rule
+
+
+def _count(name: str) -> _Rule:
+    """Absent, or a non-negative JSON integer."""
+    return lambda body: (
+        None if body.get(name) is None or (type(body[name]) is int and body[name] >= 0) else name
+    )
+
+
+def _amount(name: str) -> _Rule:
+    """Absent, or a string of 元 with at most two decimals."""
+    return lambda body: (
+        None
+        if body.get(name) is None or (isinstance(body[name], str) and _AMOUNT.match(body[name]))
+        else f"{name} 应为金额字符串"
+    )
+
+
+def _origin(body: dict[str, Any]) -> str | None:
+    return (
+        None if isinstance(body.get("origin"), str) and body["origin"] not in ("", "district") else "origin"
+    )
+
+
+def _item(kind: str) -> _Rule:
+    """An item of this platform's catalogue, of the record's kind."""
+
+    def rule(body: dict[str, Any]) -> str | None:
+        code = body.get("item_code")
+        if (_ITEM_KIND.get(code) if isinstance(code, str) else None) == _RECORD_KIND[kind]:
+            return None
+        return f"item_code {code} 不是本平台的{_KIND_WORD[kind]}事项"
+
+    return rule
+
+
+def _dept(body: dict[str, Any]) -> str | None:
+    return (
+        None if body.get("dept_code") is None or body["dept_code"] in universe.DEPT_BY_CODE else "dept_code"
+    )
+
+
+def _officers(body: dict[str, Any]) -> str | None:
+    """District users by id, or others as ``{"cert_no", "name"}``."""
     officers = body.get("officers")
     if not isinstance(officers, list) or not officers:
-        raise _bad("officers")
+        return "officers"
     for o in officers:
         if isinstance(o, dict):
             if not isinstance(o.get("cert_no"), str) or not o["cert_no"].strip():
-                raise _bad("officers.cert_no")
+                return "officers.cert_no"
         elif o not in _USERS:
-            raise _bad(f"officers: 用户 {o} 不存在")
-    if kind == "inspections":
-        ent = body.get("enterprise")
-        if not isinstance(ent, dict) or not ent.get("name") or not ent.get("uscc"):
-            raise _bad("enterprise")
-        _check_dt(body, "started_at")
-        _check_dt(body, "ended_at", optional=True)
-        if body.get("inspection_type") not in ("01", "02", "03", "04", "05"):
-            raise _bad("inspection_type")
-        if body.get("result") not in ("1", "2", "3"):
-            raise _bad("result")
-        for name in ("hazard_count", "major_hazard_count"):
-            if body.get(name) is not None and (type(body[name]) is not int or body[name] < 0):
-                raise _bad(name)
-        return
-    if not isinstance(body.get("decision_no"), str) or not body["decision_no"].strip():
-        raise _bad("decision_no")
+            return f"officers: 用户 {o} 不存在"
+    return None
+
+
+def _enterprise(body: dict[str, Any]) -> str | None:
+    ent = body.get("enterprise")
+    return None if isinstance(ent, dict) and ent.get("name") and ent.get("uscc") else "enterprise"
+
+
+def _party(body: dict[str, Any]) -> str | None:
     party = body.get("party")
-    if not isinstance(party, dict) or party.get("type") not in ("1", "2", "3") or not party.get("name"):
-        raise _bad("party")
+    ok = isinstance(party, dict) and party.get("type") in ("1", "2", "3") and party.get("name")
+    return None if ok else "party"
+
+
+def _penalty_types(body: dict[str, Any]) -> str | None:
     types = body.get("penalty_types")
-    if not isinstance(types, list) or not types or any(t not in _PENALTY_TYPES for t in types):
-        raise _bad("penalty_types")
-    for name in ("fine_yuan", "confiscation_yuan"):
-        if body.get(name) is not None and not (isinstance(body[name], str) and _AMOUNT.match(body[name])):
-            raise _bad(f"{name} 应为金额字符串")
-    if not isinstance(body.get("decided_on"), str) or not _DATE.match(body["decided_on"]):
-        raise _bad("decided_on")
-    if body.get("procedure") not in ("general", "summary"):
-        raise _bad("procedure")
+    ok = isinstance(types, list) and types and all(t in _PENALTY_TYPES for t in types)
+    return None if ok else "penalty_types"
+
+
+def _decided_on(body: dict[str, Any]) -> str | None:
+    value = body.get("decided_on")
+    return None if isinstance(value, str) and _DATE.match(value) else "decided_on"
+
+
+def _common_rules(kind: str) -> tuple[_Rule, ...]:
+    return (_origin, _text("source_id"), _one_of("status", _STATUSES[kind]), _item(kind), _dept, _officers)
+
+
+_EXTERNAL_RULES: dict[str, tuple[_Rule, ...]] = {
+    "inspections": (
+        *_common_rules("inspections"),
+        _enterprise,
+        _datetime("started_at"),
+        _datetime("ended_at", optional=True),
+        _one_of("inspection_type", ("01", "02", "03", "04", "05")),
+        _one_of("result", ("1", "2", "3")),
+        _count("hazard_count"),
+        _count("major_hazard_count"),
+    ),
+    "penalties": (
+        *_common_rules("penalties"),
+        _text("decision_no"),
+        _party,
+        _penalty_types,
+        _amount("fine_yuan"),
+        _amount("confiscation_yuan"),
+        _decided_on,
+        _one_of("procedure", ("general", "summary")),
+    ),
+}
+
+
+def _validate_external(kind: str, body: Any) -> None:
+    """What the platform checks on records pushed by other systems (40001 naming the first problem)."""
+    if not isinstance(body, dict):
+        raise _bad("body")
+    for rule in _EXTERNAL_RULES[kind]:
+        if (problem := rule(body)) is not None:
+            raise _bad(problem)
 
 
 # --- HTTP ------------------------------------------------------------------------------------
@@ -412,64 +494,99 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
-def create_app(state: DistrictState | None = None) -> Starlette:
-    """The platform's HTTP API plus the ``/_sim/`` admin hooks."""
-    state = state if state is not None else DistrictState()
-    quiet_dropped_log()
+def _outage(faults: Faults) -> Response | None:
+    """What the gateway answers instead of the platform during an outage (None: the call gets through)."""
+    if faults["down"]:
+        faults.count("5xx")
+        return proxy_page(503)
+    if faults.roll("html_error_rate"):
+        faults.count("5xx")
+        return proxy_page(faults.choice([502, 503]))
+    if faults.roll("html_200_rate"):
+        faults.count("html200")
+        return HTMLResponse(_PORTAL_PAGE)
+    if faults.roll("error_rate"):
+        faults.count("5xx")
+        status = faults.choice([500, 502, 503])
+        return faults.choice([Response(b"", status_code=status), proxy_page(status)])
+    return None
+
+
+def _refusal(state: DistrictState, request: Request) -> Response | None:
+    """401 for a missing or expired token, 429 above the rate limit per token (None: let it in)."""
+    faults = state.faults
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else None
+    if not state.token_valid(token):
+        faults.count("401")
+        return _env(40101, "令牌无效或已过期", status=401)
+    if not state.limiter.allow(token or "", faults.limit(RATE_LIMIT)):
+        faults.count("429")
+        return _env(42900, "请求过于频繁", status=429, headers={"Retry-After": "1"})
+    return None
+
+
+def _endpoint(state: DistrictState, name: str, handler: Handler, *, auth: bool, write: bool) -> Handler:
+    """An API endpoint: the faults and checks a call meets before ``handler``, and the envelope after it."""
     faults = state.faults
 
-    def api(name: str, handler: Handler, *, auth: bool = True, write: bool = False) -> Handler:
-        async def endpoint(request: Request) -> Response:
-            faults.call(name)
-            await faults.delay()
-            if faults["down"]:
-                faults.count("5xx")
-                return proxy_page(503)
-            if faults.roll("html_error_rate"):
-                faults.count("5xx")
-                return proxy_page(faults.choice([502, 503]))
-            if faults.roll("html_200_rate"):
-                faults.count("html200")
-                return HTMLResponse(_PORTAL_PAGE)
-            if faults.roll("error_rate"):
-                faults.count("5xx")
-                status = faults.choice([500, 502, 503])
-                return faults.choice([Response(b"", status_code=status), proxy_page(status)])
-            if auth:
-                header = request.headers.get("authorization", "")
-                token = header[7:].strip() if header[:7].lower() == "bearer " else None
-                if not state.token_valid(token):
-                    faults.count("401")
-                    return _env(40101, "令牌无效或已过期", status=401)
-                if not state.limiter.allow(token or "", faults.limit(RATE_LIMIT)):
-                    faults.count("429")
-                    return _env(42900, "请求过于频繁", status=429, headers={"Retry-After": "1"})
-            try:
-                data = await handler(request)
-            except ApiError as e:
-                await faults.slow()
-                return _env(e.code, e.msg, e.data)
-            await faults.slow()
-            if write and faults.roll("drop_after_store_rate"):
-                faults.count("drop")
-                return DroppedResponse()  # stored, but the client never hears so
-            return _env(0, "ok", data)
-
-        return endpoint
-
-    async def token(request: Request) -> Any:
+    async def endpoint(request: Request) -> Response:
+        faults.call(name)
+        await faults.delay()
+        refused = _outage(faults)
+        if refused is None and auth:
+            refused = _refusal(state, request)
+        if refused is not None:
+            return refused
         try:
-            body = await json_body(request)
-        except ValueError:
-            raise _bad("body") from None
+            data = await handler(request)
+        except ApiError as e:
+            await faults.slow()
+            return _env(e.code, e.msg, e.data)
+        await faults.slow()
+        if write and faults.roll("drop_after_store_rate"):
+            faults.count("drop")
+            return DroppedResponse()  # stored, but the client never hears so
+        return _env(0, "ok", data)
+
+    return endpoint
+
+
+async def _body(request: Request) -> Any:
+    """The JSON body (40001 if it is not JSON)."""
+    try:
+        return await json_body(request)
+    except ValueError:
+        raise _bad("body") from None
+
+
+def _paged(rows: list[dict[str, Any]], request: Request) -> dict[str, Any]:
+    page = _int_param(request, "page", 1, 1, 10**9)
+    size = _int_param(request, "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    return {
+        "total": len(rows),
+        "page": page,
+        "page_size": size,
+        "items": rows[(page - 1) * size : page * size],
+    }
+
+
+class _Api:
+    """The platform's API handlers, over its state."""
+
+    def __init__(self, state: DistrictState) -> None:
+        self.state = state
+
+    async def token(self, request: Request) -> Any:
+        body = await _body(request)
         if not isinstance(body, dict):
             raise _bad("body")
-        tok = state.login(str(body.get("username")), str(body.get("password")))
+        tok = self.state.login(str(body.get("username")), str(body.get("password")))
         if tok is None:
             raise ApiError(40100, "用户名或密码错误")
         return {"access_token": tok, "expires_in": TOKEN_TTL}
 
-    def pull(kind: str) -> Handler:
+    def pull(self, kind: str) -> Handler:
         async def handler(request: Request) -> Any:
             q = request.query_params
             for name in ("start_time", "end_time"):
@@ -479,129 +596,138 @@ def create_app(state: DistrictState | None = None) -> Starlette:
                     raise _bad(f"{name} 格式应为 yyyy-MM-dd HH:mm:ss") from None
             page = _int_param(request, "page", 1, 1, 10**9)
             size = _int_param(request, "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-            return state.window(kind, q["start_time"], q["end_time"], page, size)
+            return self.state.window(kind, q["start_time"], q["end_time"], page, size)
 
         return handler
 
-    def paged(rows: list[dict[str, Any]], request: Request) -> dict[str, Any]:
-        page = _int_param(request, "page", 1, 1, 10**9)
-        size = _int_param(request, "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-        return {
-            "total": len(rows),
-            "page": page,
-            "page_size": size,
-            "items": rows[(page - 1) * size : page * size],
-        }
-
-    async def users(request: Request) -> Any:
+    async def users(self, request: Request) -> Any:
         rows = [{"id": o.user_id, "name": o.name, "cert_no": o.cert_no, "dept_code": o.dept_code, "active": o.active}
                 for o in universe.OFFICERS]  # fmt: skip
-        return paged(rows, request)
+        return _paged(rows, request)
 
-    async def items(request: Request) -> Any:
+    async def items(self, request: Request) -> Any:
         kind = request.query_params.get("kind")
         if kind not in (None, "inspection", "penalty"):
             raise _bad("kind")
         rows = [
             {"code": i.code, "name": i.name, "kind": i.kind} for i in universe.ITEMS if kind in (None, i.kind)
         ]
-        return paged(rows, request)
+        return _paged(rows, request)
 
-    async def depts(request: Request) -> Any:
+    async def depts(self, request: Request) -> Any:
         return {"items": [{"code": d.code, "name": d.name} for d in universe.DEPARTMENTS]}
 
-    def external(kind: str) -> Handler:
+    def external(self, kind: str) -> Handler:
         async def handler(request: Request) -> Any:
-            try:
-                body = await json_body(request)
-            except ValueError:
-                raise _bad("body") from None
-            return state.external_upsert(kind, body)
+            return self.state.external_upsert(kind, await _body(request))
 
         return handler
 
-    async def credit(request: Request) -> Any:
-        try:
-            body = await json_body(request)
-        except ValueError:
-            raise _bad("body") from None
-        return state.credit_event(body)
+    async def credit(self, request: Request) -> Any:
+        return self.state.credit_event(await _body(request))
 
-    routes = [
-        Route("/api/auth/token", api("token", token, auth=False), methods=["POST"]),
-        Route("/api/v1/inspections", api("inspections", pull("inspections")), methods=["GET"]),
-        Route("/api/v1/penalties", api("penalties", pull("penalties")), methods=["GET"]),
-        Route("/api/v1/users", api("users", users), methods=["GET"]),
-        Route("/api/v1/items", api("items", items), methods=["GET"]),
-        Route("/api/v1/depts", api("depts", depts), methods=["GET"]),
-        Route("/api/v1/external/inspections", api("external/inspections", external("inspections"), write=True),
-              methods=["POST"]),
-        Route("/api/v1/external/penalties", api("external/penalties", external("penalties"), write=True),
-              methods=["POST"]),
-        Route("/api/v1/credit-events", api("credit-events", credit, write=True), methods=["POST"]),
-        *_admin_routes(state),
-    ]  # fmt: skip
-    return Starlette(routes=routes)
+    def routes(self) -> list[Route]:
+        state = self.state
+
+        def api(path: str, name: str, handler: Handler, method: str = "GET", **kw: bool) -> Route:
+            auth, write = kw.get("auth", True), kw.get("write", False)
+            return Route(path, _endpoint(state, name, handler, auth=auth, write=write), methods=[method])
+
+        return [
+            api("/api/auth/token", "token", self.token, "POST", auth=False),
+            api("/api/v1/inspections", "inspections", self.pull("inspections")),
+            api("/api/v1/penalties", "penalties", self.pull("penalties")),
+            api("/api/v1/users", "users", self.users),
+            api("/api/v1/items", "items", self.items),
+            api("/api/v1/depts", "depts", self.depts),
+            api("/api/v1/external/inspections", "external/inspections", self.external("inspections"), "POST",
+                write=True),
+            api("/api/v1/external/penalties", "external/penalties", self.external("penalties"), "POST",
+                write=True),
+            api("/api/v1/credit-events", "credit-events", self.credit, "POST", write=True),
+        ]  # fmt: skip
 
 
-def _admin_routes(state: DistrictState) -> list[Route]:
+def create_app(state: DistrictState | None = None) -> Starlette:
+    """The platform's HTTP API plus the ``/_sim/`` admin hooks."""
+    state = state if state is not None else DistrictState()
+    quiet_dropped_log()
+    return Starlette(routes=[*_Api(state).routes(), *_Admin(state).routes()])
+
+
+async def _admin_body(request: Request) -> Any:
+    try:
+        return await json_body(request) or {}
+    except ValueError:
+        return {}
+
+
+def _not_found(what: str = "not found") -> Response:
+    return JSONResponse({"error": what}, status_code=404)
+
+
+class _Admin:
     """``/_sim/``: test hooks; no auth, no faults, not counted."""
 
-    async def body_of(request: Request) -> Any:
-        try:
-            return await json_body(request) or {}
-        except ValueError:
-            return {}
+    def __init__(self, state: DistrictState) -> None:
+        self.state = state
 
-    async def expire(request: Request) -> Response:
-        state.expire_tokens_now()
+    async def expire(self, request: Request) -> Response:
+        self.state.expire_tokens_now()
         return JSONResponse({"ok": True})
 
-    async def credit_events(request: Request) -> Response:
-        return JSONResponse(state.credit_events())
+    async def credit_events(self, request: Request) -> Response:
+        return JSONResponse(self.state.credit_events())
 
-    async def collection(request: Request) -> Response:
+    async def collection(self, request: Request) -> Response:
         kind = request.path_params["kind"]
         if kind not in _STATUSES:
-            return JSONResponse({"error": "unknown kind"}, status_code=404)
+            return _not_found("unknown kind")
         if request.method == "GET":
-            return JSONResponse(state.records(kind))
-        body = await body_of(request)
+            return JSONResponse(self.state.records(kind))
+        body = await _admin_body(request)
         rows = body if isinstance(body, list) else [body]
-        return JSONResponse({"ids": [state.upsert(kind, r) for r in rows]})
+        return JSONResponse({"ids": [self.state.upsert(kind, r) for r in rows]})
 
-    async def one(request: Request) -> Response:
+    async def one(self, request: Request) -> Response:
         kind, record_id = request.path_params["kind"], request.path_params["id"]
-        if kind not in _STATUSES or state.get(kind, record_id) is None:
-            return JSONResponse({"error": "not found"}, status_code=404)
+        if kind not in _STATUSES or self.state.get(kind, record_id) is None:
+            return _not_found()
         if request.method == "GET":
-            return JSONResponse(state.get(kind, record_id))
+            return JSONResponse(self.state.get(kind, record_id))
+        return JSONResponse(await self._change(request, kind, record_id))
+
+    async def _change(self, request: Request, kind: str, record_id: str) -> dict[str, Any]:
+        """``void``/``revoke`` as the action, else the body's fields edited in."""
         action = request.path_params.get("action")
         if action == "void":
-            return JSONResponse(state.void_inspection(record_id))
+            return self.state.void_inspection(record_id)
         if action == "revoke":
-            return JSONResponse(state.revoke_penalty(record_id))
-        return JSONResponse(state.update(kind, record_id, **(await body_of(request))))
+            return self.state.revoke_penalty(record_id)
+        return self.state.update(kind, record_id, **(await _admin_body(request)))
 
-    async def raw_item(request: Request) -> Response:
+    async def raw_item(self, request: Request) -> Response:
         """``POST /_sim/raw/{kind}`` ``{"id", "updated_at", "hex"}``: an item served as those bytes."""
         kind = request.path_params["kind"]
-        body = await body_of(request)
+        body = await _admin_body(request)
         if kind not in _STATUSES or not isinstance(body, dict):
-            return JSONResponse({"error": "unknown kind or body"}, status_code=404)
+            return _not_found("unknown kind or body")
         try:
-            state.add_raw_item(kind, str(body["id"]), str(body["updated_at"]), bytes.fromhex(body["hex"]))
+            self.state.add_raw_item(
+                kind, str(body["id"]), str(body["updated_at"]), bytes.fromhex(body["hex"])
+            )
         except (KeyError, ValueError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({"ok": True})
 
-    kinds = "{kind:str}"
-    return [
-        *common_admin_routes(state.faults, state.clock, body_of),
-        Route("/_sim/raw/{kind:str}", raw_item, methods=["POST"]),
-        Route("/_sim/expire-tokens", expire, methods=["POST"]),
-        Route("/_sim/credit-events", credit_events, methods=["GET"]),
-        Route(f"/_sim/{kinds}", collection, methods=["GET", "POST"]),
-        Route(f"/_sim/{kinds}/{{id:str}}", one, methods=["GET", "POST"]),
-        Route(f"/_sim/{kinds}/{{id:str}}/{{action:str}}", one, methods=["POST"]),
-    ]
+    def routes(self) -> list[Route]:
+        kinds = "{kind:str}"
+        return [
+            *common_admin_routes(self.state.faults, self.state.clock, _admin_body),
+            Route("/_sim/raw/{kind:str}", self.raw_item, methods=["POST"]),
+            Route("/_sim/expire-tokens", self.expire, methods=["POST"]),
+            Route("/_sim/credit-events", self.credit_events, methods=["GET"]),
+            Route(f"/_sim/{kinds}", self.collection, methods=["GET", "POST"]),
+            Route(f"/_sim/{kinds}/{{id:str}}", self.one, methods=["GET", "POST"]),
+            Route(f"/_sim/{kinds}/{{id:str}}/{{action:str}}", self.one, methods=["POST"]),
+        ]

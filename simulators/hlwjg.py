@@ -259,92 +259,159 @@ class Catalogue:
         }
 
 
-def validate_row(table: str, row: Mapping[str, Any], cat: Catalogue, today: dt.date) -> list[str]:
-    """Every rule of docs/interfaces/hlwjg.md for one collected row version; each error is ``COLUMN: 中文说明``."""
-    errors: list[str] = []
-    text: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
+def _present(text: Mapping[str, Any], col: str) -> bool:
+    return text.get(col) not in (None, "")
 
-    def present(col: str) -> bool:
-        return text.get(col) not in (None, "")
 
-    for col in ("CD_ID", "CD_SOURCE", "CD_BATCH", "CD_OPERATION"):
-        if not present(col):
-            errors.append(f"{col}: 必填项不能为空")
-    if present("CD_SOURCE") and not _CD_SOURCE.fullmatch(text["CD_SOURCE"]):
+def _envelope_errors(text: Mapping[str, Any]) -> list[str]:
+    """CD_ID, CD_SOURCE, CD_BATCH and CD_OPERATION: present and well-formed (all a ``d`` row is checked on)."""
+    errors = [
+        f"{col}: 必填项不能为空"
+        for col in ("CD_ID", "CD_SOURCE", "CD_BATCH", "CD_OPERATION")
+        if not _present(text, col)
+    ]
+    if _present(text, "CD_SOURCE") and not _CD_SOURCE.fullmatch(text["CD_SOURCE"]):
         errors.append(
             f"CD_SOURCE: 报送单位编码 {text['CD_SOURCE']} 格式不正确，应为6位行政区划代码加1–14位部门代码"
         )
-    if present("CD_BATCH") and not _valid_batch(text["CD_BATCH"]):
+    if _present(text, "CD_BATCH") and not _valid_batch(text["CD_BATCH"]):
         errors.append(f"CD_BATCH: 批次号 {text['CD_BATCH']} 格式不正确，应为yyyyMMdd加5位序号")
     op = text.get("CD_OPERATION")
-    if present("CD_OPERATION") and op not in ("i", "u", "d"):
+    if _present(text, "CD_OPERATION") and op not in ("i", "u", "d"):
         errors.append(f"CD_OPERATION: 操作类型 {op} 不正确，应为 i、u 或 d")
-    if op == "d":  # deletions are checked on the envelope only
-        return errors
+    return errors
 
-    columns = TABLES[table].c
-    for name in REQUIRED[table]:
-        if not present(name):
-            errors.append(f"{name}: 必填项不能为空")
-    for column in columns:
+
+def _shape_errors(table: str, text: Mapping[str, Any]) -> list[str]:
+    """The table's required columns present, and no text longer than its column."""
+    errors = [f"{name}: 必填项不能为空" for name in REQUIRED[table] if not _present(text, name)]
+    for column in TABLES[table].c:
         length = getattr(column.type, "length", None)
         if length and isinstance(text.get(column.name), str) and len(text[column.name]) > length:
             errors.append(f"{column.name}: 长度超过{length}个字符")
-    dates = {
-        c.name: _parse(c, text.get(c.name), errors)
-        for c in columns
-        if isinstance(c.type, sa.Date | sa.DateTime)
-    }
+    return errors
 
-    # "" for an absent code: each is checked only where present(), and "" reads as absent in the messages
+
+# Each check of a row's codes: (table, the row as stripped text, the catalogues) -> the errors it finds.
+# "" stands for an absent code: each is checked only where present, and "" reads as absent in messages.
+_CodeRule = Callable[[str, Mapping[str, Any], Catalogue], list[str]]
+
+
+def _item_errors(table: str, text: Mapping[str, Any], cat: Catalogue) -> list[str]:
     item = text.get("SUPERVISE_ITEM_CODE") or ""
-    if present("SUPERVISE_ITEM_CODE"):
-        if not _DIGITS14.fullmatch(item):
-            errors.append(f"SUPERVISE_ITEM_CODE: 监管事项目录编码 {item} 应为14位数字")
-        elif item not in cat.items:
-            errors.append(f"SUPERVISE_ITEM_CODE: 监管事项目录编码 {item} 不在监管事项目录中")
-    agency = text.get("IMPLEMENT_INSTITUTION_CODE") or ""
-    if present("IMPLEMENT_INSTITUTION_CODE") and not is_uscc(agency):
-        errors.append(f"IMPLEMENT_INSTITUTION_CODE: 实施机构统一社会信用代码 {agency} 校验不通过")
-    icode = text.get("CHECK_ICODE") or ""
-    if table == CHECK_ACTION and present("CHECK_ICODE"):
-        if icode not in cat.implements:
-            errors.append(f"CHECK_ICODE: 检查实施清单编码 {icode} 不在检查实施清单中")
-        elif present("SUPERVISE_ITEM_CODE") and cat.implements[icode] != item:
-            errors.append(f"CHECK_ICODE: 检查实施清单编码 {icode} 不属于监管事项 {item}")
-        if icode[:18] != agency:
-            errors.append(
-                f"CHECK_ICODE: 检查实施清单编码 {icode} 前18位与实施机构统一社会信用代码 {agency or '（空）'} 不一致"
-            )
-        if len(icode) < 19 or icode[18] not in "12345":
-            errors.append(f"CHECK_ICODE: 检查实施清单编码 {icode} 第19位应为1–5")
-    for col, (label, codes) in _ENUMS.items():
-        if col in columns and present(col) and text[col] not in codes:
-            errors.append(f"{col}: {label} {text[col]} 不在代码表中（{'、'.join(codes)}）")
-    ce_type, ui_code = text.get("ADMINISTRATIVE_CP_CE_TYPE"), text.get("ADMINISTRATIVE_CP_UI_CODE") or ""
-    if present("ADMINISTRATIVE_CP_UI_CODE"):
-        if ce_type == "001" and not is_uscc(ui_code):
-            errors.append(f"ADMINISTRATIVE_CP_UI_CODE: 统一社会信用代码 {ui_code} 校验不通过")
-        elif ce_type == "111" and not is_ric(ui_code):
-            errors.append("ADMINISTRATIVE_CP_UI_CODE: 居民身份证号码校验不通过")  # never echo an ID number
-    if present("AREA_NUMBER") and not _AREA.fullmatch(text["AREA_NUMBER"]):
-        errors.append(f"AREA_NUMBER: 行政区划代码 {text['AREA_NUMBER']} 应为6位数字")
+    if not _present(text, "SUPERVISE_ITEM_CODE"):
+        return []
+    if not _DIGITS14.fullmatch(item):
+        return [f"SUPERVISE_ITEM_CODE: 监管事项目录编码 {item} 应为14位数字"]
+    if item not in cat.items:
+        return [f"SUPERVISE_ITEM_CODE: 监管事项目录编码 {item} 不在监管事项目录中"]
+    return []
 
+
+def _agency_errors(table: str, text: Mapping[str, Any], cat: Catalogue) -> list[str]:
+    agency = text.get("IMPLEMENT_INSTITUTION_CODE") or ""
+    if _present(text, "IMPLEMENT_INSTITUTION_CODE") and not is_uscc(agency):
+        return [f"IMPLEMENT_INSTITUTION_CODE: 实施机构统一社会信用代码 {agency} 校验不通过"]
+    return []
+
+
+def _icode_errors(table: str, text: Mapping[str, Any], cat: Catalogue) -> list[str]:
+    """检查实施清单编码: in the list, of the row's item, starting with the agency's USCC, 19th character 1–5."""
+    if table != CHECK_ACTION or not _present(text, "CHECK_ICODE"):
+        return []
+    icode, item = text["CHECK_ICODE"], text.get("SUPERVISE_ITEM_CODE") or ""
+    agency = text.get("IMPLEMENT_INSTITUTION_CODE") or ""
+    errors = []
+    if icode not in cat.implements:
+        errors.append(f"CHECK_ICODE: 检查实施清单编码 {icode} 不在检查实施清单中")
+    elif _present(text, "SUPERVISE_ITEM_CODE") and cat.implements[icode] != item:
+        errors.append(f"CHECK_ICODE: 检查实施清单编码 {icode} 不属于监管事项 {item}")
+    if icode[:18] != agency:
+        errors.append(
+            f"CHECK_ICODE: 检查实施清单编码 {icode} 前18位与实施机构统一社会信用代码 {agency or '（空）'} 不一致"
+        )
+    if len(icode) < 19 or icode[18] not in "12345":
+        errors.append(f"CHECK_ICODE: 检查实施清单编码 {icode} 第19位应为1–5")
+    return errors
+
+
+def _enum_errors(table: str, text: Mapping[str, Any], cat: Catalogue) -> list[str]:
+    columns = TABLES[table].c
+    return [
+        f"{col}: {label} {text[col]} 不在代码表中（{'、'.join(codes)}）"
+        for col, (label, codes) in _ENUMS.items()
+        if col in columns and _present(text, col) and text[col] not in codes
+    ]
+
+
+def _party_code_errors(table: str, text: Mapping[str, Any], cat: Catalogue) -> list[str]:
+    ce_type, ui_code = text.get("ADMINISTRATIVE_CP_CE_TYPE"), text.get("ADMINISTRATIVE_CP_UI_CODE") or ""
+    if not _present(text, "ADMINISTRATIVE_CP_UI_CODE"):
+        return []
+    if ce_type == "001" and not is_uscc(ui_code):
+        return [f"ADMINISTRATIVE_CP_UI_CODE: 统一社会信用代码 {ui_code} 校验不通过"]
+    if ce_type == "111" and not is_ric(ui_code):
+        return ["ADMINISTRATIVE_CP_UI_CODE: 居民身份证号码校验不通过"]  # never echo an ID number
+    return []
+
+
+def _area_errors(table: str, text: Mapping[str, Any], cat: Catalogue) -> list[str]:
+    if _present(text, "AREA_NUMBER") and not _AREA.fullmatch(text["AREA_NUMBER"]):
+        return [f"AREA_NUMBER: 行政区划代码 {text['AREA_NUMBER']} 应为6位数字"]
+    return []
+
+
+_CODE_RULES: tuple[_CodeRule, ...] = (
+    _item_errors,
+    _agency_errors,
+    _icode_errors,
+    _enum_errors,
+    _party_code_errors,
+    _area_errors,
+)
+
+
+def _day_errors(table: str, dates: Mapping[str, Any], today: dt.date) -> list[str]:
+    """The check or decision date not in the future, and submitted after 00:00 of it."""
     day_col = "CHECK_DATE" if table == CHECK_ACTION else "DECISION_DATE"
     day, submitted = dates.get(day_col), dates.get("SUBMITTED_DATE")
+    errors = []
     if isinstance(day, dt.date) and day > today:
         errors.append(f"{day_col}: 日期 {day} 晚于当前日期")
     midnight = dt.datetime.combine(day, dt.time()) if isinstance(day, dt.date) else None
     if midnight and isinstance(submitted, dt.datetime) and submitted <= midnight:
         errors.append(f"SUBMITTED_DATE: 报送时间 {submitted} 应晚于 {day_col} 当日0时")
+    return errors
+
+
+def _table_errors(table: str, text: Mapping[str, Any], cat: Catalogue, today: dt.date) -> list[str]:
+    """What one table alone has: the inspection's officers; the penalty's types and amounts."""
     if table == CHECK_ACTION:
-        errors += _check_personnel(text.get("CHECK_PERSONNEL"), text.get("CHECK_PERSONNEL_CODE"), cat, today)
-    else:
-        errors += _check_punish_type(text.get("PUNISH_TYPE"), text.get("FINE_AMOUNT"))
-        for col in ("FINE_AMOUNT", "CONFISCATION_AMOUNT"):
-            amount = _decimal(text.get(col))
-            if present(col) and (amount is None or amount < 0):
-                errors.append(f"{col}: 金额 {text[col]} 不是有效的非负数")
+        return _check_personnel(text.get("CHECK_PERSONNEL"), text.get("CHECK_PERSONNEL_CODE"), cat, today)
+    errors = _check_punish_type(text.get("PUNISH_TYPE"), text.get("FINE_AMOUNT"))
+    for col in ("FINE_AMOUNT", "CONFISCATION_AMOUNT"):
+        amount = _decimal(text.get(col))
+        if _present(text, col) and (amount is None or amount < 0):
+            errors.append(f"{col}: 金额 {text[col]} 不是有效的非负数")
+    return errors
+
+
+def validate_row(table: str, row: Mapping[str, Any], cat: Catalogue, today: dt.date) -> list[str]:
+    """Every rule of docs/interfaces/hlwjg.md for one collected row version; each error is ``COLUMN: 中文说明``."""
+    text: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
+    errors = _envelope_errors(text)
+    if text.get("CD_OPERATION") == "d":  # deletions are checked on the envelope only
+        return errors
+    errors += _shape_errors(table, text)
+    dates = {
+        c.name: _parse(c, text.get(c.name), errors)
+        for c in TABLES[table].c
+        if isinstance(c.type, sa.Date | sa.DateTime)
+    }
+    for rule in _CODE_RULES:
+        errors += rule(table, text, cat)
+    errors += _day_errors(table, dates, today)
+    errors += _table_errors(table, text, cat, today)
     return errors
 
 

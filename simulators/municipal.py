@@ -142,79 +142,116 @@ def _fmt_ok(value: Any, fmt: str) -> bool:
         return False
 
 
-def _validate(kind: str, body: dict[str, Any], exists: Callable[[str], bool]) -> dict[str, Any]:
-    """Check a ``save`` body; return the record to store (municipal fields only, trimmed, amounts Decimal)."""
-    fields = JCJL_FIELDS if kind == "jcjl" else XZCF_FIELDS
+def _bad(name: str) -> MuniError:
+    return MuniError("E2002", f"字段格式错误: {name}")
 
-    def bad(name: str) -> MuniError:
-        return MuniError("E2002", f"字段格式错误: {name}")
 
-    def missing(name: str) -> bool:
-        v = body.get(name)
-        return v is None or (isinstance(v, str) and not _trim(v))
-
+def _check_required(kind: str, body: dict[str, Any]) -> None:
+    """E2001 for the first required field missing (the party's fields depend on its type)."""
     required = list(_REQUIRED[kind])
     if kind == "xzcf" and body.get("dsrlx") in _PARTY_REQUIRED:
         required += _PARTY_REQUIRED[body["dsrlx"]]
     for name in required:
-        if missing(name):
+        v = body.get(name)
+        if v is None or (isinstance(v, str) and not _trim(v)):
             raise MuniError("E2001", f"必填字段缺失: {name}")
-    rec = {k: _trim(body.get(k)) for k in fields}
+
+
+_TEXT_FIELDS = ("xzqhdm", "jcsxbm", "zfry", "zfjgdm", "tyshxydm", "qymc", "dsrmc", "cfjdswh")
+
+
+def _check_envelope(kind: str, rec: dict[str, Any]) -> None:
+    """Lengths, the external source tag, text fields, the USCC (not for a person) and the region."""
     for name, limit in _MAXLEN.items():
-        if (
-            name in rec
-            and rec[name] is not None
-            and (not isinstance(rec[name], str) or len(rec[name]) > limit)
-        ):
-            raise bad(name)
+        value = rec.get(name)
+        if name in rec and value is not None and (not isinstance(value, str) or len(value) > limit):
+            raise _bad(name)
     if rec["wbxtly"] != WBXTLY:
-        raise bad("wbxtly")
-    for name in ("xzqhdm", "jcsxbm", "zfry", "zfjgdm", "tyshxydm", "qymc", "dsrmc", "cfjdswh"):
+        raise _bad("wbxtly")
+    for name in _TEXT_FIELDS:
         if name in rec and rec[name] is not None and not isinstance(rec[name], str):
-            raise bad(name)
-    if (
-        rec.get("tyshxydm") is not None
-        and not (kind == "xzcf" and rec["dsrlx"] == "GR")
-        and not _is_uscc(rec["tyshxydm"])
-    ):
-        raise bad("tyshxydm")
+            raise _bad(name)
+    person = kind == "xzcf" and rec["dsrlx"] == "GR"
+    if rec.get("tyshxydm") is not None and not person and not _is_uscc(rec["tyshxydm"]):
+        raise _bad("tyshxydm")
     if not _REGION.match(rec["xzqhdm"]):
-        raise bad("xzqhdm")
+        raise _bad("xzqhdm")
+
+
+def _check_catalogues(kind: str, rec: dict[str, Any]) -> None:
+    """The item (E2003), the officers (at least two, each registered: E2004) and the agency, against the
+    city's dictionaries; ``zfry`` is stored trimmed."""
     if _ITEM_LX.get(rec["jcsxbm"]) != ("JC" if kind == "jcjl" else "CF"):
         raise MuniError("E2003", f"检查事项编码不存在: {rec['jcsxbm']}")
     certs = [_trim(c) for c in rec["zfry"].split(",")]
     if len(certs) < 2 or "" in certs:
-        raise bad("zfry")
+        raise _bad("zfry")
     for cert in certs:
         if cert not in _CERTS:
             raise MuniError("E2004", f"执法人员未注册: {cert}")
     rec["zfry"] = ",".join(certs)
     if rec["zfjgdm"] not in _ORGS:
-        raise bad("zfjgdm")
-    if kind == "jcjl":
-        if type(rec["jcjg"]) is int:  # documented as a code; a JSON number is taken as well
-            rec["jcjg"] = str(rec["jcjg"])
-        checks = {"jclx": rec["jclx"] in _JCLX, "jckssj": _fmt_ok(rec["jckssj"], "%Y%m%d%H%M%S"),
-                  "jcjssj": _fmt_ok(rec["jcjssj"], "%Y%m%d%H%M%S"), "jcjg": rec["jcjg"] in ("0", "1"),
-                  "sfla": rec["sfla"] in ("Y", "N"), "jlzt": rec["jlzt"] in (None, "ZC", "ZF")}  # fmt: skip
-        for name in ("yhsl", "zdyhsl"):
-            v = rec[name]
-            checks[name] = v is None or (type(v) is int and v >= 0) or (isinstance(v, str) and v.isdigit())
-            rec[name] = int(v) if v is not None else None
-    else:
-        checks = {"dsrlx": rec["dsrlx"] in _PARTY_REQUIRED, "zjlx": rec["zjlx"] in (None, "01", "02", "03", "04"),
-                  "cflb": all(c.strip() in _CFLB for c in str(rec["cflb"]).split(",")),
-                  "cfjdrq": _fmt_ok(rec["cfjdrq"], "%Y-%m-%d"), "cxlx": rec["cxlx"] in ("YB", "JY"),
-                  "ajzt": rec["ajzt"] in (None, "YJD", "YCX", "YJA"),
-                  "jcjlbh": rec["jcjlbh"] is None or (isinstance(rec["jcjlbh"], str) and exists(rec["jcjlbh"]))}  # fmt: skip
-        for name in ("fkje", "mswfsdje"):
-            try:
-                rec[name] = _amount(rec[name])
-            except ValueError:
-                checks[name] = False
-    for name, ok in checks.items():
-        if not ok:
-            raise bad(name)  # "A jcjlbh that does not exist → E2002" lands here too
+        raise _bad("zfjgdm")
+
+
+def _count_ok(v: Any) -> bool:
+    return v is None or (type(v) is int and v >= 0) or (isinstance(v, str) and v.isdigit())
+
+
+_Check = Callable[[dict[str, Any], Callable[[str], bool]], bool]  # (record, exists) -> fine
+# The fields each kind checks for their format, in the order the first failure is answered.
+_JCJL_CHECKS: dict[str, _Check] = {
+    "jclx": lambda r, _: r["jclx"] in _JCLX,
+    "jckssj": lambda r, _: _fmt_ok(r["jckssj"], "%Y%m%d%H%M%S"),
+    "jcjssj": lambda r, _: _fmt_ok(r["jcjssj"], "%Y%m%d%H%M%S"),
+    "jcjg": lambda r, _: r["jcjg"] in ("0", "1"),
+    "sfla": lambda r, _: r["sfla"] in ("Y", "N"),
+    "jlzt": lambda r, _: r["jlzt"] in (None, "ZC", "ZF"),
+    "yhsl": lambda r, _: _count_ok(r["yhsl"]),
+    "zdyhsl": lambda r, _: _count_ok(r["zdyhsl"]),
+}
+_XZCF_CHECKS: dict[str, _Check] = {
+    "dsrlx": lambda r, _: r["dsrlx"] in _PARTY_REQUIRED,
+    "zjlx": lambda r, _: r["zjlx"] in (None, "01", "02", "03", "04"),
+    "cflb": lambda r, _: all(c.strip() in _CFLB for c in str(r["cflb"]).split(",")),
+    "cfjdrq": lambda r, _: _fmt_ok(r["cfjdrq"], "%Y-%m-%d"),
+    "cxlx": lambda r, _: r["cxlx"] in ("YB", "JY"),
+    "ajzt": lambda r, _: r["ajzt"] in (None, "YJD", "YCX", "YJA"),
+    # a jcjlbh that does not exist is a format error too (E2002)
+    "jcjlbh": lambda r, exists: r["jcjlbh"] is None or (isinstance(r["jcjlbh"], str) and exists(r["jcjlbh"])),
+}
+
+
+def _inspection_failures(rec: dict[str, Any], exists: Callable[[str], bool]) -> list[str]:
+    """The inspection's fields that fail their check; codes and counts stored as their types."""
+    if type(rec["jcjg"]) is int:  # documented as a code; a JSON number is taken as well
+        rec["jcjg"] = str(rec["jcjg"])
+    failed = [name for name, ok in _JCJL_CHECKS.items() if not ok(rec, exists)]
+    for name in ("yhsl", "zdyhsl"):
+        rec[name] = int(rec[name]) if rec[name] is not None else None
+    return failed
+
+
+def _penalty_failures(rec: dict[str, Any], exists: Callable[[str], bool]) -> list[str]:
+    """The penalty's fields that fail their check; amounts stored as Decimal."""
+    failed = [name for name, ok in _XZCF_CHECKS.items() if not ok(rec, exists)]
+    for name in ("fkje", "mswfsdje"):
+        try:
+            rec[name] = _amount(rec[name])
+        except ValueError:
+            failed.append(name)
+    return failed
+
+
+def _validate(kind: str, body: dict[str, Any], exists: Callable[[str], bool]) -> dict[str, Any]:
+    """Check a ``save`` body; return the record to store (municipal fields only, trimmed, amounts Decimal)."""
+    _check_required(kind, body)
+    rec = {k: _trim(body.get(k)) for k in (JCJL_FIELDS if kind == "jcjl" else XZCF_FIELDS)}
+    _check_envelope(kind, rec)
+    _check_catalogues(kind, rec)
+    failed = (_inspection_failures if kind == "jcjl" else _penalty_failures)(rec, exists)
+    if failed:
+        raise _bad(failed[0])
     return rec
 
 
@@ -461,73 +498,103 @@ def _answer(result: Any = None, error: MuniError | None = None) -> Response:
     return Response(render(body), media_type="application/json")
 
 
+Operation = Callable[[str, Any], Any]  # (appKey, body) -> result, or MuniError
+_AUTH_CODES = ("E1000", "E1001", "E1002")
+
+
+def _authenticate(state: MunicipalState, request: Request) -> str:
+    """The caller's appKey, if the key is known, the timestamp fresh and the signature right."""
+    app_key = request.headers.get("appKey", "")
+    secret = state.app_keys.get(app_key)
+    if secret is None:
+        raise MuniError("E1000", "应用不存在")
+    ts = request.headers.get("timestamp", "")
+    if not ts.isdigit() or abs(int(ts) / 1000 - state.clock()) > MAX_SKEW_S:
+        raise MuniError("E1002", "签名已过期")
+    if request.headers.get("sign", "") != sign(app_key, secret, ts):
+        raise MuniError("E1001", "签名错误")
+    return app_key
+
+
+def _outage(faults: Faults) -> Response | None:
+    """The proxy's HTML page during an outage (None: the call reaches the system)."""
+    if faults["down"]:
+        faults.count("5xx")
+        return proxy_page(503)
+    if faults.roll("html_error_rate") or (faults.roll("error_rate") and faults.choice([True, False])):
+        faults.count("5xx")
+        return proxy_page(faults.choice([502, 503, 504]))
+    return None
+
+
+async def _call(state: MunicipalState, request: Request, operation: Operation) -> Any:
+    """Authenticate, apply the rate limit and random busy answers, read the body, run the operation."""
+    faults = state.faults
+    app_key = _authenticate(state, request)
+    if not state.limiter.allow(app_key, faults.limit(RATE_LIMIT)):
+        faults.count("E4290")
+        raise MuniError("E4290", "调用频率超限")
+    if faults.roll("e5000_rate") or faults.roll("error_rate"):
+        faults.count("E5000")
+        raise MuniError("E5000", "系统繁忙")
+    try:
+        body = json.loads(await request.body() or b"{}", parse_float=Decimal)
+    except ValueError:
+        raise MuniError("E2002", "字段格式错误: 请求体不是JSON") from None
+    return operation(app_key, body)
+
+
+def _endpoint(
+    state: MunicipalState, name: str, operation: Operation, write: bool
+) -> Callable[[Request], Any]:
+    """An open-API endpoint: outages, the call, its answer envelope, and drop-after-store for writes."""
+    faults = state.faults
+
+    async def endpoint(request: Request) -> Response:
+        faults.call(name)
+        await faults.delay()
+        down = _outage(faults)
+        if down is not None:
+            return down
+        try:
+            result = await _call(state, request, operation)
+        except MuniError as e:
+            if e.code in _AUTH_CODES:
+                faults.count("auth")
+            await faults.slow()
+            return _answer(error=e)
+        await faults.slow()
+        if write and faults.roll("drop_after_store_rate"):
+            faults.count("drop")
+            return DroppedResponse()  # stored; the client sees the connection drop
+        return _answer(result)
+
+    return endpoint
+
+
+def _record_routes(state: MunicipalState, kind: str) -> list[Route]:
+    """``/openapi/{jcjl|xzcf}/…``: list, save, link, query and void (jcjl) or revoke (xzcf)."""
+    operations: dict[str, tuple[Operation, bool]] = {  # op -> (what it does, whether it writes)
+        "list": (lambda k, b: state.list(kind, b), False),
+        "save": (lambda k, b: state.save(k, kind, b), True),
+        "link": (lambda k, b: state.link(k, kind, b), True),
+        "query": (lambda k, b: state.query(k, kind, b), False),
+        "void" if kind == "jcjl" else "revoke": (lambda k, b: state.withdraw(k, kind, b), True),
+    }
+    return [
+        Route(f"/openapi/{kind}/{op}", _endpoint(state, f"{kind}/{op}", fn, write), methods=["POST"])
+        for op, (fn, write) in operations.items()
+    ]
+
+
 def create_app(state: MunicipalState | None = None) -> Starlette:
     """The open API (all POST) plus the ``/_sim/`` admin hooks."""
     state = state if state is not None else MunicipalState()
     quiet_dropped_log()
-    faults = state.faults
-
-    def authenticate(request: Request) -> str:
-        app_key = request.headers.get("appKey", "")
-        secret = state.app_keys.get(app_key)
-        if secret is None:
-            raise MuniError("E1000", "应用不存在")
-        ts = request.headers.get("timestamp", "")
-        if not ts.isdigit() or abs(int(ts) / 1000 - state.clock()) > MAX_SKEW_S:
-            raise MuniError("E1002", "签名已过期")
-        if request.headers.get("sign", "") != sign(app_key, secret, ts):
-            raise MuniError("E1001", "签名错误")
-        return app_key
-
-    def api(name: str, handler: Callable[[str, Any], Any], write: bool = False) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            faults.call(name)
-            await faults.delay()
-            if faults["down"]:
-                faults.count("5xx")
-                return proxy_page(503)
-            if faults.roll("html_error_rate") or (faults.roll("error_rate") and faults.choice([True, False])):
-                faults.count("5xx")
-                return proxy_page(faults.choice([502, 503, 504]))
-            try:
-                app_key = authenticate(request)
-                if not state.limiter.allow(app_key, faults.limit(RATE_LIMIT)):
-                    faults.count("E4290")
-                    raise MuniError("E4290", "调用频率超限")
-                if faults.roll("e5000_rate") or faults.roll("error_rate"):
-                    faults.count("E5000")
-                    raise MuniError("E5000", "系统繁忙")
-                try:
-                    body = json.loads(await request.body() or b"{}", parse_float=Decimal)
-                except ValueError:
-                    raise MuniError("E2002", "字段格式错误: 请求体不是JSON") from None
-                result = handler(app_key, body)
-            except MuniError as e:
-                if e.code in ("E1000", "E1001", "E1002"):
-                    faults.count("auth")
-                await faults.slow()
-                return _answer(error=e)
-            await faults.slow()
-            if write and faults.roll("drop_after_store_rate"):
-                faults.count("drop")
-                return DroppedResponse()  # stored; the client sees the connection drop
-            return _answer(result)
-
-        return endpoint
-
-    routes = [*_admin_routes(state)]
-    for kind in ("jcjl", "xzcf"):
-        withdraw = "void" if kind == "jcjl" else "revoke"
-        for op, fn, write in (
-            ("list", lambda k, b, kind=kind: state.list(kind, b), False),
-            ("save", lambda k, b, kind=kind: state.save(k, kind, b), True),
-            ("link", lambda k, b, kind=kind: state.link(k, kind, b), True),
-            ("query", lambda k, b, kind=kind: state.query(k, kind, b), False),
-            (withdraw, lambda k, b, kind=kind: state.withdraw(k, kind, b), True),
-        ):
-            routes.append(Route(f"/openapi/{kind}/{op}", api(f"{kind}/{op}", fn, write), methods=["POST"]))
+    routes = [*_admin_routes(state), *_record_routes(state, "jcjl"), *_record_routes(state, "xzcf")]
     for name, rows in (("jcsx", DICT_JCSX), ("zfry", DICT_ZFRY), ("zfjg", DICT_ZFJG)):
-        routes.append(Route(f"/openapi/dict/{name}", api(f"dict/{name}", _answering(rows)), methods=["POST"]))
+        endpoint = _endpoint(state, f"dict/{name}", _answering(rows), False)
+        routes.append(Route(f"/openapi/dict/{name}", endpoint, methods=["POST"]))
     return Starlette(routes=routes)
 
 

@@ -1,0 +1,1 @@
+"""Suites every implementation of a contract role passes."""

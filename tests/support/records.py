@@ -1,0 +1,101 @@
+"""Raw records as the systems send them, valid and mapping cleanly through the shipped tables."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from connectors.contract.events import CreditEvent
+from connectors.contract.records import Record, parse_record
+
+T0 = datetime(2025, 3, 1, 9, 0, 0)
+USCC = "91120116MA05T8XK3J"  # valid (GB 32100)
+OTHER_USCC = "91120101MA05T8XK3T"  # valid, and no district platform knows it
+TIME = "%Y-%m-%d %H:%M:%S"
+
+
+def enterprise(**changes: Any) -> dict[str, Any]:
+    return {"name": "滨海化工有限公司", "uscc": USCC, "region_code": "120116", **changes}
+
+
+def inspection(record_id: str, *, minute: int = 0, **changes: Any) -> dict[str, Any]:
+    """A district inspection (``GET /api/v1/inspections`` item)."""
+    at = (T0 + timedelta(minutes=minute)).strftime(TIME)
+    raw: dict[str, Any] = {
+        "id": record_id,
+        "status": "submitted",
+        "officers": ["u1001", "u1002"],
+        "dept_code": "BH-ZFDD-01",
+        "item_code": "QZJC-0001",
+        "inspection_type": "01",
+        "result": "1",
+        "enterprise": enterprise(),
+        "started_at": at,
+        "ended_at": at,
+        "updated_at": at,
+    }
+    raw.update(changes)
+    return raw
+
+
+def penalty(record_id: str, decision_no: str, **changes: Any) -> dict[str, Any]:
+    """A decided district penalty (general procedure, a fine): what the credit platform publishes."""
+    raw: dict[str, Any] = {
+        "id": record_id,
+        "status": "decided",
+        "decision_no": decision_no,
+        "party": {"type": "1", "name": "滨海化工有限公司", "uscc": USCC, "legal_rep": "张伟"},
+        "item_code": "QZCF-0001",
+        "violation": "未按规定对从业人员进行安全生产教育和培训",
+        "facts": "经查，该公司未按规定对从业人员进行安全生产教育和培训。",
+        "basis": "《中华人民共和国安全生产法》第九十七条",
+        "penalty_types": ["03"],
+        "fine_yuan": "30000.00",
+        "procedure": "general",
+        "decided_on": T0.date().isoformat(),
+        "officers": ["u1001", "u1002"],
+        "dept_code": "BH-ZFDD-01",
+        "updated_at": T0.strftime(TIME),
+    }
+    raw.update(changes)
+    return raw
+
+
+def city_inspection(record_id: str, **changes: Any) -> Record:
+    """An inspection typed in at the city, as the municipal source parses it: the city's codes, officers
+    known by 执法证号 (``origin`` municipal)."""
+    at = T0.strftime(TIME)
+    raw: dict[str, Any] = {
+        "id": record_id,
+        "origin": "municipal",
+        "status": "submitted",
+        "officers": [],
+        "external_officers": [
+            {"cert_no": "12011619001", "name": "黎文"},
+            {"cert_no": "12011619002", "name": "冯洋艳"},
+        ],
+        "dept_code": "YJJ-BH-01",
+        "item_code": "120000-AQJC-0001",
+        "inspection_type": "RCJC",
+        "result": "0",
+        "source_codes": {"sfla": "N"},
+        "enterprise": enterprise(),
+        "started_at": at,
+        "ended_at": at,
+        "updated_at": at,
+    }
+    raw.update(changes)
+    return parse_record("inspection", raw)
+
+
+def credit_event(event_id: str, **changes: Any) -> CreditEvent:
+    """A credit event of the 双公示 platform's feed (信用修复 of a district company)."""
+    raw = {
+        "eventId": event_id,
+        "type": "REPAIRED",
+        "uscc": USCC,
+        "cfWsh": "（滨海）应急罚〔2025〕1号",
+        "occurredAt": "2025-03-02T10:00:00+08:00",
+        **changes,
+    }
+    return CreditEvent.model_validate(raw)
