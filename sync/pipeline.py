@@ -341,6 +341,10 @@ class Pipeline:
                     jobs[name].append(planned)
                 else:
                     page.outcomes.append(planned)
+        # Write ahead: a push the ledger knows nothing of may reach its target and still be lost with the
+        # page (a crash, a failed page transaction); the next push of it must then say "attempted".
+        fresh = [(job.record.id, job.target) for mine in jobs.values() for job in mine if job.prior is None]
+        self.ledger.intend_pushes(self.source.name, self.kind, page.run_id, fresh)
         for name, mine in jobs.items():
             if mine:
                 self._push(page, name, self.targets[name], mine, maps)

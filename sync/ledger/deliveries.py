@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from connectors.contract.roles import Prior, StoredRecord
 from connectors.contract.states import DeliveryState
 from sync.ledger.base import Part
-from sync.ledger.schema import deliveries, failures, records
+from sync.ledger.schema import deliveries, failures, push_intents, records
 from sync.ledger.upsert import chunks
 
 
@@ -63,10 +63,19 @@ class DeliveriesPart(Part):
 
     def attempted(self, system: str, kind: str, source_ids: Sequence[str]) -> set[tuple[str, str]]:
         """(source_id, target) pairs an earlier push may have reached without our hearing back: a
-        transient failure (timeout, dropped connection) was logged for them."""
+        transient failure (timeout, dropped connection) was logged for them, or a push was started and
+        its page never recorded (a crash, a lost page transaction)."""
         out: set[tuple[str, str]] = set()
         with self.engine.connect() as conn:
             for chunk in chunks(source_ids):
+                rows = conn.execute(
+                    select(push_intents.c.source_id, push_intents.c.target).where(
+                        push_intents.c.system == system,
+                        push_intents.c.kind == kind,
+                        push_intents.c.source_id.in_(chunk),
+                    )
+                )
+                out.update((r.source_id, r.target) for r in rows)
                 rows = conn.execute(
                     select(failures.c.source_id, failures.c.target).where(
                         failures.c.system == system,

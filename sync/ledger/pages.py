@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, delete, select, update
 
 from connectors.contract.roles import Cursor
 from connectors.contract.states import Action, FailureState
 from sync import outcomes
 from sync.ledger.base import now
 from sync.ledger.cursors import CursorsPart
-from sync.ledger.schema import deliveries, failure_attempts, failures, records
+from sync.ledger.schema import deliveries, failure_attempts, failures, push_intents, records
 from sync.ledger.upsert import chunks, upsert
 from sync.outcomes import Outcome, Subject
 
@@ -39,6 +39,19 @@ class RecordSnapshot:
 
 class PagesPart(CursorsPart):
     """Writes of pages and of feedback."""
+
+    def intend_pushes(self, system: str, kind: str, run_id: str, pairs: Sequence[tuple[str, str]]) -> None:
+        """Before pushing (record id, target) pairs the ledger holds no delivery for: note that the push
+        starts, so that a page whose outcomes are lost still leaves a trace (``attempted``)."""
+        if not pairs:
+            return
+        ts = now()
+        rows = [
+            {"system": system, "kind": kind, "source_id": sid, "target": t, "run_id": run_id, "at": ts}
+            for sid, t in pairs
+        ]
+        with self.engine.begin() as conn:
+            upsert(conn, push_intents, rows, ["system", "kind", "source_id", "target"], ["run_id", "at"])
 
     def commit_page(
         self,
@@ -126,6 +139,24 @@ class PagesPart(CursorsPart):
         for o in outcomes:
             if o.failed:
                 self._record_failure(conn, pipeline, run_id, o, ts)
+        self._clear_intents(conn, outcomes)
+
+    @staticmethod
+    def _clear_intents(conn: Connection, outcomes: Sequence[Outcome]) -> None:
+        """The page's pushes are recorded now: their intents go. (A transient failure keeps the record
+        "attempted" through its failure row; the outcome of every other push is known.)"""
+        by_record: dict[tuple[str, str], set[str]] = {}
+        for o in outcomes:
+            by_record.setdefault((o.system, o.kind), set()).add(o.source_id)
+        for (system, kind), ids in by_record.items():
+            for chunk in chunks(sorted(ids)):
+                conn.execute(
+                    delete(push_intents).where(
+                        push_intents.c.system == system,
+                        push_intents.c.kind == kind,
+                        push_intents.c.source_id.in_(chunk),
+                    )
+                )
 
     @staticmethod
     def _close_failures(conn: Connection, outcomes: Sequence[Outcome], ts: datetime, note: str) -> None:

@@ -149,6 +149,20 @@ failure_attempts = Table(
     Column("message", Text, nullable=False),
 )
 
+# Pushes started and not yet recorded: written before the push, removed in the page's transaction. One
+# still here after a crash or a lost page commit means the target may hold the record although the
+# ledger has no delivery for it; the next push says so (Prior state "attempted").
+push_intents = Table(
+    "push_intents",
+    metadata,
+    Column("system", String(20), primary_key=True),
+    Column("kind", String(20), primary_key=True),
+    Column("source_id", String(64), primary_key=True),
+    Column("target", String(20), primary_key=True),
+    Column("run_id", String(36)),
+    Column("at", DateTime, nullable=False),
+)
+
 runs = Table(
     "runs",
     metadata,

@@ -65,34 +65,18 @@ def test_a_retry_after_a_lost_answer_does_not_duplicate(case: TargetCase) -> Non
         assert case.marker(2) in case.text(held[0])
 
 
-CREDIT_KEEPS_THE_OLD_VERSION = (
-    "credit: a page redone after the platform stored it but the ledger did not commit (a crash, a failed "
-    "page transaction) pushes the record again with no prior; CreditTarget sends I, which the platform "
-    "answers ACCEPTED without storing anything (credit.md: a re-sent I never changes the stored record), "
-    "and reports it created: a newer version read on the redo never reaches the platform, and the ledger "
-    "then records its hash as delivered, so it is never sent again"
-)
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=CREDIT_KEEPS_THE_OLD_VERSION))
-        if name == "credit"
-        else name
-        for name in sorted(CASES)
-    ],
-    indirect=True,
-)
-def test_a_push_redone_without_a_prior_leaves_the_newer_version(case: TargetCase) -> None:
-    """A record delivered, then pushed again as a newer version with nothing known of the first push (the
-    ledger lost that page), ends as one record holding the newer version."""
+@pytest.mark.parametrize("case", sorted(CASES), indirect=True)
+def test_a_push_redone_after_a_lost_page_leaves_the_newer_version(case: TargetCase) -> None:
+    """A record delivered, then pushed again as a newer version after the ledger lost that page: the engine
+    passes "attempted" (its push intent survived), and the target ends with one record, the newer version.
+    (The credit platform answers a re-sent I with ACCEPTED and keeps the stored version: only "attempted"
+    makes the target follow with U.)"""
     if not case.versioned:
         pytest.skip(f"{case.name} records never change")
     record_id = case.new_id()
     case.push(case.record(record_id, 1))
 
-    case.push(case.record(record_id, 2))
+    case.push(case.record(record_id, 2), Prior(None, DeliveryState.ATTEMPTED))
 
     held = case.held(record_id)
     assert len(held) == 1
