@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check bench soak clean
+.PHONY: install demo test test-fast check bench soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	@bash scripts/ensure-tools.sh || true
 	$(BIN)/python -m pytest -n 2 -q
+
+## make test-fast: the inner loop: everything that starts no simulator, process or browser
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
 
 check: $(STAMP)
 	$(BIN)/ruff check .
