@@ -64,7 +64,9 @@ def test_imports_follow_the_layers(path: Path) -> None:
     wrong = []
     for line, target in imports(path):
         if target == "tests" or target.startswith("tests."):
-            wrong.append(f"{path.relative_to(REPO)}:{line} imports {target} (shipped code never imports tests)")
+            wrong.append(
+                f"{path.relative_to(REPO)}:{line} imports {target} (shipped code never imports tests)"
+            )
             continue
         other = layer_of(target)
         if other is not None and other != own and other not in MAY_IMPORT[own]:
