@@ -10,8 +10,10 @@ from pathlib import Path
 import structlog
 
 from connectors import systems
+from connectors.contract.clock import BEIJING
 from connectors.contract.config import Secrets
 from connectors.contract.roles import System
+from connectors.contract.states import RunStatus
 from sync import push_process
 from sync.config import PipelineConfig, Settings, load_settings
 from sync.lease import Leases
@@ -117,11 +119,38 @@ class App:
         self, name: str, stop: threading.Event | None = None, *, retries_only: bool = False
     ) -> RunCounts:
         """One run; a pipeline never runs twice at once, here or on another instance (then: "skipped")."""
+        if self.ledger.control(name).paused:
+            log.info("pipeline_paused", pipeline=name)
+            return RunCounts(status=RunStatus.PAUSED)
         with self._locks[name], self.leases.hold(name) as held:
             if not held:
                 log.info("pipeline_busy_elsewhere", pipeline=name)
                 return RunCounts(status="skipped")
+            if self.ledger.control(name).paused:  # paused by another instance meanwhile
+                return RunCounts(status=RunStatus.PAUSED)
+            self._apply_reread(name)
             return self.pipeline(name).run(stop, retries_only=retries_only)
+
+    def _apply_reread(self, name: str) -> None:
+        """A re-read from a date an operator asked for: the cursor goes back to it (lease held)."""
+        asked = self.ledger.control(name).reread_from
+        if asked is None:
+            return
+        cursor = self.system(self.settings.pipeline(name).source).source().cursor_at(asked)
+        if self.ledger.apply_reread(name, cursor, asked):
+            log.warning("pipeline_reread", pipeline=name, since=asked.strftime("%Y-%m-%d %H:%M:%S"))
+
+    def request_reread(self, name: str, since: datetime, actor: str) -> None:
+        """Ask for pipeline ``name`` to read again from ``since`` on its next run (bounded: not before
+        where the pipeline starts, not after the source's present)."""
+        cfg = self.settings.pipeline(name)
+        if since < cfg.start:
+            raise ValueError(
+                f"管道 {name} 自 {cfg.start:%Y-%m-%d} 起同步, 不能从更早的 {since:%Y-%m-%d} 重新读取"
+            )
+        if since > datetime.now(BEIJING).replace(tzinfo=None):
+            raise ValueError(f"{since:%Y-%m-%d %H:%M} 还没有到来: 重新读取的起点须在过去")
+        self.ledger.request_reread(name, since, actor)
 
     def run_once(
         self, names: Iterable[str] | None = None, stop: threading.Event | None = None

@@ -37,6 +37,9 @@ def trigger_for(p: PipelineConfig) -> Any:
     return IntervalTrigger(minutes=p.schedule.interval_minutes or 10, timezone=TIMEZONE)
 
 
+CONTROLS_POLL_S = 3
+
+
 class Service:
     def __init__(self, app: App, *, console: bool = True) -> None:
         self.app = app
@@ -59,6 +62,7 @@ class Service:
     def status(self) -> dict[str, Any]:
         """What the console's overview shows about the running service."""
         pipelines = []
+        controls = self.app.ledger.controls([p.name for p in self.app.settings.pipelines])
         for p in self.app.settings.pipelines:
             job = self.scheduler.get_job(p.name)
             next_run = job.next_run_time.replace(tzinfo=None) if job and job.next_run_time else None
@@ -70,6 +74,8 @@ class Service:
                     "targets": p.targets,
                     "kind": p.kind,
                     "next_run": next_run,
+                    "paused": controls[p.name].paused,
+                    "paused_by": controls[p.name].changed_by if controls[p.name].paused else None,
                 }
             )
         store = self.app.mappings
@@ -107,6 +113,18 @@ class Service:
             self.app.mappings.refresh()
         except Exception:  # never let a watcher error stop the scheduler
             log.exception("mappings_watch_failed")
+
+    def _watch_controls(self) -> None:
+        """Runs operators asked for (console or CLI, on any instance sharing the ledger), started here
+        if this instance claims them first."""
+        try:
+            asked = self.app.ledger.claim_run_requests()
+        except Exception:  # the ledger unreachable: the runs themselves will say so
+            log.exception("controls_watch_failed")
+            return
+        if asked:
+            log.info("run_requested", pipelines=asked)
+            self.retry_now(asked)
 
     def retry_now(self, pipelines: list[str]) -> None:
         """Bring the next run of these pipelines forward to now (it retries what was queued)."""
@@ -151,6 +169,13 @@ class Service:
             IntervalTrigger(seconds=30, timezone=TIMEZONE),
             id="mappings-watch",
             name="mappings-watch",
+        )
+        # Runs asked for from the console or ``zhifa-sync pipelines run``, by any instance: within seconds.
+        self.scheduler.add_job(
+            self._watch_controls,
+            IntervalTrigger(seconds=CONTROLS_POLL_S, timezone=TIMEZONE),
+            id="controls-watch",
+            name="controls-watch",
         )
         self.scheduler.start()
         if self.console:

@@ -197,6 +197,11 @@ class Source(Protocol):
         """Id, decision number and party of a raw record, as far as it says (for an invalid one)."""
         ...
 
+    def cursor_at(self, when: datetime) -> Cursor:
+        """A cursor from which ``pull`` reads everything changed at or after ``when`` (an operator's
+        re-read from a date; records already delivered unchanged cost nothing downstream)."""
+        ...
+
 
 @runtime_checkable
 class Target(Protocol):

@@ -57,6 +57,9 @@ class DistrictSource:
     def is_unsubmitted(self, kind: RecordKind, raw: dict[str, Any]) -> bool:
         return is_unsubmitted(kind, raw)
 
+    def cursor_at(self, when: datetime) -> Position:
+        return Position(when)
+
     def describe(self, kind: RecordKind, raw: Any) -> RawSummary:
         if not isinstance(raw, dict):
             return RawSummary(None)

@@ -88,6 +88,9 @@ class MunicipalSource:
         # Only records typed in at the city flow to the district; QJJR records are our own.
         return raw.get("wbxtly") is not None
 
+    def cursor_at(self, when: datetime) -> Position:
+        return Position(when)
+
     def describe(self, kind: RecordKind, raw: Any) -> RawSummary:
         if not isinstance(raw, dict):
             return RawSummary(None)

@@ -197,6 +197,20 @@ audit_log = Table(
     Column("detail", Text),
 )
 
+# What operators asked of a pipeline (console or ``zhifa-sync pipelines``): paused, a run now, a
+# re-read from a date. Every instance sharing the ledger reads it before each run.
+pipeline_controls = Table(
+    "pipeline_controls",
+    metadata,
+    Column("pipeline", String(100), primary_key=True),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("reason", Text),
+    Column("changed_by", String(64)),
+    Column("changed_at", DateTime),
+    Column("run_requested_at", DateTime),  # a run now, asked for and not yet started
+    Column("reread_from", DateTime),  # the next run reads again from here (then cleared)
+)
+
 meta = Table(
     "meta",
     metadata,
