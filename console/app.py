@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from console import actions, report, views
+from console import actions, report, steer, views
 from console.auth import LoginLimiter, login_page, login_submit, logout
 from console.present import STATIC, make_env
 from console.web import ConsoleState, StatusFn, error_page, state
@@ -134,6 +134,10 @@ ROUTES = [
     Route("/failures/{failure_id:int}/resolve", actions.resolve, methods=["POST"]),
     Route("/failures/{failure_id:int}/reopen", actions.reopen, methods=["POST"]),
     Route("/runs", views.run_history),
+    Route("/pipelines/{name}/pause", steer.pause, methods=["POST"]),
+    Route("/pipelines/{name}/resume", steer.resume, methods=["POST"]),
+    Route("/pipelines/{name}/run", steer.run_now, methods=["POST"]),
+    Route("/pipelines/{name}/reread", steer.reread, methods=["POST"]),
     Route("/audit", views.audit),
     Route("/unmapped", views.unmapped),
     Route("/report", report.report_page),

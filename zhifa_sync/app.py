@@ -10,7 +10,6 @@ from pathlib import Path
 import structlog
 
 from connectors import systems
-from connectors.contract.clock import BEIJING
 from connectors.contract.config import Secrets
 from connectors.contract.roles import System
 from connectors.contract.states import RunStatus
@@ -21,6 +20,7 @@ from sync.ledger import Ledger
 from sync.mapping.store import MappingStore
 from sync.outcomes import RunCounts
 from sync.pipeline import Pipeline
+from sync.steering import check_reread
 
 log = structlog.get_logger("zhifa.app")
 
@@ -143,13 +143,7 @@ class App:
     def request_reread(self, name: str, since: datetime, actor: str) -> None:
         """Ask for pipeline ``name`` to read again from ``since`` on its next run (bounded: not before
         where the pipeline starts, not after the source's present)."""
-        cfg = self.settings.pipeline(name)
-        if since < cfg.start:
-            raise ValueError(
-                f"管道 {name} 自 {cfg.start:%Y-%m-%d} 起同步, 不能从更早的 {since:%Y-%m-%d} 重新读取"
-            )
-        if since > datetime.now(BEIJING).replace(tzinfo=None):
-            raise ValueError(f"{since:%Y-%m-%d %H:%M} 还没有到来: 重新读取的起点须在过去")
+        check_reread(self.settings.pipeline(name), since)
         self.ledger.request_reread(name, since, actor)
 
     def run_once(

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import datetime
 from typing import Any
 
-from connectors.contract.clock import TIME_FORMAT
 from sync.cli_format import table
+from sync.steering import parse_day_or_time
 
 
 def register(subparsers: Any) -> None:
@@ -98,7 +97,7 @@ def cmd_run_now(args: argparse.Namespace) -> int:
 
 def cmd_reread(args: argparse.Namespace) -> int:
     try:
-        since = _parse_date(args.since)
+        since = parse_day_or_time(args.since)
     except ValueError:
         print(f"日期格式不对: {args.since!r} (应为 yyyy-MM-dd 或 yyyy-MM-dd HH:mm:ss)", file=sys.stderr)
         return 2
@@ -123,8 +122,3 @@ def _change(args: argparse.Namespace, do: Any, done: str) -> int:
         return 0
     finally:
         app.close()
-
-
-def _parse_date(text: str) -> datetime:
-    text = text.strip()
-    return datetime.strptime(text, TIME_FORMAT) if " " in text else datetime.strptime(text, "%Y-%m-%d")
