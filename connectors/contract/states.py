@@ -96,6 +96,8 @@ class AuditAction(StrEnum):
     PIPELINE_RESUME = "pipeline_resume"
     PIPELINE_RUN_NOW = "pipeline_run_now"
     PIPELINE_BACKFILL = "pipeline_backfill"
+    MAPPINGS_UPLOAD = "mappings_upload"
+    MAPPINGS_ROLLBACK = "mappings_rollback"
 
 
 class Deadline(StrEnum):
@@ -187,6 +189,8 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         AuditAction.PIPELINE_RESUME: "恢复管道",
         AuditAction.PIPELINE_RUN_NOW: "立即运行管道",
         AuditAction.PIPELINE_BACKFILL: "从指定日期重新读取",
+        AuditAction.MAPPINGS_UPLOAD: "上传并应用映射表",
+        AuditAction.MAPPINGS_ROLLBACK: "恢复映射表的上一版本",
     },
     Deadline: {
         Deadline.OVERDUE: "已逾期",

@@ -23,13 +23,23 @@ from sync.ledger.base import now
 from sync.ledger.controls import Control, ControlsPart
 from sync.ledger.deliveries import DeliveriesPart
 from sync.ledger.failures import FailuresPart
+from sync.ledger.mapping_versions import MappingVersion, MappingVersionsPart
 from sync.ledger.pages import PagesPart, RecordSnapshot
 from sync.ledger.reports import ReportsPart
 from sync.ledger.runs import RunsPart
 from sync.ledger.users import UsersPart
 
 
-class Ledger(PagesPart, DeliveriesPart, FailuresPart, RunsPart, UsersPart, ReportsPart, ControlsPart):
+class Ledger(
+    PagesPart,
+    DeliveriesPart,
+    FailuresPart,
+    RunsPart,
+    UsersPart,
+    ReportsPart,
+    ControlsPart,
+    MappingVersionsPart,
+):
     """All reads and writes of the ledger database go through here."""
 
     def __init__(self, engine: Engine) -> None:
@@ -52,4 +62,4 @@ class Ledger(PagesPart, DeliveriesPart, FailuresPart, RunsPart, UsersPart, Repor
         self.engine.dispose()
 
 
-__all__ = ["Control", "Ledger", "RecordSnapshot", "now"]
+__all__ = ["Control", "Ledger", "MappingVersion", "RecordSnapshot", "now"]

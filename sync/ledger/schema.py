@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -209,6 +210,24 @@ pipeline_controls = Table(
     Column("changed_at", DateTime),
     Column("run_requested_at", DateTime),  # a run now, asked for and not yet started
     Column("reread_from", DateTime),  # the next run reads again from here (then cleared)
+)
+
+# Mapping tables applied from the console: each upload's file and the file it replaced, with who and
+# when, so that any applied version can be looked at and the one before it restored.
+mapping_versions = Table(
+    "mapping_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("table_name", String(64), nullable=False),
+    Column("filename", String(100), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("sha", String(16), nullable=False),
+    Column("replaced_name", String(100)),
+    Column("replaced_content", LargeBinary),
+    Column("changes", Integer, nullable=False, default=0),
+    Column("rollback_of", Integer),
+    Column("applied_by", String(64), nullable=False),
+    Column("applied_at", DateTime, nullable=False),
 )
 
 meta = Table(
