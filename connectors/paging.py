@@ -17,8 +17,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from connectors.contract.clock import TIME_FORMAT
-from connectors.contract.records import stable_hash
-from connectors.contract.records import RecordKind
+from connectors.contract.records import RecordKind, stable_hash
 from connectors.contract.roles import Listed, Page, upgrade_cursor
 
 

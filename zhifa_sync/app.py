@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -19,6 +20,9 @@ from sync.ledger import Ledger
 from sync.mapping.store import MappingStore
 from sync.outcomes import RunCounts
 from sync.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from sync.reconcile import Result
 
 log = structlog.get_logger("zhifa.app")
 
@@ -122,6 +126,26 @@ class App:
                 log.info("pipeline_busy_elsewhere", pipeline=name)
                 return RunCounts(status="skipped")
             return self.pipeline(name).run(stop, retries_only=retries_only)
+
+    def reconcile(
+        self, name: str, since: datetime | None = None, *, repair: bool = False, actor: str = "system"
+    ) -> Result | None:
+        """One reconciliation of pipeline ``name`` (None: its source cannot list its records), under the
+        pipeline's lock and lease, so a repair never pushes alongside the pipeline's own run."""
+        from sync.reconcile import Reconciler
+
+        cfg = self.settings.pipeline(name)
+        lister = self.system(cfg.source).lister()
+        if lister is None:
+            return None
+        readers = {t: r for t in cfg.targets if (r := self.system(t).reader(cfg.kind)) is not None}
+        with self._locks[name], self.leases.hold(name) as held:
+            if not held:
+                log.info("pipeline_busy_elsewhere", pipeline=name)
+                return None
+            return Reconciler(self.pipeline(name), lister, readers, self.ledger, actor).run(
+                since, repair=repair
+            )
 
     def run_once(
         self, names: Iterable[str] | None = None, stop: threading.Event | None = None

@@ -5,12 +5,10 @@ spaces around it, ``None`` and ``""``."""
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
-
 
 _DECIMAL = re.compile(r"-?\d+\.\d+")
 _INTEGER = re.compile(r"-?\d+")
@@ -41,7 +39,9 @@ def same(sent: Any, held: Any) -> bool:
     return bool(a == b)
 
 
-def differing(sent: Mapping[str, Any], held: Mapping[str, Any], fields: Iterable[str] | None = None) -> list[str]:
+def differing(
+    sent: Mapping[str, Any], held: Mapping[str, Any], fields: Iterable[str] | None = None
+) -> list[str]:
     """The fields of ``sent`` (or only ``fields``) whose value in ``held`` is not the same."""
     names = list(fields) if fields is not None else list(sent)
     return sorted(n for n in names if not same(sent.get(n), held.get(n)))

@@ -252,7 +252,9 @@ class Listed:
 class Lister(Protocol):
     """A source that can list every record of a window, ids and ``updated_at`` only, page by page."""
 
-    def list_ids(self, kind: RecordKind, start: datetime, until: datetime, page_size: int) -> Iterator[list[Listed]]:
+    def list_ids(
+        self, kind: RecordKind, start: datetime, until: datetime, page_size: int
+    ) -> Iterator[list[Listed]]:
         """Every record changed in [start, until], as pages of ``Listed``."""
         ...
 

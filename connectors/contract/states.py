@@ -91,6 +91,16 @@ class AuditAction(StrEnum):
     LOGIN_LOCKED = "login_locked"
     MAPPINGS_RELOAD = "mappings_reload"
     MAPPINGS_REFUSED = "mappings_refused"
+    RECONCILE_REPAIR = "reconcile_repair"
+
+
+class Finding(StrEnum):
+    """What reconciliation found wrong with a record on a target."""
+
+    MISSING = "missing"  # in the source, not delivered or not on the target
+    STALE = "stale"  # the target holds an older version than the source's
+    EXTRA = "extra"  # on the target with our id, no source record
+    DIVERGED = "diverged"  # same version, but the target's content is not what we sent
 
 
 class Deadline(StrEnum):
@@ -177,6 +187,13 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         AuditAction.LOGIN_LOCKED: "登录锁定",
         AuditAction.MAPPINGS_RELOAD: "映射表更新",
         AuditAction.MAPPINGS_REFUSED: "映射表修改被拒绝",
+        AuditAction.RECONCILE_REPAIR: "对账补推",
+    },
+    Finding: {
+        Finding.MISSING: "缺失",
+        Finding.STALE: "版本落后",
+        Finding.EXTRA: "多余",
+        Finding.DIVERGED: "内容不一致",
     },
     Deadline: {
         Deadline.OVERDUE: "已逾期",

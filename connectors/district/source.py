@@ -51,7 +51,9 @@ class DistrictSource:
         for items, pos in iter_window(fetch, Position.from_json(saved, start), until, page_size, _window_key):
             yield Page(items, pos)
 
-    def list_ids(self, kind: RecordKind, start: datetime, until: datetime, page_size: int) -> Iterator[list[Listed]]:
+    def list_ids(
+        self, kind: RecordKind, start: datetime, until: datetime, page_size: int
+    ) -> Iterator[list[Listed]]:
         """The window's records as ids and ``updated_at`` (the platform has no lighter listing than the
         pull itself: the same keyset paging, nothing kept but the ids)."""
         for page in self.pull(kind, None, start, until, page_size):

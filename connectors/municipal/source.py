@@ -70,7 +70,9 @@ class MunicipalSource:
         for page in self.client.pull_list(kind, Position.from_json(saved, start), until, page_size):
             yield Page([self._enrich(item, id_field) for item in page.items], page.cursor)
 
-    def list_ids(self, kind: RecordKind, start: datetime, until: datetime, page_size: int) -> Iterator[list[Listed]]:
+    def list_ids(
+        self, kind: RecordKind, start: datetime, until: datetime, page_size: int
+    ) -> Iterator[list[Listed]]:
         """The region's records of the window as ids and ``gxsj`` (the list call, nothing kept but ids)."""
         key = _key(ID_FIELD[kind])
         for page in self.client.pull_list(kind, Position(start), until, page_size):

@@ -17,9 +17,9 @@ from typing import Any
 
 import structlog
 
+from connectors.contract.compare import differing
 from connectors.contract.errors import BadResponse, ConflictError
 from connectors.contract.records import Inspection, Penalty, Record, RecordKind
-from connectors.contract.compare import differing
 from connectors.contract.roles import Capabilities, Context, Delivered, Held, Prior, Push
 from connectors.contract.states import Action
 from connectors.contract.validators import normalize_decision_no
@@ -74,7 +74,9 @@ class MunicipalTarget:
         for page in self.client.pull_list(kind, Position(datetime(2000, 1, 1)), datetime(2100, 1, 1), 100):
             for item in page.items:
                 if isinstance(item, dict) and item.get("wbxtly") == SOURCE_TAG and item.get("wbxtbh"):
-                    out[str(item["wbxtbh"])] = Held(str(item["wbxtbh"]), str(item.get(ID_FIELD[kind]) or ""), item)
+                    out[str(item["wbxtbh"])] = Held(
+                        str(item["wbxtbh"]), str(item.get(ID_FIELD[kind]) or ""), item
+                    )
         return out
 
     def differs(self, payload: dict[str, Any], held: Held) -> list[str]:
