@@ -3,6 +3,7 @@ simulator and in the 前置库, and see exactly those found, repaired once, and 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from connectors.contract.states import AuditAction
 from simulators import daemon_config, harness
 from simulators import hlwjg as qzk
+from sync import metrics
 from sync.ledger.schema import deliveries
 from zhifa_sync.app import App
 from zhifa_sync.cli import main as cli
@@ -218,6 +220,15 @@ def test_reconcile_finds_exactly_what_was_changed_and_repairs_it_once(world: Wor
 
     expected = _tamper(world)
     assert world.reconcile() == expected
+    for (target, kind), n in Counter((t, k) for t, _i, k in expected).items():
+        pipeline = "district-penalties" if target == "credit" else None
+        values = [
+            metrics.REGISTRY.get_sample_value(
+                "zhifa_reconcile_findings", {"pipeline": p, "target": target, "kind": kind}
+            )
+            for p in ([pipeline] if pipeline else ["district-inspections", "district-penalties"])
+        ]
+        assert sum(v or 0 for v in values) == n, (target, kind)
 
     before = _held(world)
     saves = {k: v for k, v in world.sims.municipal.faults.stats()["calls"].items() if "save" in k}
