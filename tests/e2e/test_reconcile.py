@@ -24,6 +24,7 @@ from zhifa_sync.cli import main as cli
 
 TABLE = {"inspection": qzk.CHECK_ACTION, "penalty": qzk.PUNISH}
 MISSING, STALE, EXTRA, DIVERGED = "missing", "stale", "extra", "diverged"
+CITY = "city-inspections"  # flow 3: records typed in at the city → district
 
 
 @dataclass
@@ -43,12 +44,17 @@ class World:
         finally:
             app.close()
 
-    def reconcile(self, *, repair: bool = False) -> set[tuple[str, str, str]]:
-        """(target, source id, finding) of every finding not repaired by this run, over both pipelines."""
+    def reconcile(
+        self,
+        *,
+        repair: bool = False,
+        pipelines: tuple[str, ...] = ("district-inspections", "district-penalties"),
+    ) -> set[tuple[str, str, str]]:
+        """(target, source id, finding) of every finding not repaired by this run, over ``pipelines``."""
         app = self.app()
         try:
             out = set()
-            for name in ("district-inspections", "district-penalties"):
+            for name in pipelines:
                 result = app.reconcile(name, repair=repair)
                 assert result is not None and result.status == "ok", result and result.error
                 out |= {(f.target, f.source_id, f.finding) for f in result.findings if not f.repaired}
@@ -110,6 +116,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
             mappings_dir=daemon_config.copy_mappings(tmp_path / "mappings"),
             knobs=knobs,
+            flows=(*daemon_config.DISTRICT_FLOWS, CITY),
         )
         path = daemon_config.write(config, tmp_path / "zhifa-sync.yaml")
         exchange = qzk.open_exchange(exchange_url)
@@ -214,7 +221,9 @@ def _held(world: World) -> dict[str, dict[str, Any]]:
     return {"municipal": muni, "credit": credit, "hlwjg": rows}
 
 
-def test_reconcile_finds_exactly_what_was_changed_and_repairs_it_once(world: World) -> None:
+def test_reconcile_finds_exactly_what_was_changed_and_repairs_it_once(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
     world.sync()
     assert world.reconcile() == set(), "a fresh sync must reconcile clean"
 
@@ -232,7 +241,11 @@ def test_reconcile_finds_exactly_what_was_changed_and_repairs_it_once(world: Wor
 
     before = _held(world)
     saves = {k: v for k, v in world.sims.municipal.faults.stats()["calls"].items() if "save" in k}
-    assert cli(["-c", str(world.config), "reconcile", "--repair"]) == 1  # the extras stay, reported
+    args = ["-c", str(world.config), "reconcile", "district-inspections", "district-penalties", "--repair"]
+    assert cli(args) == 1  # the extras stay, reported
+    out = capsys.readouterr().out
+    for words in ("缺失  版本落后  多余  内容不一致", "已补推", "不会自动删除"):
+        assert words in out, words
     extras = {f for f in expected if f[2] == EXTRA}
     assert world.reconcile() == extras, "a second reconcile finds only the extras, never deleted"
 
@@ -253,3 +266,39 @@ def test_reconcile_finds_exactly_what_was_changed_and_repairs_it_once(world: Wor
     finally:
         app.close()
     assert len(audit) == 2 and all("对账补推" in a["detail"] for a in audit)
+
+
+def test_city_records_are_listed_and_reconciled_with_the_ledger(world: World) -> None:
+    """Flow 3: the municipal source lists its hand-typed records; one deleted at the city is extra on
+    the district, one edited with an old ``gxsj`` is stale there and is repaired; nothing else moves."""
+    for template in [r for r in world.sims.municipal.records("jcjl") if r.get("wbxtly") is None][:3]:
+        day = datetime.strptime(template["jckssj"], "%Y%m%d%H%M%S") - timedelta(days=3)
+        more = {k: v for k, v in template.items() if k != "jcjlbh"}
+        more |= {
+            "jckssj": day.strftime("%Y%m%d%H%M%S"),
+            "jcjssj": day.strftime("%Y%m%d%H%M%S"),
+            "gxsj": _older(template["gxsj"], 30),
+        }
+        world.admin("municipal", "POST", "/_sim/records/jcjl", more)  # typed in at the city, no district twin
+    world.sync()
+    assert world.reconcile(pipelines=(CITY,)) == set()
+    district = world.sims.district
+    copies = {r["source_id"]: r for r in district.records("inspections") if r.get("origin") == "municipal"}
+    city = {r["jcjlbh"]: r for r in world.sims.municipal.records("jcjl") if r.get("wbxtly") is None}
+    gone, edited = sorted(i for i in copies if i in city)[:2]
+    world.admin("municipal", "DELETE", f"/_sim/records/jcjl/{gone}")
+    world.admin(
+        "municipal",
+        "POST",
+        f"/_sim/records/jcjl/{edited}",
+        {"qymc": "市里改过的企业名称", "gxsj": _older(city[edited]["gxsj"])},
+    )
+    assert world.reconcile(pipelines=(CITY,)) == {("district", gone, EXTRA), ("district", edited, STALE)}
+
+    before = {r["id"]: r for r in district.records("inspections")}
+    assert world.reconcile(pipelines=(CITY,), repair=True) == {("district", gone, EXTRA)}
+    assert world.reconcile(pipelines=(CITY,)) == {("district", gone, EXTRA)}
+    after = {r["id"]: r for r in district.records("inspections")}
+    changed = {i for i in before.keys() | after.keys() if before.get(i) != after.get(i)}
+    assert changed == {copies[edited]["id"]}
+    assert after[copies[edited]["id"]]["enterprise"]["name"] == "市里改过的企业名称"
