@@ -49,13 +49,14 @@ class World:
         *,
         repair: bool = False,
         pipelines: tuple[str, ...] = ("district-inspections", "district-penalties"),
+        since: datetime | None = None,
     ) -> set[tuple[str, str, str]]:
         """(target, source id, finding) of every finding not repaired by this run, over ``pipelines``."""
         app = self.app()
         try:
             out = set()
             for name in pipelines:
-                result = app.reconcile(name, repair=repair)
+                result = app.reconcile(name, since, repair=repair)
                 assert result is not None and result.status == "ok", result and result.error
                 out |= {(f.target, f.source_id, f.finding) for f in result.findings if not f.repaired}
             return out
@@ -90,7 +91,7 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ledger_url: str) -> Iterator[World]:
     exchange_url = f"sqlite:///{tmp_path / 'qzk.db'}"
     for name, value in daemon_config.secrets_env(exchange_url).items():
         monkeypatch.setenv(name, value)
@@ -113,7 +114,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         )
         config = daemon_config.build(
             sims.urls,
-            db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+            db_url=ledger_url,
             mappings_dir=daemon_config.copy_mappings(tmp_path / "mappings"),
             knobs=knobs,
             flows=(*daemon_config.DISTRICT_FLOWS, CITY),
@@ -228,6 +229,8 @@ def test_reconcile_finds_exactly_what_was_changed_and_repairs_it_once(
     assert world.reconcile() == set(), "a fresh sync must reconcile clean"
 
     expected = _tamper(world)
+    # a window after every change: nothing in it, and what the targets hold from before is not "extra"
+    assert world.reconcile(since=datetime(2099, 1, 1)) == set()
     assert world.reconcile() == expected
     for (target, kind), n in Counter((t, k) for t, _i, k in expected).items():
         pipeline = "district-penalties" if target == "credit" else None
