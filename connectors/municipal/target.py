@@ -69,15 +69,27 @@ class MunicipalTarget:
     lists_all = True  # the region's list names every record of ours
 
     def held(self, kind: RecordKind, known: Mapping[str, Prior]) -> dict[str, Held]:
-        """Every record of the region carrying our external id (``wbxtly`` QJJR), by ``wbxtbh``."""
+        """Every record of the region carrying our external id (``wbxtly`` QJJR), by ``wbxtbh``; a record
+        the ledger knows that the region's list does not show (filed under another region code) is
+        looked up by its external id."""
         out: dict[str, Held] = {}
         for page in self.client.pull_list(kind, Position(datetime(2000, 1, 1)), datetime(2100, 1, 1), 100):
-            for item in page.items:
-                if isinstance(item, dict) and item.get("wbxtly") == SOURCE_TAG and item.get("wbxtbh"):
-                    out[str(item["wbxtbh"])] = Held(
-                        str(item["wbxtbh"]), str(item.get(ID_FIELD[kind]) or ""), item
-                    )
+            self._hold(kind, page.items, out)
+        for source_id, prior in known.items():
+            if prior.known and source_id not in out:
+                found = self.client.request(
+                    f"/openapi/{PREFIX[kind]}/query", {"wbxtly": SOURCE_TAG, "wbxtbh": source_id}
+                )
+                self._hold(kind, found if isinstance(found, list) else [], out)
         return out
+
+    @staticmethod
+    def _hold(kind: RecordKind, items: list[Any], out: dict[str, Held]) -> None:
+        for item in items:
+            if isinstance(item, dict) and item.get("wbxtly") == SOURCE_TAG and item.get("wbxtbh"):
+                out[str(item["wbxtbh"])] = Held(
+                    str(item["wbxtbh"]), str(item.get(ID_FIELD[kind]) or ""), item
+                )
 
     def differs(self, payload: dict[str, Any], held: Held) -> list[str]:
         return differing(payload, held.fields)
