@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from console import actions, mappings, report, steer, views
+from console import actions, mappings, reconcile, report, steer, views
 from console.auth import LoginLimiter, login_page, login_submit, logout
 from console.present import STATIC, make_env
 from console.web import ConsoleState, StatusFn, error_page, state
@@ -144,6 +144,7 @@ ROUTES = [
     Route("/mappings/check", mappings.check_upload, methods=["POST"]),
     Route("/mappings/apply", mappings.apply_upload, methods=["POST"]),
     Route("/mappings/versions/{version_id:int}/rollback", mappings.rollback_version, methods=["POST"]),
+    Route("/reconcile", reconcile.reconcile_page),
     Route("/report", report.report_page),
     Route("/report.xlsx", report.report_download),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -21,6 +22,9 @@ from sync.mapping.store import MappingStore
 from sync.outcomes import RunCounts
 from sync.pipeline import Pipeline
 from sync.steering import check_reread
+
+if TYPE_CHECKING:
+    from sync.reconcile import Result
 
 log = structlog.get_logger("zhifa.app")
 
@@ -145,6 +149,26 @@ class App:
         where the pipeline starts, not after the source's present)."""
         check_reread(self.settings.pipeline(name), since)
         self.ledger.request_reread(name, since, actor)
+
+    def reconcile(
+        self, name: str, since: datetime | None = None, *, repair: bool = False, actor: str = "system"
+    ) -> Result | None:
+        """One reconciliation of pipeline ``name`` (None: its source cannot list its records), under the
+        pipeline's lock and lease, so a repair never pushes alongside the pipeline's own run."""
+        from sync.reconcile import Reconciler
+
+        cfg = self.settings.pipeline(name)
+        lister = self.system(cfg.source).lister()
+        if lister is None:
+            return None
+        readers = {t: r for t in cfg.targets if (r := self.system(t).reader(cfg.kind)) is not None}
+        with self._locks[name], self.leases.hold(name) as held:
+            if not held:
+                log.info("pipeline_busy_elsewhere", pipeline=name)
+                return None
+            return Reconciler(self.pipeline(name), lister, readers, self.ledger, actor).run(
+                since, repair=repair
+            )
 
     def run_once(
         self, names: Iterable[str] | None = None, stop: threading.Event | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -58,6 +58,17 @@ class Service:
             self.app.run_pipeline(name, self.stop)
         except Exception:  # logged by the pipeline; the scheduler must keep going
             log.exception("pipeline_job_failed", pipeline=name)
+
+    def _reconcile_job(self, name: str) -> None:
+        """The scheduled reconciliation of one pipeline (its window and repair as configured)."""
+        if self.stop.is_set():
+            return
+        cfg = self.app.settings.reconcile_of(name)
+        since = datetime.now() - timedelta(days=cfg.window_days) if cfg.window_days else None
+        try:
+            self.app.reconcile(name, since, repair=cfg.repair, actor="schedule")
+        except Exception:  # stored as an error run by the reconciler; the scheduler must keep going
+            log.exception("reconcile_job_failed", pipeline=name)
 
     def status(self) -> dict[str, Any]:
         """What the console's overview shows about the running service."""
@@ -157,11 +168,27 @@ class Service:
         ]
 
     def start(self) -> None:
-        now = datetime.now()
+        self.add_jobs(datetime.now())
+        self.scheduler.start()
+        if self.console:
+            self._start_console()
+        log.info("service_started", pipelines=[p.name for p in self.app.settings.pipelines if p.enabled])
+
+    def add_jobs(self, now: datetime) -> None:
+        """Each enabled pipeline (first run at ``now``), its nightly reconciliation, the mappings watcher."""
         for p in self.app.settings.pipelines:
             if p.enabled:
                 self.scheduler.add_job(
                     self._job, trigger_for(p), args=[p.name], id=p.name, name=p.name, next_run_time=now
+                )
+            cfg = self.app.settings.reconcile_of(p.name)
+            if p.enabled and cfg.enabled:
+                self.scheduler.add_job(
+                    self._reconcile_job,
+                    CronTrigger.from_crontab(cfg.cron, timezone=TIMEZONE),
+                    args=[p.name],
+                    id=f"reconcile:{p.name}",
+                    name=f"reconcile:{p.name}",
                 )
         # Notice edited mapping tables between runs too: a refused edit shows in status within a minute.
         self.scheduler.add_job(
@@ -177,10 +204,6 @@ class Service:
             id="controls-watch",
             name="controls-watch",
         )
-        self.scheduler.start()
-        if self.console:
-            self._start_console()
-        log.info("service_started", pipelines=[p.name for p in self.app.settings.pipelines if p.enabled])
 
     def _start_console(self) -> None:
         try:

@@ -98,6 +98,16 @@ class AuditAction(StrEnum):
     PIPELINE_BACKFILL = "pipeline_backfill"
     MAPPINGS_UPLOAD = "mappings_upload"
     MAPPINGS_ROLLBACK = "mappings_rollback"
+    RECONCILE_REPAIR = "reconcile_repair"
+
+
+class Finding(StrEnum):
+    """What reconciliation found wrong with a record on a target."""
+
+    MISSING = "missing"  # in the source, not delivered or not on the target
+    STALE = "stale"  # the target holds an older version than the source's
+    EXTRA = "extra"  # on the target with our id, no source record
+    DIVERGED = "diverged"  # same version, but the target's content is not what we sent
 
 
 class Deadline(StrEnum):
@@ -191,6 +201,13 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         AuditAction.PIPELINE_BACKFILL: "从指定日期重新读取",
         AuditAction.MAPPINGS_UPLOAD: "上传并应用映射表",
         AuditAction.MAPPINGS_ROLLBACK: "恢复映射表的上一版本",
+        AuditAction.RECONCILE_REPAIR: "对账补推",
+    },
+    Finding: {
+        Finding.MISSING: "缺失",
+        Finding.STALE: "版本落后",
+        Finding.EXTRA: "多余",
+        Finding.DIVERGED: "内容不一致",
     },
     Deadline: {
         Deadline.OVERDUE: "已逾期",

@@ -7,7 +7,8 @@ redone finds the targets already hold it (each target is written idempotently by
 All reads and writes of the ledger's tables go through ``Ledger``, whose parts are split by what they
 are about: ``cursors``, ``deliveries``, ``pages`` (the page transaction), ``failures``, ``runs``,
 ``reports`` (the queries of status, deadlines and the monthly report), ``users`` (console accounts),
-``controls`` (pause, run now, re-read: what operators asked of each pipeline).
+``controls`` (pause, run now, re-read: what operators asked of each pipeline), ``reconcile``
+(reconciliation runs and their findings).
 The schema and its migrations are in ``schema``.
 """
 
@@ -25,6 +26,7 @@ from sync.ledger.deliveries import DeliveriesPart
 from sync.ledger.failures import FailuresPart
 from sync.ledger.mapping_versions import MappingVersion, MappingVersionsPart
 from sync.ledger.pages import PagesPart, RecordSnapshot
+from sync.ledger.reconcile import ReconcilePart
 from sync.ledger.reports import ReportsPart
 from sync.ledger.runs import RunsPart
 from sync.ledger.users import UsersPart
@@ -39,6 +41,7 @@ class Ledger(
     ReportsPart,
     ControlsPart,
     MappingVersionsPart,
+    ReconcilePart,
 ):
     """All reads and writes of the ledger database go through here."""
 

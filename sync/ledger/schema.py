@@ -230,6 +230,38 @@ mapping_versions = Table(
     Column("applied_at", DateTime, nullable=False),
 )
 
+# Reconciliation (``zhifa-sync reconcile``): one row per run, and what it found, record by record.
+reconcile_runs = Table(
+    "reconcile_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), nullable=False, unique=True),
+    Column("pipeline", String(100), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("since", DateTime),  # the window's start (None: the pipeline's start)
+    Column("repair", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False),  # running | ok | error
+    Column("listed", Integer, nullable=False, default=0),  # records the source listed
+    Column("found", Integer, nullable=False, default=0),
+    Column("repaired", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Index("ix_reconcile_runs_pipeline_started", "pipeline", "started_at"),
+)
+
+reconcile_findings = Table(
+    "reconcile_findings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), nullable=False, index=True),
+    Column("target", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("source_id", String(64), nullable=False),
+    Column("finding", String(16), nullable=False),  # missing | stale | extra | diverged
+    Column("detail", Text),
+    Column("repaired", Boolean, nullable=False, default=False),
+)
+
 meta = Table(
     "meta",
     metadata,

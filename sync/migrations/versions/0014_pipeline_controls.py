@@ -1,7 +1,7 @@
 """pipeline_controls: pause/resume, run now and re-read from a date, asked for by operators
 
 Revision ID: 0014
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-07 10:15:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
