@@ -213,7 +213,7 @@ def test_every_form_post_without_the_session_csrf_token_is_refused(console: Cons
     posts = [r.path for r in app_routes if "POST" in (getattr(r, "methods", None) or ())]  # type: ignore[attr-defined]
     assert len(posts) >= 6
     for route in posts:
-        path = route.replace("{failure_id:int}", str(fid))
+        path = re.sub(r"\{[a-z_]+:int\}", str(fid), route).replace("{name}", "district-inspections")
         for token in ({}, {"csrf": "forged"}):
             data = {"note": "伪造", "error_kind": "rejected", "username": "op", "password": PASSWORD, **token}
             assert client.post(path, data=data).status_code == 403, (path, token)
