@@ -71,6 +71,7 @@ class Stage(StrEnum):
     MAP = "map"
     PUSH = "push"
     FEEDBACK = "feedback"
+    RECORD = "record"  # writing the outcome to the ledger
 
 
 class RunStatus(StrEnum):
@@ -159,6 +160,7 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         Stage.MAP: "映射",
         Stage.PUSH: "推送",
         Stage.FEEDBACK: "回执",
+        Stage.RECORD: "记账",
     },
     RunStatus: {
         RunStatus.RUNNING: "运行中",

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from simulators.harness import zhifa
 from tests.e2e.stack import Stack, make_stack
 
 HOSTILE = "<script>alert(1)</script>' OR 1=1; DROP TABLE records;--"
@@ -205,3 +206,48 @@ def test_garbage_in_the_source_pages_fails_only_those_items(
         city = {**stack.ours("jcjl"), **stack.ours("xzcf")}
         assert set(city) == expected
         assert all(len(v) == 1 for v in city.values())
+
+
+NUL_NAME = "天津\u0000测试有限公司"
+
+
+def test_a_nul_byte_is_a_bad_field_and_every_pipeline_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ledger_url: str
+) -> None:
+    """An inspection whose enterprise name holds a NUL, and a penalty whose facts hold an ESC, synced
+    by a real ``sync --once`` on SQLite and on PostgreSQL (which refuses NUL in text): each is one
+    validation failure naming its field, stored with the character written out; the pages commit, the
+    process ends normally, the later pipeline runs, and everything else arrives once, without NUL."""
+    with make_stack(tmp_path, monkeypatch, inspections=40, penalties=15, db_url=ledger_url) as stack:
+        insp = next(r for r in stack.district.records("inspections") if r["status"] == "submitted")
+        pen = next(r for r in stack.district.records("penalties") if r["status"] == "decided")
+        stack.district.upsert("inspections", variant(insp, "NUL-NAME", enterprise__name=NUL_NAME))
+        stack.district.upsert("penalties", variant(pen, "ESC-FACTS", facts="经查\x1b[2J属实"))
+        proc = zhifa(stack.config_path, "sync", "--once", log=tmp_path / "sync.log")
+        assert proc.wait(timeout=120) in (0, 1)  # 1: some records failed
+        log_text = (tmp_path / "sync.log").read_text(encoding="utf-8")
+        assert "Traceback" not in log_text and "run_crashed" not in log_text
+
+        app = stack.app()
+        try:
+            rows, _total = app.ledger.query_failures(state="unresolved", limit=100)
+            runs = {r["pipeline"]: r["status"] for r in app.ledger.recent_runs(limit=10)}
+        finally:
+            app.close()
+        by_id = {r["source_id"]: r for r in rows}
+        assert set(by_id) == {"NUL-NAME", "ESC-FACTS"}
+        assert "enterprise.name" in by_id["NUL-NAME"]["message"] and "NUL" in by_id["NUL-NAME"]["message"]
+        assert by_id["NUL-NAME"]["party_name"] == "天津\\u0000测试有限公司"
+        assert "facts" in by_id["ESC-FACTS"]["message"] and "ESC" in by_id["ESC-FACTS"]["message"]
+        assert all(r["error_kind"] == "validation" for r in rows)
+        assert set(runs.values()) == {"failed"}, runs  # both pipelines ran to their end
+
+        city = {**stack.ours("jcjl"), **stack.ours("xzcf")}
+        expected = {
+            r["id"]
+            for kind in ("inspections", "penalties")
+            for r in stack.district.records(kind)
+            if r["status"] not in ("draft", "filed")
+        } - {"NUL-NAME", "ESC-FACTS"}
+        assert set(city) == expected
+        assert not any("\x00" in str(v) for k in ("jcjl", "xzcf") for r in stack.city(k) for v in r.values())
