@@ -35,7 +35,7 @@ class CreditEvent(BaseModel):
     @classmethod
     def _no_controls(cls, v: Any) -> Any:
         if isinstance(v, str) and (problem := control_char_problem(v)):
-            raise ValueError(problem)
+            raise ValueError(f"{problem}: 来源数据有误, 请在来源系统更正")
         return v
 
     @field_validator("uscc", "cf_wsh", "xybm", mode="before")
@@ -43,7 +43,7 @@ class CreditEvent(BaseModel):
     def _strip(cls, v: Any) -> Any:
         if isinstance(v, str):
             if problem := control_char_problem(v):  # a NUL never reaches a target or the ledger
-                raise ValueError(problem)
+                raise ValueError(f"{problem}: 来源数据有误, 请在来源系统更正")
             v = v.strip()
             return v or None
         return v

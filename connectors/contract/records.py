@@ -47,7 +47,7 @@ def _strip(v: Any) -> Any:
         if "\ufffd" in v:  # bytes that were not UTF-8, replaced when the page was decoded
             raise ValueError("含有无法识别的字符 (来源数据不是 UTF-8 编码): 请在来源系统更正")
         if problem := control_char_problem(v):  # a NUL never reaches a target or the ledger
-            raise ValueError(problem)
+            raise ValueError(f"{problem}: 来源数据有误, 请在来源系统更正")
         return v.strip()
     return v
 

@@ -96,10 +96,7 @@ def control_char_problem(text: str) -> str | None:
         return None
     char = found.group(0)
     name = _CONTROL_NAMES.get(char)
-    return (
-        f"含有控制字符{' ' + name if name else ''} (\\u{ord(char):04x}, 第{found.start() + 1}个字符): "
-        "来源数据有误, 请在来源系统更正"
-    )
+    return f"含有控制字符{' ' + name if name else ''} (\\u{ord(char):04x}, 第{found.start() + 1}个字符)"
 
 
 def escape_controls(text: str) -> str:

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import subprocess
+import sys
+import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from simulators import daemon_config
 from simulators.harness import zhifa
 from tests.e2e.stack import Stack, make_stack
 
@@ -251,3 +257,35 @@ def test_a_nul_byte_is_a_bad_field_and_every_pipeline_goes_on(
         } - {"NUL-NAME", "ESC-FACTS"}
         assert set(city) == expected
         assert not any("\x00" in str(v) for k in ("jcjl", "xzcf") for r in stack.city(k) for v in r.values())
+
+
+def test_hostile_mapping_files_are_file_line_problems(tmp_path: Path) -> None:
+    """``mappings check`` on tables with a stray CR next to a NUL, a NUL inside a cell and an .xlsx zip
+    bomb: one line per problem with file and line, exit code 1, no traceback, in under a few seconds."""
+    maps = daemon_config.copy_mappings(tmp_path / "mappings")
+    officers = maps / "officers.csv"
+    officers.write_bytes(officers.read_bytes() + "u9,名\r\x00字,123\nu8,黎\x00文,1\n".encode())
+    (maps / "inspection_types.csv").unlink()
+    bomb = maps / "inspection_types.xlsx"
+    with (
+        zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+        zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet,
+    ):
+        for _ in range(80):
+            sheet.write(b"<row>" + b" " * (1024 * 1024) + b"</row>")
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "zhifa_sync", "mappings", "check", "--dir", str(maps)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert time.monotonic() - started < 10
+    assert done.returncode == 1 and "Traceback" not in done.stderr + done.stdout, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(
+        re.match(r"officers\.csv:\d+: district_user_id: 值 \\u0000字 含有控制字符 NUL", x) for x in lines
+    )
+    assert any(re.match(r"officers\.csv:\d+: name: 值 黎\\u0000文 含有控制字符 NUL", x) for x in lines)
+    assert any(x.startswith("inspection_types.xlsx: 工作簿解压后过大") for x in lines), lines
