@@ -81,6 +81,7 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"  # stopped after the page in hand (SIGTERM)
     ERROR = "error"  # the run could not go on (source down, credentials refused, a crash)
     SKIPPED = "skipped"  # another instance holds the pipeline right now
+    CRASHED = "crashed"  # its process died mid-run (killed, crashed, power): closed by the next run
 
 
 class AuditAction(StrEnum):
@@ -169,6 +170,7 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         RunStatus.INTERRUPTED: "中断",
         RunStatus.ERROR: "出错",
         RunStatus.SKIPPED: "由其他实例运行",
+        RunStatus.CRASHED: "异常终止",
     },
     AuditAction: {
         AuditAction.RETRY: "重试",

@@ -459,6 +459,18 @@ def test_runs_start_finish_and_list(ledger: Ledger) -> None:
     assert len(ledger.recent_runs()) == 3 and len(ledger.recent_runs(limit=1, offset=1)) == 1
 
 
+def test_a_run_left_running_is_closed_as_crashed_when_its_pipeline_starts_again(ledger: Ledger) -> None:
+    """Starting a run (under the pipeline's lease) closes that pipeline's runs still 'running' — their
+    process died — as 'crashed' with a note; other pipelines' runs are left alone."""
+    dead = ledger.start_run("district-penalties")
+    other = ledger.start_run("district-inspections")
+    new = ledger.start_run("district-penalties")
+    by_id = {r["run_id"]: r for r in ledger.recent_runs()}
+    assert by_id[dead]["status"] == "crashed" and by_id[dead]["finished_at"] is not None
+    assert "进程在运行中终止" in by_id[dead]["error"]
+    assert by_id[new]["status"] == by_id[other]["status"] == "running"
+
+
 def test_page_rows_written_by_the_driver_read_back_and_compare_like_sqlalchemy_rows(ledger: Ledger) -> None:
     """``commit_page`` writes through the driver's executemany: dates and times must be stored exactly
     as SQLAlchemy stores them (on SQLite they are text, compared as text by every query)."""
