@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 from simulators import daemon_config
-from simulators.harness import zhifa
+from simulators.harness import free_port, zhifa
 from tests.e2e.stack import Stack, make_stack
 
 HOSTILE = "<script>alert(1)</script>' OR 1=1; DROP TABLE records;--"
@@ -289,3 +290,56 @@ def test_hostile_mapping_files_are_file_line_problems(tmp_path: Path) -> None:
     )
     assert any(re.match(r"officers\.csv:\d+: name: 值 黎\\u0000文 含有控制字符 NUL", x) for x in lines)
     assert any(x.startswith("inspection_types.xlsx: 工作簿解压后过大") for x in lines), lines
+
+
+UNREACHABLE_LEDGERS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:{port}/zhifa",
+    "sqlite": "sqlite:///{tmp}/no/such/dir/ledger.db",
+}
+
+
+@pytest.mark.parametrize(
+    ("backend", "command"),
+    [("postgresql", ["status"]), ("postgresql", ["sync", "--once"]), ("sqlite", ["failures", "list"])],
+)
+def test_an_unreachable_ledger_is_one_chinese_line_and_exit_1(
+    tmp_path: Path, backend: str, command: list[str]
+) -> None:
+    """``status``, ``sync --once`` and ``failures list`` with a ledger nobody answers for (a closed port,
+    a directory that does not exist): one line saying so in Chinese, exit code 1, no traceback."""
+    url = UNREACHABLE_LEDGERS[backend].format(port=free_port(), tmp=tmp_path)
+    urls = {"district": f"http://127.0.0.1:{free_port()}", "municipal": f"http://127.0.0.1:{free_port()}"}
+    maps = daemon_config.copy_mappings(tmp_path / "mappings")
+    config = daemon_config.write(
+        daemon_config.build(urls, db_url=url, mappings_dir=maps), tmp_path / "c.yaml"
+    )
+    done = _cli(config, *command)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("无法连接账本数据库: ") and "database.url" in line
+
+
+def test_an_inline_secret_is_a_config_error_exit_2_without_a_traceback(tmp_path: Path) -> None:
+    """A password written into the config instead of a reference: a configuration error (exit 2), no
+    traceback. (The wording of the message is issue 18's: sync/config.py.)"""
+    urls = {"district": f"http://127.0.0.1:{free_port()}", "municipal": f"http://127.0.0.1:{free_port()}"}
+    maps = daemon_config.copy_mappings(tmp_path / "mappings")
+    config = daemon_config.build(urls, db_url=f"sqlite:///{tmp_path / 'l.db'}", mappings_dir=maps)
+    config["systems"]["district"]["password"] = "hunter2"
+    path = daemon_config.write(config, tmp_path / "c.yaml")
+    for command in (["status"], ["sync", "--once"]):
+        done = _cli(path, *command)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert "systems.district.password" in done.stderr and "hunter2" not in done.stderr
+
+
+def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zhifa_sync", "-c", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, **daemon_config.secrets_env(), "ZHIFA_LOG_FORMAT": "json"},
+    )
