@@ -273,9 +273,8 @@ def load_with_problems(directory: Path | str) -> tuple[Mappings, list[Problem]]:
     workbook = directory / WORKBOOK
     if workbook.exists():
         try:
-            check_size(workbook, WORKBOOK)
+            sheets = read_workbook(workbook)  # its size checked first
             digest.update(WORKBOOK.encode() + b"\0" + workbook.read_bytes())
-            sheets = read_workbook(workbook)
         except MappingFileError as exc:
             problems.extend(exc.problems)
         for title in sheets:
@@ -312,9 +311,8 @@ def load_with_problems(directory: Path | str) -> tuple[Mappings, list[Problem]]:
             continue
         path = candidates[0]
         try:
-            check_size(path, path.name)
+            tables[name] = load_table(spec, path, problems)  # its size checked first
             digest.update(name.encode() + b"\0" + path.read_bytes())
-            tables[name] = load_table(spec, path, problems)
         except MappingFileError as exc:
             problems.extend(exc.problems)
     return Mappings(directory, tables, digest.hexdigest()[:16]), problems
