@@ -1,5 +1,16 @@
 """Bad input through the daemon: every kind of bad record a real system sends fails clearly (naming the
-field) or is normalised correctly, and everything else still flows."""
+field) or is normalised correctly, and everything else still flows.
+
+The kinds, and what the operator sees:
+
+- bad codes, numbers, amounts, dates, lengths, officers (``corpus``): a 数据不合规 failure naming the field;
+- items that are not objects, bytes that are not UTF-8, HTML answers: one failure per item, or a retry;
+- a NUL or another control character in any text field: a failure naming the field and the character
+  (``enterprise.name: 含有控制字符 NUL (\\u0000, 第3个字符)``), stored written out; on PostgreSQL too;
+- mapping files with a stray CR, a NUL in a cell, or an .xlsx zip bomb: ``file:line: column:`` problems
+  from ``mappings check`` (exit 1), the bomb refused from the zip directory;
+- an unreachable ledger: one line ``无法连接账本数据库: …`` (exit 1); an inline secret: a config error (exit 2).
+"""
 
 from __future__ import annotations
 
