@@ -18,8 +18,8 @@ import structlog
 from connectors.contract.errors import ConnectorError, MappingMissing, RecordInvalid
 from connectors.contract.records import Record
 from connectors.contract.roles import Delivered, RawSummary
-from connectors.contract.states import Action, ErrorKind, RunStatus, Stage
-from connectors.contract.validators import mask_text
+from connectors.contract.states import Action, ErrorKind, RunStatus, Stage, label
+from connectors.contract.validators import escape_controls, mask_text
 
 log = structlog.get_logger("zhifa.pipeline")
 
@@ -160,6 +160,29 @@ def invalid(s: Subject, exc: RecordInvalid, raw: Any, about: RawSummary) -> Outc
         party_name=about.party_name[:200] if about.party_name else None,
         party_code=about.party_code[:32] if about.party_code else None,
     )
+
+
+def not_recorded(o: Outcome, error: str) -> Outcome:
+    """The ledger refused this outcome's rows (``error``, the database's words): a failure in its place,
+    so the record is retried (an attempted push, if it was pushed) instead of being lost with the page."""
+    return Outcome(
+        o.system,
+        o.kind,
+        escape_controls(o.source_id)[:64],
+        o.target,
+        Action.FAILED,
+        stage=Stage.RECORD,
+        # a push that went through is retried (as attempted); a failure stays the kind it was
+        error_kind=(o.error_kind or ErrorKind.INTERNAL) if o.failed else ErrorKind.TRANSIENT,
+        message=f"结果未能写入账本 ({label(Action, o.action)}): {error}",
+        doc_no=_clean(o.doc_no, 128),
+        party_name=_clean(o.party_name, 200),
+        party_code=_clean(o.party_code, 32),
+    )
+
+
+def _clean(text: str | None, size: int) -> str | None:
+    return escape_controls(text)[:size] if text else None
 
 
 def rejected_by_feedback(s: Subject, message: str) -> Outcome:

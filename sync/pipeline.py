@@ -48,7 +48,7 @@ from connectors.contract.roles import (
     Target,
 )
 from connectors.contract.states import DeliveryState, RunStatus, Stage
-from connectors.contract.validators import mask_text
+from connectors.contract.validators import escape_controls, mask_text
 from sync import logs, metrics, outcomes, push_process
 from sync.config import PipelineConfig
 from sync.ledger import Ledger, RecordSnapshot
@@ -551,8 +551,9 @@ class Pipeline:
             for t in targets
         )
         if about.source_id:
-            page.ids.add(about.source_id)
-            page.snapshots.append(self._raw_snapshot(about.source_id, raw))
+            source_id = escape_controls(about.source_id)  # as the failure names it (a NUL written out)
+            page.ids.add(source_id)
+            page.snapshots.append(self._raw_snapshot(source_id, raw))
 
     def _snapshot(self, record: Record, raw: dict[str, Any]) -> RecordSnapshot:
         body = _dump_raw(raw)

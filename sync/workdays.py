@@ -11,8 +11,6 @@ counted with weekends only, and ``coverage_warning`` says so loudly.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 import chinese_calendar
 
 from connectors.contract.mapping import MappingFileError, Problem
-from sync.mapping.files import decode_text
+from sync.mapping.files import check_size, decode_text, read_csv
 
 DEFAULT_TABLE = Path(__file__).resolve().parent.parent / "mappings" / "holidays.csv"
 
@@ -54,7 +52,8 @@ class WorkCalendar:
         if not path.exists():
             return cal
         problems: list[Problem] = []
-        rows = list(csv.reader(io.StringIO(decode_text(path.read_bytes(), path.name))))
+        check_size(path, path.name)
+        rows = read_csv(decode_text(path.read_bytes(), path.name), path.name)
         header = [h.strip() for h in rows[0]] if rows else []
         if header[:2] != ["date", "kind"]:
             raise MappingFileError([Problem(path.name, 1, "", "表头应为 date,kind,note")])

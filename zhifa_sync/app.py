@@ -179,7 +179,10 @@ class App:
             raise KeyError(f"未知的管道: {', '.join(unknown)} (已配置: {', '.join(self._locks)})")
         results = {}
         for name in chosen:
-            results[name] = self.run_pipeline(name, stop)
+            try:
+                results[name] = self.run_pipeline(name, stop)
+            except Exception as exc:  # logged (run_crashed) and its run ended: the other pipelines go on
+                results[name] = RunCounts(status=RunStatus.ERROR, error=f"{type(exc).__name__}: {exc}")
             if stop is not None and stop.is_set():
                 break
         return results

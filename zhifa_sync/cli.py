@@ -16,6 +16,7 @@ from connectors.contract.states import ErrorKind, FailureState, label
 from connectors.contract.validators import mask_text
 from sync import logs
 from sync.cli_format import table
+from zhifa_sync import cli_errors
 from zhifa_sync.context import app_from_args, config_path
 
 
@@ -340,6 +341,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MappingFileError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except Exception as exc:  # what an operator can act on, in one line; ZHIFA_DEBUG=1 for the traceback
+        if os.environ.get("ZHIFA_DEBUG"):
+            raise
+        failure = cli_errors.explain(exc)
+        print(failure.message, file=sys.stderr)
+        return failure.exit_code
 
 
 if __name__ == "__main__":

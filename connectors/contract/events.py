@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.contract.clock import to_beijing
+from connectors.contract.validators import control_char_problem
 
 EventType = Literal["REPAIRED", "WITHDRAWN", "EXPIRED", "BLACKLIST_ADD", "BLACKLIST_REMOVE"]
 
@@ -30,10 +31,19 @@ class CreditEvent(BaseModel):
     xybm: str | None = None
     occurred_at: datetime = Field(alias="occurredAt")  # naive Beijing time once validated
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _no_controls(cls, v: Any) -> Any:
+        if isinstance(v, str) and (problem := control_char_problem(v)):
+            raise ValueError(f"{problem}: 来源数据有误, 请在来源系统更正")
+        return v
+
     @field_validator("uscc", "cf_wsh", "xybm", mode="before")
     @classmethod
     def _strip(cls, v: Any) -> Any:
         if isinstance(v, str):
+            if problem := control_char_problem(v):  # a NUL never reaches a target or the ledger
+                raise ValueError(f"{problem}: 来源数据有误, 请在来源系统更正")
             v = v.strip()
             return v or None
         return v

@@ -29,7 +29,14 @@ from pydantic import (
 
 from connectors.contract.errors import FieldError, RecordInvalid
 from connectors.contract.events import CreditEvent
-from connectors.contract.validators import id_card_problem, mask_id, region_problem, uscc_problem
+from connectors.contract.validators import (
+    control_char_problem,
+    escape_controls,
+    id_card_problem,
+    mask_id,
+    region_problem,
+    uscc_problem,
+)
 
 RecordKind = Literal["inspection", "penalty", "credit_event"]
 KINDS: tuple[RecordKind, ...] = ("inspection", "penalty")  # what the district platform holds
@@ -39,6 +46,8 @@ def _strip(v: Any) -> Any:
     if isinstance(v, str):
         if "\ufffd" in v:  # bytes that were not UTF-8, replaced when the page was decoded
             raise ValueError("含有无法识别的字符 (来源数据不是 UTF-8 编码): 请在来源系统更正")
+        if problem := control_char_problem(v):  # a NUL never reaches a target or the ledger
+            raise ValueError(f"{problem}: 来源数据有误, 请在来源系统更正")
         return v.strip()
     return v
 
@@ -196,7 +205,7 @@ class _Record(_Model):
     updated_at: Time
     # Codes of the origin system that have no canonical field (a record with ``origin`` ≠ district
     # keeps its origin's codes in the code fields; the target maps them back, e.g. municipal ``sfla``).
-    source_codes: dict[str, str] = {}
+    source_codes: dict[Str, Str] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -416,7 +425,7 @@ def parse_record(kind: RecordKind, raw: Any) -> Record:
                 )
             ],
         )
-    record_id = str(raw.get("id") or raw.get("eventId") or "?")
+    record_id = escape_controls(str(raw.get("id") or raw.get("eventId") or "?"))
     try:
         return cast(Record, MODELS[kind].model_validate(raw))  # a CreditEvent stands in for a Record
     except ValidationError as exc:

@@ -71,6 +71,7 @@ class Stage(StrEnum):
     MAP = "map"
     PUSH = "push"
     FEEDBACK = "feedback"
+    RECORD = "record"  # writing the outcome to the ledger
 
 
 class RunStatus(StrEnum):
@@ -81,6 +82,7 @@ class RunStatus(StrEnum):
     ERROR = "error"  # the run could not go on (source down, credentials refused, a crash)
     SKIPPED = "skipped"  # another instance holds the pipeline right now
     PAUSED = "paused"  # an operator paused the pipeline: not run until resumed
+    CRASHED = "crashed"  # its process died mid-run (killed, crashed, power): closed by the next run
 
 
 class AuditAction(StrEnum):
@@ -176,6 +178,7 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         Stage.MAP: "映射",
         Stage.PUSH: "推送",
         Stage.FEEDBACK: "回执",
+        Stage.RECORD: "记账",
     },
     RunStatus: {
         RunStatus.RUNNING: "运行中",
@@ -185,6 +188,7 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         RunStatus.ERROR: "出错",
         RunStatus.SKIPPED: "由其他实例运行",
         RunStatus.PAUSED: "已暂停",
+        RunStatus.CRASHED: "异常终止",
     },
     AuditAction: {
         AuditAction.RETRY: "重试",

@@ -80,6 +80,31 @@ def mask_text(text: str) -> str:
     )
 
 
+# C0 control characters no field may hold: NUL always; tab and newline (LF, or CRLF) are text.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]|\r(?!\n)")
+_CONTROL_NAMES = {"\x00": "NUL", "\r": "CR", "\x1b": "ESC", "\x08": "BS", "\x0b": "VT", "\x0c": "FF"}
+
+
+def control_char_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored or sent (a NUL or another C0 control character), or None.
+
+    PostgreSQL refuses NUL in text, and the targets' databases cut strings at it; the other C0
+    characters (ESC, BS, a lone CR, …) are never part of a name, a number or a note.
+    """
+    found = _CONTROL_RE.search(text)
+    if found is None:
+        return None
+    char = found.group(0)
+    name = _CONTROL_NAMES.get(char)
+    return f"含有控制字符{' ' + name if name else ''} (\\u{ord(char):04x}, 第{found.start() + 1}个字符)"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as ``\\uXXXX`` text: what an operator is shown,
+    and what the ledger keeps, of a value that failed ``control_char_problem``."""
+    return _CONTROL_RE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
 def to_halfwidth(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 

@@ -3,6 +3,7 @@
 Every write of one page of work — record snapshots, delivery outcomes, failures and the cursor —
 happens in one transaction, so a crash leaves either all of a page or none of it; a page that is
 redone finds the targets already hold it (each target is written idempotently by our own record id).
+A page the database refuses for one record's sake is written again record by record (``commit_page``).
 
 All reads and writes of the ledger's tables go through ``Ledger``, whose parts are split by what they
 are about: ``cursors``, ``deliveries``, ``pages`` (the page transaction), ``failures``, ``runs``,

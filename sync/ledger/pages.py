@@ -8,16 +8,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import Connection, and_, delete, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 
 from connectors.contract.roles import Cursor
 from connectors.contract.states import Action, FailureState
+from connectors.contract.validators import escape_controls, mask_text
 from sync import outcomes
 from sync.ledger.base import now
 from sync.ledger.cursors import CursorsPart
 from sync.ledger.schema import deliveries, failure_attempts, failures, push_intents, records
 from sync.ledger.upsert import chunks, upsert
 from sync.outcomes import Outcome, Subject
+
+log = structlog.get_logger("zhifa.ledger")
+
+# What one record's rows can do to a page transaction (a value the database refuses, a constraint);
+# a lost connection is not among them: the whole page fails and is redone.
+_RECORD_ERRORS = (DataError, IntegrityError)
 
 
 @dataclass
@@ -35,6 +44,38 @@ class RecordSnapshot:
     event_date: Any
     source_updated_at: datetime | None
     natural_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _RecordPart:
+    """One record's share of a page: its snapshot (if kept) and its outcomes on every target."""
+
+    source_id: str
+    snapshots: list[RecordSnapshot]
+    outcomes: list[Outcome]
+
+
+def _by_record(snapshots: Sequence[RecordSnapshot], found: Sequence[Outcome]) -> list[_RecordPart]:
+    parts: dict[tuple[str, str, str], _RecordPart] = {}
+    for s in snapshots:
+        key = (s.system, s.kind, s.source_id)
+        parts.setdefault(key, _RecordPart(s.source_id, [], [])).snapshots.append(s)
+    for o in found:
+        key = (o.system, o.kind, o.source_id)
+        parts.setdefault(key, _RecordPart(o.source_id, [], [])).outcomes.append(o)
+    return list(parts.values())
+
+
+def _db_error(exc: Exception) -> str:
+    """The database's own words (first line), without the SQL and its parameters (personal data)."""
+    orig = getattr(exc, "orig", None) or exc
+    first = str(orig).strip().splitlines()
+    return mask_text(escape_controls(f"{type(orig).__name__}: {first[0] if first else ''}"))[:300]
+
+
+def _safe(value: Any) -> Any:
+    """What a failure row keeps of a value: control characters (a NUL) written out as text."""
+    return escape_controls(value) if isinstance(value, str) else value
 
 
 class PagesPart(CursorsPart):
@@ -62,31 +103,76 @@ class PagesPart(CursorsPart):
         outcomes: list[Outcome],
         cursor: Cursor | None,
     ) -> None:
-        """Write one page's snapshots, outcomes, failures and cursor in one transaction."""
+        """Write one page's snapshots, outcomes, failures and cursor in one transaction.
+
+        When the database refuses the page for one record's sake, the page is written again record by
+        record: the outcomes of every other record are kept, the bad one is kept as a failure.
+        """
+        try:
+            self._commit(pipeline, run_id, snapshots, outcomes, cursor)
+        except _RECORD_ERRORS as exc:
+            log.warning("page_commit_refused", error=_db_error(exc), records=len(snapshots) or len(outcomes))
+            for part in _by_record(snapshots, outcomes):
+                self._commit_record(pipeline, run_id, part)
+            if cursor is not None:
+                with self.engine.begin() as conn:
+                    self._save_cursor(conn, pipeline, cursor)
+
+    def _commit(
+        self,
+        pipeline: str,
+        run_id: str,
+        snapshots: list[RecordSnapshot],
+        outcomes: list[Outcome],
+        cursor: Cursor | None,
+    ) -> None:
         ts = now()
         with self.engine.begin() as conn:
-            upsert(
-                conn,
-                records,
-                [dict(s.__dict__, first_seen=ts, last_seen=ts) for s in snapshots],
-                ["system", "kind", "source_id"],
-                [
-                    "status",
-                    "record_hash",
-                    "body",
-                    "doc_no",
-                    "party_name",
-                    "party_code",
-                    "dept_code",
-                    "event_date",
-                    "source_updated_at",
-                    "last_seen",
-                    "natural_key",
-                ],
-            )
+            self._write_snapshots(conn, snapshots, ts)
             self._write_outcomes(conn, pipeline, run_id, outcomes, ts)
             if cursor is not None:
                 self._save_cursor(conn, pipeline, cursor)
+
+    def _commit_record(self, pipeline: str, run_id: str, part: _RecordPart) -> None:
+        """One record's rows alone; if the database refuses them, a failure per target that says so
+        (with the snapshot if that is not what it refused), so the record is neither lost nor retried
+        blind. Raises the first error if not even that can be written."""
+        try:
+            self._commit(pipeline, run_id, part.snapshots, part.outcomes, None)
+            return
+        except _RECORD_ERRORS as exc:
+            error = exc
+        log.error("record_not_recorded", record_id=escape_controls(part.source_id), error=_db_error(error))
+        refused = [outcomes.not_recorded(o, _db_error(error)) for o in part.outcomes]
+        for snapshots in (part.snapshots, []):
+            try:
+                self._commit(pipeline, run_id, snapshots, refused, None)
+                return
+            except _RECORD_ERRORS:
+                continue
+        raise error
+
+    @staticmethod
+    def _write_snapshots(conn: Connection, snapshots: list[RecordSnapshot], ts: datetime) -> None:
+        upsert(
+            conn,
+            records,
+            [dict(s.__dict__, first_seen=ts, last_seen=ts) for s in snapshots],
+            ["system", "kind", "source_id"],
+            [
+                "status",
+                "record_hash",
+                "body",
+                "doc_no",
+                "party_name",
+                "party_code",
+                "dept_code",
+                "event_date",
+                "source_updated_at",
+                "last_seen",
+                "natural_key",
+            ],
+        )
 
     def _write_outcomes(
         self, conn: Connection, pipeline: str, run_id: str, outcomes: list[Outcome], ts: datetime
@@ -204,7 +290,7 @@ class PagesPart(CursorsPart):
             "pipeline": pipeline,
             "last_seen": ts,
             "state": state,
-            **{name: getattr(o, name) for name in self._FAILURE_FIELDS},
+            **{name: _safe(getattr(o, name)) for name in self._FAILURE_FIELDS},
         }
         existing = conn.scalar(select(failures.c.id).where(key))
         if existing is None:
@@ -235,7 +321,7 @@ class PagesPart(CursorsPart):
                 run_id=run_id,
                 stage=o.stage,
                 error_kind=o.error_kind,
-                message=o.message,
+                message=_safe(o.message),
             )
         )
 

@@ -6,26 +6,43 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from sqlalchemy import ColumnElement, func, select, update
 
+from connectors.contract.states import RunStatus
 from sync.ledger.base import Part, now
 from sync.ledger.schema import audit_log, runs
 from sync.outcomes import RunCounts
+
+log = structlog.get_logger("zhifa.ledger")
+
+CRASHED_NOTE = "进程在运行中终止 (被强制结束、崩溃或主机断电), 由下一次运行标记; 已提交的页不受影响, 其余记录下次运行补上"
 
 
 class RunsPart(Part):
     """Runs and audit entries."""
 
     def start_run(self, pipeline: str) -> str:
+        """A new run of ``pipeline``; the caller holds the pipeline's lease (``sync.lease``), so a run
+        of it still marked running is one whose process died (SIGKILL, a crash, a lost host): it is
+        closed as crashed here, on the next start or when another instance takes the pipeline over."""
         run_id = uuid.uuid4().hex
         with self.engine.begin() as conn:
+            ts = now()
+            closed = conn.execute(
+                update(runs)
+                .where(runs.c.pipeline == pipeline, runs.c.status == RunStatus.RUNNING)
+                .values(status=RunStatus.CRASHED, finished_at=ts, error=CRASHED_NOTE)
+            ).rowcount
+            if closed:
+                log.warning("crashed_runs_closed", pipeline=pipeline, runs=closed)
             conn.execute(
                 runs.insert().values(
                     run_id=run_id,
                     pipeline=pipeline,
                     instance=self.instance,
-                    started_at=now(),
-                    status="running",
+                    started_at=ts,
+                    status=RunStatus.RUNNING,
                 )
             )
         return run_id

@@ -11,6 +11,9 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import zipfile
+from collections.abc import Iterable
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +26,70 @@ from connectors.contract.mapping import (
     Table,
     TableSpec,
 )
+from connectors.contract.validators import control_char_problem, escape_controls
 
 WORKBOOK = "mappings.xlsx"  # the whole set in one workbook, a sheet per table
 NOTE_SHEET_PREFIX = "说明"  # sheets for people, ignored by the loader
+
+# Limits of a mapping file. The largest shipped table has a few hundred rows; a district's officer list
+# a few thousand. An .xlsx is a zip: what it unpacks to is summed from its central directory before
+# openpyxl opens it (Python's zipfile stops an entry at its declared size and fails its CRC check when
+# the data says otherwise, so the directory cannot understate it).
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_ROWS = 100_000
+MAX_XLSX_UNPACKED_BYTES = 64 * 1024 * 1024
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def check_size(path: Path, file: str) -> None:
+    """Refuse a file too big to be a mapping table, before reading it."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise MappingFileError(
+            [
+                Problem(
+                    file,
+                    0,
+                    "",
+                    f"文件过大 ({_mb(size)}), 映射表文件最大 {_mb(MAX_FILE_BYTES)}: 请检查是否选错了文件",
+                )
+            ]
+        )
+    if path.suffix.lower() == ".xlsx":
+        _check_unpacked(path, file)
+
+
+def _check_unpacked(path: Path, file: str) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            unpacked = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return  # not a zip: openpyxl says so in its own words (below)
+    if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        raise MappingFileError(
+            [
+                Problem(
+                    file,
+                    0,
+                    "",
+                    f"工作簿解压后过大 ({_mb(unpacked)}), 最大 {_mb(MAX_XLSX_UNPACKED_BYTES)}: "
+                    "文件可能已损坏或不是映射表, 请在 Excel 中重新保存或改用 CSV",
+                )
+            ]
+        )
+
+
+def _capped(rows: Iterable[list[str]], file: str) -> list[list[str]]:
+    """At most ``MAX_ROWS`` rows (and the header): a longer table is refused, not read to its end."""
+    taken = list(islice(rows, MAX_ROWS + 2))
+    if len(taken) > MAX_ROWS + 1:
+        raise MappingFileError(
+            [Problem(file, MAX_ROWS + 2, "", f"行数超过上限 ({MAX_ROWS} 行): 请检查是否选错了文件")]
+        )
+    return taken
 
 
 def decode_text(data: bytes, file: str) -> str:
@@ -84,27 +148,41 @@ def _open_workbook(path: Path, file: str) -> Any:
         ) from None
 
 
-def _sheet_rows(sheet: Any) -> list[list[str]]:
-    return [[cell_text(c) for c in row] for row in sheet.iter_rows(values_only=True)]
+def _sheet_rows(sheet: Any, file: str) -> list[list[str]]:
+    return _capped(([cell_text(c) for c in row] for row in sheet.iter_rows(values_only=True)), file)
+
+
+def read_csv(text: str, file: str) -> list[list[str]]:
+    """CSV rows; a line the csv module cannot read (a stray quote or CR) is a ``file:line`` problem."""
+    # newline="": CR, LF and CRLF end a line as Excel (Windows or Mac) wrote it; inside quotes they stay
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _capped(reader, file)
+    except csv.Error as exc:
+        raise MappingFileError(
+            [Problem(file, reader.line_num, "", f"CSV 格式错误, 无法读取 ({exc}): 请在 Excel 中重新保存")]
+        ) from None
 
 
 def read_rows(path: Path) -> list[list[str]]:
     """The cells of a table file (.csv: UTF-8 with or without BOM; .xlsx: the first sheet), as text."""
+    check_size(path, path.name)
     if path.suffix.lower() == ".xlsx":
         wb = _open_workbook(path, path.name)
         try:
-            return _sheet_rows(wb.worksheets[0])
+            return _sheet_rows(wb.worksheets[0], path.name)
         finally:
             wb.close()
-    return list(csv.reader(io.StringIO(decode_text(path.read_bytes(), path.name))))
+    return read_csv(decode_text(path.read_bytes(), path.name), path.name)
 
 
 def read_workbook(path: Path) -> dict[str, list[list[str]]]:
     """Every sheet of ``mappings.xlsx`` but the notes, by sheet name."""
+    check_size(path, path.name)
     wb = _open_workbook(path, path.name)
     try:
         return {
-            ws.title.strip(): _sheet_rows(ws)
+            ws.title.strip(): _sheet_rows(ws, f"{path.name}[{ws.title.strip()}]")
             for ws in wb.worksheets
             if not ws.title.strip().startswith(NOTE_SHEET_PREFIX)
         }
@@ -118,6 +196,17 @@ def _differences(spec: TableSpec, first: dict[str, str], second: dict[str, str])
         for c in spec.columns
         if first.get(c, "") != second.get(c, "")
     )
+
+
+def _control_problems(file: str, line: int, values: dict[str, str], problems: list[Problem]) -> bool:
+    """A NUL or another control character in a cell: a problem naming the cell (the row is not used)."""
+    found = [
+        Problem(file, line, name, f"值 {escape_controls(value)[:60]} {problem}: 请删除该字符后保存")
+        for name, value in values.items()
+        if (problem := control_char_problem(value))
+    ]
+    problems.extend(found)
+    return bool(found)
 
 
 def load_table(spec: TableSpec, path: Path, problems: list[Problem]) -> Table:
@@ -143,6 +232,8 @@ def table_from_rows(spec: TableSpec, file: str, rows_raw: list[list[str]], probl
         if not any(cell.strip() for cell in raw):
             continue  # Excel leaves blank lines at the end
         values = {name: (raw[i].strip() if i < len(raw) else "") for name, i in index.items()}
+        if _control_problems(file, line, values, problems):
+            continue
         key = tuple(values[k] for k in spec.key)
         blank_keys = [k for k in spec.key if not values[k]]
         if blank_keys:
@@ -181,9 +272,9 @@ def load_with_problems(directory: Path | str) -> tuple[Mappings, list[Problem]]:
     sheets: dict[str, list[list[str]]] = {}
     workbook = directory / WORKBOOK
     if workbook.exists():
-        digest.update(WORKBOOK.encode() + b"\0" + workbook.read_bytes())
         try:
-            sheets = read_workbook(workbook)
+            sheets = read_workbook(workbook)  # its size checked first
+            digest.update(WORKBOOK.encode() + b"\0" + workbook.read_bytes())
         except MappingFileError as exc:
             problems.extend(exc.problems)
         for title in sheets:
@@ -219,9 +310,9 @@ def load_with_problems(directory: Path | str) -> tuple[Mappings, list[Problem]]:
                 )
             continue
         path = candidates[0]
-        digest.update(name.encode() + b"\0" + path.read_bytes())
         try:
-            tables[name] = load_table(spec, path, problems)
+            tables[name] = load_table(spec, path, problems)  # its size checked first
+            digest.update(name.encode() + b"\0" + path.read_bytes())
         except MappingFileError as exc:
             problems.extend(exc.problems)
     return Mappings(directory, tables, digest.hexdigest()[:16]), problems

@@ -1,16 +1,35 @@
 """Bad input through the daemon: every kind of bad record a real system sends fails clearly (naming the
-field) or is normalised correctly, and everything else still flows."""
+field) or is normalised correctly, and everything else still flows.
+
+The kinds, and what the operator sees:
+
+- bad codes, numbers, amounts, dates, lengths, officers (``corpus``): a 数据不合规 failure naming the field;
+- items that are not objects, bytes that are not UTF-8, HTML answers: one failure per item, or a retry;
+- a NUL or another control character in any text field: a failure naming the field and the character
+  (``enterprise.name: 含有控制字符 NUL (\\u0000, 第3个字符)``), stored written out; on PostgreSQL too;
+- mapping files with a stray CR, a NUL in a cell, or an .xlsx zip bomb: ``file:line: column:`` problems
+  from ``mappings check`` (exit 1), the bomb refused from the zip directory;
+- an unreachable ledger: one line ``无法连接账本数据库: …`` (exit 1); an inline secret: a config error (exit 2).
+"""
 
 from __future__ import annotations
 
 import copy
 import json
+import os
+import re
+import subprocess
+import sys
+import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from simulators import daemon_config
+from simulators.harness import free_port, zhifa
 from tests.e2e.stack import Stack, make_stack
 
 HOSTILE = "<script>alert(1)</script>' OR 1=1; DROP TABLE records;--"
@@ -205,3 +224,133 @@ def test_garbage_in_the_source_pages_fails_only_those_items(
         city = {**stack.ours("jcjl"), **stack.ours("xzcf")}
         assert set(city) == expected
         assert all(len(v) == 1 for v in city.values())
+
+
+NUL_NAME = "天津\u0000测试有限公司"
+
+
+def test_a_nul_byte_is_a_bad_field_and_every_pipeline_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ledger_url: str
+) -> None:
+    """An inspection whose enterprise name holds a NUL, and a penalty whose facts hold an ESC, synced
+    by a real ``sync --once`` on SQLite and on PostgreSQL (which refuses NUL in text): each is one
+    validation failure naming its field, stored with the character written out; the pages commit, the
+    process ends normally, the later pipeline runs, and everything else arrives once, without NUL."""
+    with make_stack(tmp_path, monkeypatch, inspections=40, penalties=15, db_url=ledger_url) as stack:
+        insp = next(r for r in stack.district.records("inspections") if r["status"] == "submitted")
+        pen = next(r for r in stack.district.records("penalties") if r["status"] == "decided")
+        stack.district.upsert("inspections", variant(insp, "NUL-NAME", enterprise__name=NUL_NAME))
+        stack.district.upsert("penalties", variant(pen, "ESC-FACTS", facts="经查\x1b[2J属实"))
+        proc = zhifa(stack.config_path, "sync", "--once", log=tmp_path / "sync.log")
+        assert proc.wait(timeout=120) in (0, 1)  # 1: some records failed
+        log_text = (tmp_path / "sync.log").read_text(encoding="utf-8")
+        assert "Traceback" not in log_text and "run_crashed" not in log_text
+
+        app = stack.app()
+        try:
+            rows, _total = app.ledger.query_failures(state="unresolved", limit=100)
+            runs = {r["pipeline"]: r["status"] for r in app.ledger.recent_runs(limit=10)}
+        finally:
+            app.close()
+        by_id = {r["source_id"]: r for r in rows}
+        assert set(by_id) == {"NUL-NAME", "ESC-FACTS"}
+        assert "enterprise.name" in by_id["NUL-NAME"]["message"] and "NUL" in by_id["NUL-NAME"]["message"]
+        assert by_id["NUL-NAME"]["party_name"] == "天津\\u0000测试有限公司"
+        assert "facts" in by_id["ESC-FACTS"]["message"] and "ESC" in by_id["ESC-FACTS"]["message"]
+        assert all(r["error_kind"] == "validation" for r in rows)
+        assert set(runs.values()) == {"failed"}, runs  # both pipelines ran to their end
+
+        city = {**stack.ours("jcjl"), **stack.ours("xzcf")}
+        expected = {
+            r["id"]
+            for kind in ("inspections", "penalties")
+            for r in stack.district.records(kind)
+            if r["status"] not in ("draft", "filed")
+        } - {"NUL-NAME", "ESC-FACTS"}
+        assert set(city) == expected
+        assert not any("\x00" in str(v) for k in ("jcjl", "xzcf") for r in stack.city(k) for v in r.values())
+
+
+def test_hostile_mapping_files_are_file_line_problems(tmp_path: Path) -> None:
+    """``mappings check`` on tables with a stray CR next to a NUL, a NUL inside a cell and an .xlsx zip
+    bomb: one line per problem with file and line, exit code 1, no traceback, in under a few seconds."""
+    maps = daemon_config.copy_mappings(tmp_path / "mappings")
+    officers = maps / "officers.csv"
+    officers.write_bytes(officers.read_bytes() + "u9,名\r\x00字,123\nu8,黎\x00文,1\n".encode())
+    (maps / "inspection_types.csv").unlink()
+    bomb = maps / "inspection_types.xlsx"
+    with (
+        zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+        zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet,
+    ):
+        for _ in range(80):
+            sheet.write(b"<row>" + b" " * (1024 * 1024) + b"</row>")
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "zhifa_sync", "mappings", "check", "--dir", str(maps)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert time.monotonic() - started < 10
+    assert done.returncode == 1 and "Traceback" not in done.stderr + done.stdout, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(
+        re.match(r"officers\.csv:\d+: district_user_id: 值 \\u0000字 含有控制字符 NUL", x) for x in lines
+    )
+    assert any(re.match(r"officers\.csv:\d+: name: 值 黎\\u0000文 含有控制字符 NUL", x) for x in lines)
+    assert any(x.startswith("inspection_types.xlsx: 工作簿解压后过大") for x in lines), lines
+
+
+UNREACHABLE_LEDGERS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:{port}/zhifa",
+    "sqlite": "sqlite:///{tmp}/no/such/dir/ledger.db",
+}
+
+
+@pytest.mark.parametrize(
+    ("backend", "command"),
+    [("postgresql", ["status"]), ("postgresql", ["sync", "--once"]), ("sqlite", ["failures", "list"])],
+)
+def test_an_unreachable_ledger_is_one_chinese_line_and_exit_1(
+    tmp_path: Path, backend: str, command: list[str]
+) -> None:
+    """``status``, ``sync --once`` and ``failures list`` with a ledger nobody answers for (a closed port,
+    a directory that does not exist): one line saying so in Chinese, exit code 1, no traceback."""
+    url = UNREACHABLE_LEDGERS[backend].format(port=free_port(), tmp=tmp_path)
+    urls = {"district": f"http://127.0.0.1:{free_port()}", "municipal": f"http://127.0.0.1:{free_port()}"}
+    maps = daemon_config.copy_mappings(tmp_path / "mappings")
+    config = daemon_config.write(
+        daemon_config.build(urls, db_url=url, mappings_dir=maps), tmp_path / "c.yaml"
+    )
+    done = _cli(config, *command)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("无法连接账本数据库: ") and "database.url" in line
+
+
+def test_an_inline_secret_is_a_config_error_exit_2_without_a_traceback(tmp_path: Path) -> None:
+    """A password written into the config instead of a reference: a configuration error (exit 2), no
+    traceback. (The wording of the message is issue 18's: sync/config.py.)"""
+    urls = {"district": f"http://127.0.0.1:{free_port()}", "municipal": f"http://127.0.0.1:{free_port()}"}
+    maps = daemon_config.copy_mappings(tmp_path / "mappings")
+    config = daemon_config.build(urls, db_url=f"sqlite:///{tmp_path / 'l.db'}", mappings_dir=maps)
+    config["systems"]["district"]["password"] = "hunter2"
+    path = daemon_config.write(config, tmp_path / "c.yaml")
+    for command in (["status"], ["sync", "--once"]):
+        done = _cli(path, *command)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert "systems.district.password" in done.stderr and "hunter2" not in done.stderr
+
+
+def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zhifa_sync", "-c", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, **daemon_config.secrets_env(), "ZHIFA_LOG_FORMAT": "json"},
+    )

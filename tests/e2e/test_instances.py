@@ -94,7 +94,7 @@ def test_two_instances_one_runs_each_pipeline_and_the_survivor_takes_over(
         assert busy, "no instance ever found a pipeline busy elsewhere: the two never competed"
         assert takeover < 10
 
-    # no two runs of one pipeline overlapped (the killed run never finished; it is left 'running')
+    # no two runs of one pipeline overlapped (the killed run is closed as crashed by the takeover)
     with engine.connect() as conn:
         rows = conn.execute(
             select(runs.c.pipeline, runs.c.started_at, runs.c.finished_at, runs.c.status).order_by(runs.c.id)
@@ -104,4 +104,5 @@ def test_two_instances_one_runs_each_pipeline_and_the_survivor_takes_over(
         done = sorted((r.started_at, r.finished_at) for r in rows if r.pipeline == pipeline and r.finished_at)
         for (_s1, f1), (s2, _f2) in itertools.pairwise(done):
             assert s2 >= f1, f"{pipeline}: a run started at {s2} before the previous one finished at {f1}"
-    assert PIPELINE in [r.pipeline for r in rows if r.finished_at is None and r.status == "running"]
+    assert PIPELINE in [r.pipeline for r in rows if r.finished_at is not None and r.status == "crashed"]
+    assert not [r for r in rows if r.status == "running"], "a run was left 'running'"

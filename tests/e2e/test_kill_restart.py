@@ -114,3 +114,47 @@ def test_sigterm_mid_backfill_finishes_the_batch_saves_the_cursor_and_exits_0(tm
         final = zhifa(config, "sync", "--once")
         assert final.wait(120) == 0
         sims.assert_exactly_once()
+
+
+def _statuses(db_url: str) -> list[tuple[str, str]]:
+    ledger = Ledger.connect(db_url)
+    try:
+        with ledger.engine.connect() as conn:
+            return [(r.pipeline, r.status) for r in conn.execute(select(runs.c.pipeline, runs.c.status))]
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_run_killed_mid_way_is_closed_as_crashed_by_the_next_start(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """SIGKILL ``sync --once`` while its first run is running: the row stays 'running' (nobody is left to
+    close it) until the next start takes the pipeline and closes it as 'crashed', with a note."""
+    db_url = (
+        f"sqlite:///{tmp_path / 'ledger.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_schema_url")
+    )
+    with simulators(inspections=100, penalties=10, latency_ms=20, seed=24) as sims:
+        config = write_config(tmp_path, sims, db_url, batch_size=10, concurrency=1)
+        proc = zhifa(config, "sync", "--once")
+        try:
+            wait_for(lambda: sims.delivered() >= 10, 60, "the first run to get going", every=0.1)
+        finally:
+            proc.kill()
+            proc.wait()
+        assert ("district-inspections", "running") in _statuses(db_url)
+        again = zhifa(config, "sync", "--once", log=tmp_path / "again.log")
+        assert again.wait(120) == 0, log_events(tmp_path / "again.log")[-3:]
+        statuses = _statuses(db_url)
+        assert ("district-inspections", "crashed") in statuses
+        assert not [s for s in statuses if s[1] == "running"], statuses
+        events = [e for e in log_events(tmp_path / "again.log") if e.get("event") == "crashed_runs_closed"]
+        assert [(e["pipeline"], e["runs"]) for e in events] == [("district-inspections", 1)]
+        ledger = Ledger.connect(db_url)
+        try:
+            (crashed,) = [r for r in ledger.recent_runs("district-inspections") if r["status"] == "crashed"]
+        finally:
+            ledger.close()
+        assert crashed["finished_at"] is not None and "进程在运行中终止" in crashed["error"]

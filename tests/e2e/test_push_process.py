@@ -3,6 +3,7 @@ pages, and nothing lost or duplicated when the push process or the daemon dies."
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -21,11 +22,12 @@ from connectors.contract.records import parse_record
 from connectors.contract.roles import Context
 from connectors.municipal.config import MunicipalConfig
 from connectors.systems import create
-from simulators import municipal
+from simulators import harness, municipal
+from sync import logs
 from sync.mapping import files as mapping_files
 from sync.push import Job
 from sync.push_process import ChildSpec, RemotePushes
-from tests.e2e.procs import log_events, simulators, wait_for, write_config, zhifa
+from tests.e2e.procs import Sims, log_events, simulators, wait_for, write_config, zhifa
 from tests.e2e.stack import REPO
 
 
@@ -203,3 +205,38 @@ def test_a_push_process_refused_by_the_target_stops_calling_it_and_says_so(tmp_p
         assert len(seconds) >= len(jobs), "the push process sends each push's seconds back for the histogram"
         ours = sims.ours("jcjl")
         assert set(ours) == {r.id for r in records} and set(ours.values()) == {1}
+
+
+def test_every_log_line_of_a_faulted_run_with_a_push_process_is_whole_json(tmp_path: Path) -> None:
+    """The daemon and its push process write to one stderr: under a municipal that fails one call in
+    four (a retry warning per failure, from both processes at once) every line is one JSON object,
+    none longer than PIPE_BUF, and both processes' lines are there."""
+    plan = harness.Plan(
+        inspections=1500,
+        penalties=0,
+        seed=33,
+        faults={
+            "district": {"rate_limits": False},
+            "municipal": {"rate_limits": False, "error_rate": 0.25, "e5000_rate": 0.1, "seed": 33},
+        },
+    )
+    with harness.start_process(plan, timeout_s=60) as running:
+        config = write_config(tmp_path, Sims(running), f"sqlite:///{tmp_path / 'ledger.db'}", batch_size=300)
+        log = tmp_path / "run.log"
+        zhifa(config, "sync", "--once", "district-inspections", log=log).wait(180)
+    raw = log.read_bytes().splitlines()
+    torn = [line[:200] for line in raw if not _is_json_object(line)]
+    assert not torn, f"{len(torn)} of {len(raw)} lines are not one JSON object: {torn[:3]}"
+    assert all(len(line) < logs.LINE_MAX for line in raw)
+    children = set(_children(log))
+    assert children, "no push process was started"
+    retries = [e for e in log_events(log) if e.get("event") == "call_retry"]
+    assert len(retries) > 200, len(retries)
+    print(f"\n{len(raw)} log lines, {len(retries)} retries, all whole JSON")
+
+
+def _is_json_object(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False

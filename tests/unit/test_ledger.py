@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -149,6 +150,39 @@ def test_commit_page_writes_snapshots_deliveries_failures_and_cursor_together(le
     )
     assert [a["run_id"] for a in f["attempt_log"]] == ["r1"]
     assert f["record"] == '{"id": "CF3"}'
+
+
+def test_a_page_the_database_refuses_for_one_record_keeps_the_other_records(ledger: Ledger) -> None:
+    """A record whose rows the database refuses (here a failure without a message, NOT NULL on both
+    backends) costs only that record: the others' deliveries and failures are written, the bad one
+    is kept as a failure saying the ledger refused it, and the cursor moves on."""
+    broken = dataclasses.replace(bad("CF3", kind="transient"), message=None)
+    page(
+        ledger,
+        [ok("CF1"), ok("CF2", target="credit"), broken, ok("CF3", target="credit"), bad("CF4")],
+        snapshots=[snap("CF1"), snap("CF2"), snap("CF3"), snap("CF4")],
+        cursor=Position(datetime(2025, 3, 1, 9)),
+    )
+    known = ledger.deliveries_for("district", "penalty", ["CF1", "CF2", "CF3", "CF4"])
+    assert set(known) == {("CF1", "municipal"), ("CF2", "credit")}
+    assert failure(ledger, "CF4")["message"] == "CF4 被拒绝"
+    rows, _ = ledger.query_failures(search="CF3", state=None)
+    by_target = {r["target"]: ledger.get_failure(r["id"]) for r in rows}
+    assert set(by_target) == {"municipal", "credit"}  # the push that went through is retried, not lost
+    for f in by_target.values():
+        assert f is not None
+        assert (f["stage"], f["error_kind"]) == ("record", "transient"), f
+        assert "结果未能写入账本" in f["message"] and "NULL" in f["message"].upper()
+        assert f["record"] == '{"id": "CF3"}'
+    assert ledger.get_watermark("district-penalties") == datetime(2025, 3, 1, 9)
+
+
+def test_a_nul_in_a_failure_is_stored_as_text(ledger: Ledger) -> None:
+    """PostgreSQL refuses NUL in text: a failure's own values keep it written out (``\\u0000``)."""
+    nul = dataclasses.replace(bad("CF5"), party_name="天津\x00测试有限公司", message="名称\x00有误")
+    page(ledger, [nul], snapshots=[snap("CF5")])
+    f = failure(ledger, "CF5")
+    assert (f["party_name"], f["message"]) == ("天津\\u0000测试有限公司", "名称\\u0000有误")
 
 
 def test_commit_page_without_cursor_keeps_the_saved_one(ledger: Ledger) -> None:
@@ -423,6 +457,18 @@ def test_runs_start_finish_and_list(ledger: Ledger) -> None:
     ) == ("failed", 5, 3, 1, "1 条失败")
     assert runs[1]["instance"] == ledger.instance
     assert len(ledger.recent_runs()) == 3 and len(ledger.recent_runs(limit=1, offset=1)) == 1
+
+
+def test_a_run_left_running_is_closed_as_crashed_when_its_pipeline_starts_again(ledger: Ledger) -> None:
+    """Starting a run (under the pipeline's lease) closes that pipeline's runs still 'running' — their
+    process died — as 'crashed' with a note; other pipelines' runs are left alone."""
+    dead = ledger.start_run("district-penalties")
+    other = ledger.start_run("district-inspections")
+    new = ledger.start_run("district-penalties")
+    by_id = {r["run_id"]: r for r in ledger.recent_runs()}
+    assert by_id[dead]["status"] == "crashed" and by_id[dead]["finished_at"] is not None
+    assert "进程在运行中终止" in by_id[dead]["error"]
+    assert by_id[new]["status"] == by_id[other]["status"] == "running"
 
 
 def test_page_rows_written_by_the_driver_read_back_and_compare_like_sqlalchemy_rows(ledger: Ledger) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,77 @@ def test_missing_row_and_blank_cell_name_table_key_and_column(maps_dir: Path) ->
     with pytest.raises(MappingMissing) as blank:
         maps.get("officers", "u1002", "cert_no")
     assert "u1002 的 cert_no 列为空" in str(blank.value)
+
+
+# -- hostile or broken files: file:line problems and limits, never a traceback ------------------------
+def _problems(maps_dir: Path) -> list[str]:
+    with pytest.raises(MappingFileError) as info:
+        mapping_files.load(maps_dir)
+    return [str(p) for p in info.value.problems]
+
+
+def test_a_stray_cr_next_to_a_nul_is_a_file_line_problem(maps_dir: Path) -> None:
+    """A CR then a NUL inside an unquoted cell (once a ``_csv.Error`` traceback): the CR ends the line
+    as Excel for Mac writes it, and the NUL is an error naming file, line and column."""
+    path = maps_dir / "officers.csv"
+    text = path.read_text(encoding="utf-8-sig")
+    lines = len(text.splitlines())
+    path.write_bytes(b"\xef\xbb\xbf" + (text + "u9,名\r\x00字,123\n").encode())
+    problems = _problems(maps_dir)
+    assert problems == [
+        f"officers.csv:{lines + 2}: district_user_id: 值 \\u0000字 含有控制字符 NUL (\\u0000, 第1个字符): "
+        "请删除该字符后保存"
+    ]
+
+
+def test_a_nul_inside_a_field_is_an_error(maps_dir: Path) -> None:
+    """A NUL in the middle of a cell is not taken silently: the row is refused, with where it is."""
+    path = maps_dir / "officers.csv"
+    text = path.read_text(encoding="utf-8-sig")
+    lines = len(text.splitlines())
+    path.write_text(text + "u9,黎\x00文,12011619009\n", encoding="utf-8-sig")
+    (problem,) = _problems(maps_dir)
+    assert problem.startswith(f"officers.csv:{lines + 1}: name: 值 黎\\u0000文 含有控制字符 NUL")
+
+
+def test_a_line_the_csv_module_cannot_read_is_a_file_line_problem(maps_dir: Path) -> None:
+    """A quoted cell beyond the csv module's field limit: a clear problem with its line, no traceback."""
+    path = maps_dir / "officers.csv"
+    text = path.read_text(encoding="utf-8-sig")
+    lines = len(text.splitlines())
+    path.write_text(text + 'u9,"' + "长" * 200_000 + '",1\n', encoding="utf-8-sig")
+    (problem,) = _problems(maps_dir)
+    assert problem.startswith(f"officers.csv:{lines + 1}: CSV 格式错误, 无法读取")
+
+
+def test_a_file_too_big_or_too_long_is_refused_with_the_limit(maps_dir: Path) -> None:
+    """Over 5 MB is refused before it is read; over 100,000 rows is refused without reading on."""
+    path = maps_dir / "officers.csv"
+    header = path.read_text(encoding="utf-8-sig").splitlines()[0]
+    path.write_text(header + "\n" + "".join(f"u{i},黎文,1\n" for i in range(100_001)), encoding="utf-8")
+    assert any("officers.csv:100002: 行数超过上限 (100000 行)" in p for p in _problems(maps_dir))
+    with path.open("a", encoding="utf-8") as f:
+        f.write("# " + "x" * (5 * 1024 * 1024) + "\n")
+    (problem,) = _problems(maps_dir)
+    assert problem.startswith("officers.csv: 文件过大 (") and "最大 5.0 MB" in problem
+
+
+def test_an_xlsx_zip_bomb_is_refused_from_its_directory_in_under_a_second(maps_dir: Path) -> None:
+    """A small .xlsx that unpacks to 100 MB is refused from the zip's central directory, before openpyxl
+    parses a byte of it (it once took 82 s and 926 MB)."""
+    (maps_dir / "inspection_types.csv").unlink()
+    path = maps_dir / "inspection_types.xlsx"
+    wb = Workbook()
+    wb.active.append(["district_code", "name", "municipal_code", "hlwjg_code"])
+    wb.save(path)
+    with (
+        zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+        zf.open("xl/media/padding.xml", "w", force_zip64=True) as pad,
+    ):
+        for _ in range(100):
+            pad.write(b" " * (1024 * 1024))
+    assert path.stat().st_size < 1024 * 1024
+    started = time.monotonic()
+    (problem,) = _problems(maps_dir)
+    assert time.monotonic() - started < 1.0
+    assert problem.startswith("inspection_types.xlsx: 工作簿解压后过大 (100.") and "最大 64.0 MB" in problem

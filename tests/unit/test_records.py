@@ -162,3 +162,45 @@ def test_inspection_dates_and_region() -> None:
         parse_record("inspection", raw)
     fields = {e.field for e in info.value.errors}
     assert fields == {"enterprise.region_code", "started_at"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("party.name", "天津\u0000测试有限公司", "NUL (\\u0000, 第3个字符)"),
+        ("facts", "经查\x1b[31m属实", "ESC (\\u001b"),
+        ("violation", "未按规定\r培训", "CR (\\u000d"),
+        ("decision_no", "（滨海）应急罚\x08〔2021〕45号", "BS (\\u0008"),
+        ("id", "CF\x0045", "NUL"),
+        ("officers", ["u1024", "u2\x0048"], "NUL"),
+    ],
+)
+def test_control_characters_fail_the_field_they_are_in(field: str, value: Any, shown: str) -> None:
+    """A NUL (PostgreSQL refuses it, the targets cut strings at it) or another C0 control character is
+    a validation error naming the field, in Chinese, with the character written out."""
+    errs = errors_of(penalty(**{field: value}))
+    (name,) = [f for f in errs if f.startswith(field)]
+    assert shown in errs[name] and "控制字符" in errs[name], errs
+    assert "\x00" not in errs[name]
+
+
+def test_tabs_and_newlines_in_text_are_text() -> None:
+    """Tab, LF and CRLF are part of a multi-line 违法事实: they pass."""
+    record = parse_record("penalty", penalty(facts="经查:\r\n1. 未培训;\n2.\t未记录"))
+    assert record.facts == "经查:\r\n1. 未培训;\n2.\t未记录"  # type: ignore[union-attr]
+
+
+def test_a_nul_in_a_credit_event_fails_it() -> None:
+    """Flow 4's events are checked the same way (their own model)."""
+    with pytest.raises(RecordInvalid) as info:
+        parse_record(
+            "credit_event",
+            {
+                "eventId": "E\x001",
+                "type": "REPAIRED",
+                "uscc": "91120116MA05K1XY35",
+                "occurredAt": "2025-03-02T10:00:00+08:00",
+            },
+        )
+    assert info.value.record_id == "E\\u00001"
+    assert "NUL" in str(info.value)
