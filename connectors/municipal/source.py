@@ -143,8 +143,8 @@ def _inspection(raw: dict[str, Any]) -> dict[str, Any]:
         "ended_at": _time14(raw.get("jcjssj")),
         "result": raw.get("jcjg"),
         "source_codes": {"sfla": str(raw.get("sfla") or "")} if raw.get("sfla") else {},
-        "hazard_count": raw.get("yhsl") or 0,
-        "major_hazard_count": raw.get("zdyhsl") or 0,
+        "hazard_count": raw.get("yhsl"),  # optional at the city: absent stays absent, not 0
+        "major_hazard_count": raw.get("zdyhsl"),
         "document_no": raw.get("wsbh"),
     }
 
