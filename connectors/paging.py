@@ -7,13 +7,20 @@ skip a record. We therefore page by keyset — re-anchor the window at the newes
 skipping the ids already seen at exactly that second — and start again from page 1 whenever the
 window's ``total`` changes between two pages. Only the ids at the newest second are remembered, so
 memory stays flat however large the window.
+
+A source clock that steps back (an NTP correction) stamps edits *before* the cursor; a keyset reader
+would never see them. Each pull therefore starts ``overlap`` before the cursor and hands the records of
+that stretch on again (once per pull): the engine skips what did not change (same payload hash), so a
+re-read costs a page or two of reading and nothing downstream, and it counts as clock skew what did.
+An edit stamped further back than the overlap is still not seen: size the overlap to the largest step
+the source's clock may take.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from connectors.contract.clock import TIME_FORMAT
@@ -56,21 +63,33 @@ Key = Callable[[dict[str, Any]], tuple[datetime, str] | None]  # None: the item 
 
 
 def iter_window(
-    fetch: Fetch, position: Position, until: datetime, page_size: int, key: Key
+    fetch: Fetch,
+    position: Position,
+    until: datetime,
+    page_size: int,
+    key: Key,
+    overlap: timedelta = timedelta(0),
 ) -> Iterator[tuple[list[dict[str, Any]], Position]]:
-    """Yield (new items, position after them) for every page of [position.ts, until]."""
-    if position.ts > until:
+    """Yield (new items, position after them) for every page of [position.ts - overlap, until].
+
+    Items of the overlap (before the cursor, or at it and seen) come again, each once per pull; the
+    position never moves back for them."""
+    floor = position.ts - overlap
+    if floor > until:
         return
     ts, seen = position.ts, set(position.ids)
-    qstart, page, total = ts, 1, None
+    qstart, page, total = floor, 1, None
     restarts = 0
     keyless: set[str] = set()  # items without a usable time/id are re-read whenever a page re-anchors
+    reread: set[tuple[datetime, str]] = set()  # overlap items handed on in this pull
+    newest = floor  # the newest time read in this pull (the overlap's included): where to re-anchor
     while True:
         total_now, items = fetch(qstart, until, page, page_size)
         if total is not None and total_now != total and restarts < 1000:
-            # The window changed while we paged: start again from what we have done.
+            # The window changed while we paged: start again from what we have done (and the overlap
+            # again while the reading has not got past the old cursor: the overlap is read in full).
             restarts += 1
-            qstart, page, total = ts, 1, None
+            qstart, page, total = (ts if ts > position.ts else floor), 1, None
             continue
         total = total_now
         fresh = []
@@ -83,6 +102,12 @@ def iter_window(
                     fresh.append(item)
                 continue
             its, iid = k
+            newest = max(newest, its)
+            if its < position.ts or (its == position.ts and iid in position.ids):
+                if overlap and its >= floor and (its, iid) not in reread:
+                    reread.add((its, iid))
+                    fresh.append(item)  # a re-read: the engine skips it unless it changed
+                continue
             if its < ts or (its == ts and iid in seen):
                 continue
             fresh.append(item)
@@ -93,7 +118,7 @@ def iter_window(
         yield fresh, Position(ts, frozenset(seen))
         if len(items) < page_size or page * page_size >= total:
             return
-        if ts > qstart:
-            qstart, page, total = ts, 1, None
+        if newest > qstart:
+            qstart, page, total = newest, 1, None
         else:  # a whole page within one second: walk on by page number
             page += 1

@@ -49,9 +49,9 @@ from connectors.contract.roles import (
 )
 from connectors.contract.states import DeliveryState, RunStatus, Stage
 from connectors.contract.validators import mask_text
-from sync import logs, metrics, outcomes, push_process
+from sync import clock_skew, logs, metrics, outcomes, push_process
 from sync.config import PipelineConfig
-from sync.ledger import Ledger, RecordSnapshot
+from sync.ledger import Ledger, RecordSnapshot, now
 from sync.outcomes import Outcome, RunCounts, Subject
 from sync.push import Job, Pusher
 
@@ -238,6 +238,7 @@ class Pipeline:
         if until is None:
             return
         saved = self.ledger.get_cursor(self.name)
+        read_up_to = self.ledger.get_watermark(self.name)  # records stamped before it: re-reads, or skew
         # Two pages at a time: the next page is parsed, planned and its pushes started while the pushes
         # of the one before finish; pages are committed (outcomes + cursor) strictly in order.
         in_flight: deque[_Page] = deque()
@@ -246,6 +247,7 @@ class Pipeline:
                 self.source.pull(self.kind, saved, self.cfg.start, until, self.cfg.batch_size)
             ):
                 prepared = self._prepare(run_id, maps, counts, page.items, cursor=page.cursor)
+                clock_skew.check(self.ledger, self.name, prepared.snapshots, read_up_to, now())
                 if any(prepared.ids & earlier.ids for earlier in in_flight):
                     # the same record again (changed while we read): never two versions in flight
                     while in_flight:

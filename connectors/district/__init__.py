@@ -9,6 +9,8 @@ and the target of city records (flow 3) and credit events (flow 4).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 
 from connectors.contract.config import Secrets
@@ -34,7 +36,7 @@ def build(
 
     return Roles(
         name,
-        source_role=DistrictSource(client),
+        source_role=DistrictSource(client, timedelta(seconds=cfg.overlap_s)),
         target_roles={
             "inspection": inbound,
             "penalty": inbound,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from connectors.contract.config import HttpSystemConfig, SecretRef
+from connectors.contract.config import SecretRef, WindowedSystemConfig
 
 
-class DistrictConfig(HttpSystemConfig):
+class DistrictConfig(WindowedSystemConfig):
     type: Literal["district"]
     username: str  # the API account (not a secret)
     password: SecretRef

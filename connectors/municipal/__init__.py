@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 
 from connectors.contract.config import Secrets
@@ -35,7 +37,7 @@ def build(
 
     return Roles(
         name,
-        source_role=MunicipalSource(client),
+        source_role=MunicipalSource(client, timedelta(seconds=cfg.overlap_s)),
         target_roles={"inspection": target, "penalty": target},
         catalogue_role=catalogue,
         pinger=ping,

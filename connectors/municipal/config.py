@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from connectors.contract.config import HttpSystemConfig, SecretRef
+from connectors.contract.config import SecretRef, WindowedSystemConfig
 
 
-class MunicipalConfig(HttpSystemConfig):
+class MunicipalConfig(WindowedSystemConfig):
     type: Literal["municipal"]
     app_key: str  # the district's appKey at the city gateway (not a secret)
     app_secret: SecretRef
