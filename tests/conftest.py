@@ -1,10 +1,12 @@
-"""Shared fixtures: ledgers on SQLite and (where a server answers) PostgreSQL."""
+"""Shared fixtures: ledgers on SQLite and (where a server answers) PostgreSQL; private MariaDB
+databases for the 前置库."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -61,3 +63,62 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
     return request.getfixturevalue("pg_schema_url")
+
+
+MARIADB_CANDIDATES = [
+    os.environ.get("ZHIFA_TEST_MARIADB_URL", ""),
+    "mysql+pymysql://root@127.0.0.1:3306/test",
+]
+_mariadb: dict[str, str] = {}
+
+
+def mariadb_url() -> str | None:
+    """The first MariaDB/MySQL URL that accepts a connection, or None (with the reason kept for the skip)."""
+    if not _mariadb:
+        errors = []
+        for url in filter(None, MARIADB_CANDIDATES):
+            try:
+                engine = create_engine(url, connect_args={"connect_timeout": 3})
+                with engine.connect() as conn:
+                    conn.execute(text("select 1"))
+                engine.dispose()
+                _mariadb["url"] = url
+                break
+            except Exception as exc:
+                errors.append(f"{url}: {str(exc).splitlines()[0]}")
+        if "url" not in _mariadb:
+            _mariadb["reason"] = "no MariaDB/MySQL server reachable (" + "; ".join(errors) + ")"
+    return _mariadb.get("url")
+
+
+@pytest.fixture
+def mariadb_db_url() -> Iterator[str]:
+    """A URL of a fresh, private utf8mb4 database on the MariaDB test server (dropped afterwards)."""
+    url = mariadb_url()
+    if url is None:
+        pytest.skip(_mariadb["reason"])
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f"create database `{name}` character set utf8mb4 collate utf8mb4_bin"))
+    base = url.rsplit("/", 1)[0]
+    yield f"{base}/{name}?charset=utf8mb4"
+    with admin.begin() as conn:
+        conn.execute(text(f"drop database if exists `{name}`"))
+    admin.dispose()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ]
+)
+def exchange_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The 前置库: an SQLite file, a private PostgreSQL schema, a private MariaDB database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'qzk.db'}"
+    return str(
+        request.getfixturevalue("pg_schema_url" if request.param == "postgresql" else "mariadb_db_url")
+    )
