@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.support import mariadb
+
 PG_CANDIDATES = [
     os.environ.get("ZHIFA_TEST_PG_URL", ""),
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",
@@ -65,47 +67,14 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore
     return request.getfixturevalue("pg_schema_url")
 
 
-MARIADB_CANDIDATES = [
-    os.environ.get("ZHIFA_TEST_MARIADB_URL", ""),
-    "mysql+pymysql://root@127.0.0.1:3306/test",
-]
-_mariadb: dict[str, str] = {}
-
-
-def mariadb_url() -> str | None:
-    """The first MariaDB/MySQL URL that accepts a connection, or None (with the reason kept for the skip)."""
-    if not _mariadb:
-        errors = []
-        for url in filter(None, MARIADB_CANDIDATES):
-            try:
-                engine = create_engine(url, connect_args={"connect_timeout": 3})
-                with engine.connect() as conn:
-                    conn.execute(text("select 1"))
-                engine.dispose()
-                _mariadb["url"] = url
-                break
-            except Exception as exc:
-                errors.append(f"{url}: {str(exc).splitlines()[0]}")
-        if "url" not in _mariadb:
-            _mariadb["reason"] = "no MariaDB/MySQL server reachable (" + "; ".join(errors) + ")"
-    return _mariadb.get("url")
-
-
 @pytest.fixture
 def mariadb_db_url() -> Iterator[str]:
     """A URL of a fresh, private utf8mb4 database on the MariaDB test server (dropped afterwards)."""
-    url = mariadb_url()
+    url = mariadb.server_url()
     if url is None:
-        pytest.skip(_mariadb["reason"])
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f"create database `{name}` character set utf8mb4 collate utf8mb4_bin"))
-    base = url.rsplit("/", 1)[0]
-    yield f"{base}/{name}?charset=utf8mb4"
-    with admin.begin() as conn:
-        conn.execute(text(f"drop database if exists `{name}`"))
-    admin.dispose()
+        pytest.skip(mariadb.skip_reason())
+    with mariadb.private_database(url) as db_url:
+        yield db_url
 
 
 @pytest.fixture(
