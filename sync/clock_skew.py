@@ -15,7 +15,7 @@ A re-read of an unchanged record is neither.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +25,7 @@ from connectors.contract.clock import TIME_FORMAT
 from connectors.contract.states import ClockSkew
 from sync import metrics
 from sync.ledger import Ledger, RecordSnapshot
+from sync.ledger.deliveries import SeenVersion
 
 log = structlog.get_logger("zhifa.pipeline")
 
@@ -72,13 +73,15 @@ def _reason(
 
 
 def check(
-    ledger: Ledger, pipeline: str, snapshots: Sequence[RecordSnapshot], behind: datetime | None, now: datetime
+    ledger: Ledger,
+    pipeline: str,
+    snapshots: Sequence[RecordSnapshot],
+    seen: Mapping[str, SeenVersion],
+    behind: datetime | None,
+    now: datetime,
 ) -> int:
-    """Count and log the page's records that show a clock stepped back; the number found."""
-    if not snapshots:
-        return 0
-    first = snapshots[0]
-    seen = ledger.seen_versions(first.system, first.kind, [s.source_id for s in snapshots])
+    """Count and log the page's records that show a clock stepped back (``seen``: the versions the
+    ledger held before the page); the number found."""
     found = 0
     last: tuple[RecordSnapshot, ClockSkew] | None = None
     for snap in snapshots:

@@ -247,7 +247,7 @@ class Pipeline:
                 self.source.pull(self.kind, saved, self.cfg.start, until, self.cfg.batch_size)
             ):
                 prepared = self._prepare(run_id, maps, counts, page.items, cursor=page.cursor)
-                clock_skew.check(self.ledger, self.name, prepared.snapshots, read_up_to, now())
+                self._rereads(prepared, read_up_to)
                 if any(prepared.ids & earlier.ids for earlier in in_flight):
                     # the same record again (changed while we read): never two versions in flight
                     while in_flight:
@@ -273,6 +273,15 @@ class Pipeline:
         # Read the whole window: we are behind the source by the window's end, not by the last change.
         metrics.LAG_SECONDS.labels(self.name).set(max(0.0, (self.source.now() - until).total_seconds()))
         self.ledger.set_meta(f"read_until:{self.name}", until.strftime(TIME_FORMAT))
+
+    def _rereads(self, page: _Page, read_up_to: datetime | None) -> None:
+        """Records of the overlap before the cursor (``connectors/paging.py``) are read again: planned as
+        usual, so an unchanged one is ``unchanged`` for every target it reached (nothing pushed) and one
+        whose delivery is not settled yet goes on as any other. Those that changed show clock skew."""
+        if read_up_to is None or not page.snapshots:
+            return
+        seen = self.ledger.seen_versions(self.source.name, self.kind, [s.source_id for s in page.snapshots])
+        clock_skew.check(self.ledger, self.name, page.snapshots, seen, read_up_to, now())
 
     def _retry_failures(self, run_id: str, maps: Mappings, counts: RunCounts) -> None:
         pairs = self.ledger.failures_to_retry(
