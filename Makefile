@@ -41,8 +41,9 @@ bench-limits: $(STAMP)
 	$(BIN)/python -m bench.limits
 
 ## make soak: all four systems with faults on, the daemon SIGKILLed during a backfill; prints a table
+## make soak SEEDS=1-10 [SOAK_ARGS="--inspections 2000 --kills 2"]: once per seed, then one table
 soak: $(STAMP)
-	$(BIN)/python -m bench.soak
+	$(BIN)/python -m bench.soak $(if $(SEEDS),--seeds $(SEEDS)) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-state

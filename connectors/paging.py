@@ -7,13 +7,20 @@ skip a record. We therefore page by keyset — re-anchor the window at the newes
 skipping the ids already seen at exactly that second — and start again from page 1 whenever the
 window's ``total`` changes between two pages. Only the ids at the newest second are remembered, so
 memory stays flat however large the window.
+
+A source clock that steps back (an NTP correction) stamps edits *before* the cursor; a keyset reader
+would never see them. Each pull therefore starts ``overlap`` before the cursor and hands the records of
+that stretch on again (once per pull): the engine skips what did not change (same payload hash), so a
+re-read costs a page or two of reading and nothing downstream, and it counts as clock skew what did.
+An edit stamped further back than the overlap is still not seen: size the overlap to the largest step
+the source's clock may take.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from connectors.contract.clock import TIME_FORMAT
@@ -55,46 +62,78 @@ Fetch = Callable[[datetime, datetime, int, int], tuple[int, list[dict[str, Any]]
 Key = Callable[[dict[str, Any]], tuple[datetime, str] | None]  # None: the item has no usable time/id
 
 
+class _Reading:
+    """What one pull has handed on so far: the position reached, keyless items and overlap re-reads
+    already passed on, and the newest time read (where a page re-anchors)."""
+
+    def __init__(self, position: Position, floor: datetime, overlap: timedelta, key: Key) -> None:
+        self.start, self.floor, self.overlap, self.key = position, floor, overlap, key
+        self.ts, self.seen = position.ts, set(position.ids)
+        self.keyless: set[str] = set()  # items without a usable time/id: re-read whenever a page re-anchors
+        self.reread: set[tuple[datetime, str]] = set()  # overlap items handed on in this pull
+        self.newest = floor
+
+    def fresh(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The items of a page to hand on, advancing the position past them."""
+        out = []
+        for item in items:
+            k = self.key(item)
+            if k is None:  # let the pipeline fail it with a message naming the field, once a window
+                digest = stable_hash(item)
+                if digest not in self.keyless:
+                    self.keyless.add(digest)
+                    out.append(item)
+                continue
+            its, iid = k
+            self.newest = max(self.newest, its)
+            if its < self.start.ts or (its == self.start.ts and iid in self.start.ids):
+                if self.overlap and its >= self.floor and (its, iid) not in self.reread:
+                    self.reread.add((its, iid))
+                    out.append(item)  # a re-read: the engine skips it unless it changed
+                continue
+            if its < self.ts or (its == self.ts and iid in self.seen):
+                continue
+            out.append(item)
+            if its > self.ts:
+                self.ts, self.seen = its, {iid}
+            else:
+                self.seen.add(iid)
+        return out
+
+
 def iter_window(
-    fetch: Fetch, position: Position, until: datetime, page_size: int, key: Key
+    fetch: Fetch,
+    position: Position,
+    until: datetime,
+    page_size: int,
+    key: Key,
+    overlap: timedelta = timedelta(0),
 ) -> Iterator[tuple[list[dict[str, Any]], Position]]:
-    """Yield (new items, position after them) for every page of [position.ts, until]."""
-    if position.ts > until:
+    """Yield (new items, position after them) for every page of [position.ts - overlap, until].
+
+    Items of the overlap (before the cursor, or at it and seen) come again, each once per pull; the
+    position never moves back for them."""
+    floor = position.ts - overlap
+    if floor > until:
         return
-    ts, seen = position.ts, set(position.ids)
-    qstart, page, total = ts, 1, None
+    reading = _Reading(position, floor, overlap, key)
+    qstart, page, total = floor, 1, None
     restarts = 0
-    keyless: set[str] = set()  # items without a usable time/id are re-read whenever a page re-anchors
     while True:
         total_now, items = fetch(qstart, until, page, page_size)
         if total is not None and total_now != total and restarts < 1000:
-            # The window changed while we paged: start again from what we have done.
+            # The window changed while we paged: start again from what we have done (and the overlap
+            # again while the reading has not got past the old cursor: the overlap is read in full).
             restarts += 1
-            qstart, page, total = ts, 1, None
+            qstart, page, total = (reading.ts if reading.ts > position.ts else floor), 1, None
             continue
         total = total_now
-        fresh = []
-        for item in items:
-            k = key(item)
-            if k is None:  # let the pipeline fail it with a message naming the field, once a window
-                digest = stable_hash(item)
-                if digest not in keyless:
-                    keyless.add(digest)
-                    fresh.append(item)
-                continue
-            its, iid = k
-            if its < ts or (its == ts and iid in seen):
-                continue
-            fresh.append(item)
-            if its > ts:
-                ts, seen = its, {iid}
-            else:
-                seen.add(iid)
-        yield fresh, Position(ts, frozenset(seen))
+        fresh = reading.fresh(items)
+        yield fresh, Position(reading.ts, frozenset(reading.seen))
         if len(items) < page_size or page * page_size >= total:
             return
-        if ts > qstart:
-            qstart, page, total = ts, 1, None
+        if reading.newest > qstart:
+            qstart, page, total = reading.newest, 1, None
         else:  # a whole page within one second: walk on by page number
             page += 1
 

@@ -288,9 +288,11 @@ class DistrictState:
         """``POST /api/v1/credit-events``: idempotent on event_id (a repeat raises 40901, same data)."""
         if not isinstance(body, dict):
             raise _bad("body")
-        for name in ("event_id", "uscc", "decision_no", "kind", "occurred_at"):
+        for name in ("event_id", "uscc", "kind", "occurred_at"):
             if not isinstance(body.get(name), str) or not body[name].strip():
                 raise _bad(name)
+        if (problem := _event_decision_no(body)) is not None:
+            raise _bad(problem)
         if body["kind"] not in _CREDIT_KINDS:
             raise _bad("kind")
         _check_dt(body, "occurred_at")
@@ -303,6 +305,24 @@ class DistrictState:
             data = {"event_id": body["event_id"], "received_at": self.now()}
             self._credit[body["event_id"]] = {"event": copy.deepcopy(body), "data": data}
             return data
+
+
+# Values a sender may type for "no decision" instead of the null the interface asks for.
+_PLACEHOLDERS = frozenset({"无", "-", "—", "/", "N/A", "NA", "NULL", "NONE", "未知", "暂无", "0"})
+
+
+def _event_decision_no(body: dict[str, Any]) -> str | None:
+    """``decision_no``: present; null when the event concerns no decision; never a placeholder."""
+    if "decision_no" not in body:
+        return "decision_no"
+    value = body["decision_no"]
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        return "decision_no"
+    if value.strip().upper() in _PLACEHOLDERS:
+        return f"decision_no: {value!r} 不是文号, 无文号时应为 null"
+    return None
 
 
 def _copy(rec: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,12 @@ LAG_SECONDS = Gauge(
     ["pipeline"],
     registry=REGISTRY,
 )
+CLOCK_SKEW = Counter(
+    "zhifa_clock_skew_total",
+    "Records read whose updated_at shows the source's clock stepped back, by pipeline and reason",
+    ["pipeline", "reason"],
+    registry=REGISTRY,
+)
 LAST_SUCCESS = Gauge(
     "zhifa_pipeline_last_success_timestamp_seconds",
     "Unix time of the last run that finished without error",

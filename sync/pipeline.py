@@ -49,9 +49,9 @@ from connectors.contract.roles import (
 )
 from connectors.contract.states import DeliveryState, RunStatus, Stage
 from connectors.contract.validators import escape_controls, mask_text
-from sync import logs, metrics, outcomes, push_process
+from sync import clock_skew, logs, metrics, outcomes, push_process
 from sync.config import PipelineConfig
-from sync.ledger import Ledger, RecordSnapshot
+from sync.ledger import Ledger, RecordSnapshot, now
 from sync.outcomes import Outcome, RunCounts, Subject
 from sync.push import Job, Pusher
 
@@ -238,6 +238,7 @@ class Pipeline:
         if until is None:
             return
         saved = self.ledger.get_cursor(self.name)
+        read_up_to = self.ledger.get_watermark(self.name)  # records stamped before it: re-reads, or skew
         # Two pages at a time: the next page is parsed, planned and its pushes started while the pushes
         # of the one before finish; pages are committed (outcomes + cursor) strictly in order.
         in_flight: deque[_Page] = deque()
@@ -246,6 +247,7 @@ class Pipeline:
                 self.source.pull(self.kind, saved, self.cfg.start, until, self.cfg.batch_size)
             ):
                 prepared = self._prepare(run_id, maps, counts, page.items, cursor=page.cursor)
+                self._rereads(prepared, read_up_to)
                 if any(prepared.ids & earlier.ids for earlier in in_flight):
                     # the same record again (changed while we read): never two versions in flight
                     while in_flight:
@@ -300,6 +302,15 @@ class Pipeline:
             self._end(run_id, counts, status, error, started)
         counts.status, counts.error = status, error
         return counts
+
+    def _rereads(self, page: _Page, read_up_to: datetime | None) -> None:
+        """Records of the overlap before the cursor (``connectors/paging.py``) are read again: planned as
+        usual, so an unchanged one is ``unchanged`` for every target it reached (nothing pushed) and one
+        whose delivery is not settled yet goes on as any other. Those that changed show clock skew."""
+        if read_up_to is None or not page.snapshots:
+            return
+        seen = self.ledger.seen_versions(self.source.name, self.kind, [s.source_id for s in page.snapshots])
+        clock_skew.check(self.ledger, self.name, page.snapshots, seen, read_up_to, now())
 
     def _retry_failures(self, run_id: str, maps: Mappings, counts: RunCounts) -> None:
         pairs = self.ledger.failures_to_retry(

@@ -1,4 +1,5 @@
-"""Shared fixtures: ledgers on SQLite and (where a server answers) PostgreSQL."""
+"""Shared fixtures: ledgers on SQLite and (where a server answers) PostgreSQL; private MariaDB
+databases for the 前置库."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import os
 import types
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from tests.support import mariadb
 
 PG_CANDIDATES = [
     os.environ.get("ZHIFA_TEST_PG_URL", ""),
@@ -111,3 +115,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if isinstance(item, pytest.Function) and _starts_something(item):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def mariadb_db_url() -> Iterator[str]:
+    """A URL of a fresh, private utf8mb4 database on the MariaDB test server (dropped afterwards)."""
+    url = mariadb.server_url()
+    if url is None:
+        pytest.skip(mariadb.skip_reason())
+    with mariadb.private_database(url) as db_url:
+        yield db_url
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ]
+)
+def exchange_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The 前置库: an SQLite file, a private PostgreSQL schema, a private MariaDB database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'qzk.db'}"
+    return str(
+        request.getfixturevalue("pg_schema_url" if request.param == "postgresql" else "mariadb_db_url")
+    )

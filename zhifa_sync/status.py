@@ -7,8 +7,17 @@ from pathlib import Path
 
 from connectors.contract.config import Secrets
 from connectors.contract.errors import ConfigError
-from connectors.contract.states import DeliveryState, ErrorKind, FailureState, Kind, RunStatus, label
+from connectors.contract.states import (
+    ClockSkew,
+    DeliveryState,
+    ErrorKind,
+    FailureState,
+    Kind,
+    RunStatus,
+    label,
+)
 from connectors.contract.validators import mask_text
+from sync import clock_skew
 from sync.cli_format import table
 from sync.config import Settings
 from zhifa_sync.app import App
@@ -19,6 +28,8 @@ def status_report(app: App) -> str:
     from sync.report import awaiting_feedback, deadlines
 
     out = ["管道", _pipelines(app), "\n未处理的同步失败", _failures(app), "\n已同步记录", _deliveries(app)]
+    if skew := _clock_skew(app):
+        out += ["\n源系统时钟回拨 (已按重叠窗口重读并同步; 请核对源系统时钟)", skew]
     if any(s.type == "credit" for s in app.settings.systems.values()):
         out.append("\n" + deadlines.deadline_section(app.ledger, app.settings))
     if any(s.type == "hlwjg" for s in app.settings.systems.values()):
@@ -50,6 +61,21 @@ def _pipelines(app: App) -> str:
             ]
         )
     return table(rows, ["名称", "状态", "计划", "流向", "最近运行", "结果", "读/增/改/关联/败", "已读到"])
+
+
+def _clock_skew(app: App) -> str | None:
+    """Pipelines that read records stamped by a source clock that stepped back (sync/clock_skew.py)."""
+    rows = []
+    for p in app.settings.pipelines:
+        seen = clock_skew.last_seen(app.ledger, p.name)
+        if seen is not None:
+            rows.append(
+                [p.name, str(seen.count), seen.last_record, seen.last_updated_at, label(ClockSkew, seen.reason),
+                 seen.noticed_at]
+            )  # fmt: skip
+    if not rows:
+        return None
+    return table(rows, ["管道", "次数", "最近记录", "其更新时间", "原因", "发现于"])
 
 
 def _failures(app: App) -> str:

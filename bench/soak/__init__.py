@@ -1,6 +1,7 @@
 """``make soak``: every flow under faults, the daemon SIGKILLed mid-backfill; then count every target.
 
     python -m bench.soak [--inspections 3000] [--penalties N] [--kills 8] [--seed 2025] [--state-dir DIR]
+    python -m bench.soak --seeds 1-10 [...]     # once per seed, then one table (``make soak SEEDS=1-10``)
 
 The four simulated systems run in their own process (``python -m simulators serve``, the 前置库
 collector included), so they outlive the kills. With faults on in all of them — 5xx, answers held
@@ -34,14 +35,15 @@ from bench.soak.expect import Expected, city_record_ids, expectations
 from bench.soak.kills import kill_phase, pending
 from bench.soak.ledger import AWAITING_FEEDBACK, TO_RETRY, ledger_count
 from bench.soak.report import Soak, report
+from bench.soak.seeds import parse_seeds, run_seeds, table
 from bench.soak.world import FAULTS_OFF, SECRETS, dataset, faults_on, start_simulators, write_config
 from simulators import daemon_config, datagen
 from simulators.credit_rules import normalise_wsh
 from simulators.harness import Simulators, wait_for, zhifa
 
 __all__ = ["FAULTS_OFF", "SECRETS", "Expected", "Row", "Soak", "city_record_ids", "compare", "count_targets",
-           "dataset", "expectations", "faults_on", "key_surplus", "main", "normalise_wsh", "parser", "report",
-           "run", "start_simulators", "write_config"]  # fmt: skip
+           "dataset", "expectations", "faults_on", "key_surplus", "main", "normalise_wsh", "parse_seeds",
+           "parser", "report", "run", "start_simulators", "write_config"]  # fmt: skip
 
 
 def run(args: argparse.Namespace, state: Path, data: datagen.Dataset) -> Soak:
@@ -121,6 +123,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--penalties", type=int, default=None, help="default: one per 30 inspections")
     ap.add_argument("--kills", type=int, default=8, help="SIGKILLs of the daemon during the backfill")
     ap.add_argument("--seed", type=int, default=2025)
+    ap.add_argument("--seeds", default=None, help="run once per seed, e.g. 1-10 or 4,5,777; then one table")
     ap.add_argument("--max-clean-runs", type=int, default=6, help="runs without faults before giving up")
     ap.add_argument("--state-dir", default=None, help="keep simulators' files, ledger and logs here")
     ap.add_argument(
@@ -133,6 +136,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.seeds:
+        results = run_seeds(args, run, dataset, report)
+        print(table(results))
+        return 0 if all(r.soak.ok for r in results) else 1
     state = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="zhifa-soak-"))
     state.mkdir(parents=True, exist_ok=True)
     data = dataset(args)

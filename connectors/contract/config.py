@@ -72,6 +72,14 @@ class HttpSystemConfig(SystemConfig):
     retry: RetryConfig = RetryConfig()
 
 
+class WindowedSystemConfig(HttpSystemConfig):
+    """A REST source read by ``updated_at`` windows (``connectors.paging``)."""
+
+    # Each pull re-reads this far before the cursor, for edits stamped by a clock that stepped back;
+    # unchanged records cost nothing downstream. Size it to the largest step the source's clock takes.
+    overlap_s: int = Field(default=600, ge=0)
+
+
 class Secrets:
     """Resolved secrets by ``system.field``; values are ``SecretStr``."""
 

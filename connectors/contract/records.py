@@ -245,8 +245,9 @@ class Inspection(_Record):
     started_at: Time
     ended_at: Time
     result: Str
-    hazard_count: int = Field(default=0, ge=0)
-    major_hazard_count: int = Field(default=0, ge=0)
+    # None when the source left the count empty (the city's yhsl/zdyhsl are optional): never 0 invented
+    hazard_count: int | None = Field(default=None, ge=0)
+    major_hazard_count: int | None = Field(default=None, ge=0)
     document_no: OptStr = None
 
     @model_validator(mode="after")

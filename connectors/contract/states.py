@@ -138,6 +138,13 @@ class Kind(StrEnum):
     CREDIT_EVENT = "credit_event"
 
 
+class ClockSkew(StrEnum):
+    """Why a record read looks stamped by a source clock that stepped back."""
+
+    OLDER_THAN_SEEN = "older_than_seen"  # updated_at before the version already read (and delivered)
+    BEHIND_CURSOR = "behind_cursor"  # new or changed, yet stamped before what the pipeline had read
+
+
 # -- the one table of words shown to people --------------------------------------------------------
 LABELS: dict[type[StrEnum], dict[str, str]] = {
     Action: {
@@ -224,6 +231,10 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         Timeliness.LATE: "逾期后公示",
         Timeliness.OVERDUE: "逾期未公示",
         Timeliness.PENDING: "未到期未公示",
+    },
+    ClockSkew: {
+        ClockSkew.OLDER_THAN_SEEN: "更新时间早于已同步的版本",
+        ClockSkew.BEHIND_CURSOR: "新的修改, 更新时间却早于已读到的位置",
     },
     Kind: {
         Kind.INSPECTION: "检查",

@@ -114,7 +114,16 @@ _BRACKETS = str.maketrans(
 )
 
 
+# A year in any bracket pair: 〔〕 [] （） () 【】 ［］ (after folding to half width, only [] and ()).
+_YEAR_IN_BRACKETS = re.compile(r"[\[(](\d{4})[\])]")
+
+
 def normalize_decision_no(number: str) -> str:
-    """Compare decision numbers typed with different brackets, widths and spaces as one."""
-    text = to_halfwidth(number).translate(_BRACKETS)
-    return re.sub(r"\s+", "", text).upper()
+    """Compare decision numbers typed with different brackets, widths and spaces as one.
+
+    Used only for linking (natural keys, look-ups): the text written to a target stays as typed.
+    Every year bracket becomes ``[YYYY]`` (``津滨应急罚（2025）12号`` and ``津滨应急罚〔2025〕12号`` are
+    one decision); other parentheses, such as an agency's ``（滨海）``, fold to ``()``.
+    """
+    text = re.sub(r"\s+", "", to_halfwidth(number).translate(_BRACKETS))
+    return _YEAR_IN_BRACKETS.sub(r"[\1]", text).upper()

@@ -9,6 +9,8 @@ and the target of city records (flow 3) and credit events (flow 4).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 
 from connectors.contract.config import Secrets
@@ -32,7 +34,7 @@ def build(
         client.call(client.login, None, True)  # a fresh login, counted in the system's health
         return "登录成功"
 
-    source = DistrictSource(client)
+    source = DistrictSource(client, timedelta(seconds=cfg.overlap_s))
     return Roles(
         name,
         source_role=source,

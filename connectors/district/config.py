@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from connectors.contract.config import HttpSystemConfig, SecretRef
+from connectors.contract.config import SecretRef, WindowedSystemConfig
 
 
-class DistrictConfig(HttpSystemConfig):
+class DistrictConfig(WindowedSystemConfig):
     type: Literal["district"]
     username: str  # the API account (not a secret)
     password: SecretRef

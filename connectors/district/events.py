@@ -43,8 +43,9 @@ class CreditEventsTarget:
         return {
             "event_id": record.id,
             "uscc": record.uscc,
-            # The district requires a decision number; a blacklist event may concern no decision.
-            "decision_no": record.cf_wsh or "无",
+            # A blacklist event may concern no decision: null then, as the district documents, never
+            # a placeholder (the project never invents a value its source left empty).
+            "decision_no": record.cf_wsh,
             "kind": EVENT_KINDS[record.type],
             "occurred_at": record.occurred_at.strftime(TIME_FORMAT),
         }

@@ -7,7 +7,7 @@ drafts and filed-but-undecided cases are never synced.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.contract.clock import TIME_FORMAT
@@ -21,9 +21,10 @@ PATHS = {"inspection": "/api/v1/inspections", "penalty": "/api/v1/penalties"}
 
 
 class DistrictSource:
-    def __init__(self, client: DistrictClient) -> None:
+    def __init__(self, client: DistrictClient, overlap: timedelta = timedelta(0)) -> None:
         self.client = client
         self.name = client.system
+        self.overlap = overlap  # re-read before the cursor each pull (a clock that stepped back)
 
     def now(self) -> datetime:
         return self.client.now()
@@ -48,7 +49,8 @@ class DistrictSource:
                 raise BadResponse(f"{self.name} {path} 返回的 data 不含 items 列表", system=self.name)
             return int(data.get("total", 0)), data["items"]
 
-        for items, pos in iter_window(fetch, Position.from_json(saved, start), until, page_size, _window_key):
+        at = Position.from_json(saved, start)
+        for items, pos in iter_window(fetch, at, until, page_size, _window_key, self.overlap):
             yield Page(items, pos)
 
     def list_ids(

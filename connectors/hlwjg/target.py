@@ -260,6 +260,7 @@ class HlwjgTarget:
 
     def _write(self, todo: list[tuple[int, str, dict[str, Any], str]]) -> str:
         with self._write_lock:
+            cd_time: datetime | None = None
             try:
                 with self.engine.begin() as conn:
                     cd_time = self._next_time(conn)
@@ -267,6 +268,10 @@ class HlwjgTarget:
                     self._upsert(conn, todo, cd_time, batch)
                     cd_time = self._check_precision(conn, todo, cd_time)
             except sa.exc.SQLAlchemyError as exc:
+                if cd_time is not None and self._hwm is not None:
+                    # The COMMIT may have gone through with its answer lost: the next batch must still
+                    # be strictly later (on a whole-second column the clock may not have moved on).
+                    self._hwm = max(self._hwm, cd_time)
                 error = _translate_db_error(self.name, exc)
                 if isinstance(error, RetriableError):
                     self.health.failed(str(error))

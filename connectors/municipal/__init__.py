@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 
 from connectors.contract.config import Secrets
@@ -33,7 +35,7 @@ def build(
     def ping() -> str:
         return f"签名校验通过, 执法机构字典 {len(client.dictionary('zfjg'))} 项"
 
-    source = MunicipalSource(client)
+    source = MunicipalSource(client, timedelta(seconds=cfg.overlap_s))
     return Roles(
         name,
         source_role=source,

@@ -15,7 +15,7 @@ import hashlib
 import re
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -129,7 +129,12 @@ class MunicipalClient(RestClient):
         return result if isinstance(result, list) else []
 
     def pull_list(
-        self, kind: RecordKind, position: Position, until: datetime, page_size: int
+        self,
+        kind: RecordKind,
+        position: Position,
+        until: datetime,
+        page_size: int,
+        overlap: timedelta = timedelta(0),
     ) -> Iterator[Page]:
         """The region's records of ``kind`` changed in [position, until], by keyset (``connectors.paging``)."""
         path = f"/openapi/{PREFIX[kind]}/list"
@@ -156,5 +161,5 @@ class MunicipalClient(RestClient):
             except (KeyError, ValueError, TypeError):
                 return None
 
-        for items, pos in iter_window(fetch, position, until, min(page_size, 100), key):
+        for items, pos in iter_window(fetch, position, until, min(page_size, 100), key, overlap):
             yield Page(items, pos)

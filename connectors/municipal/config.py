@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from connectors.contract.config import HttpSystemConfig, SecretRef
+from connectors.contract.config import SecretRef, WindowedSystemConfig
 
 
-class MunicipalConfig(HttpSystemConfig):
+class MunicipalConfig(WindowedSystemConfig):
     type: Literal["municipal"]
     app_key: str  # the district's appKey at the city gateway (not a secret)
     app_secret: SecretRef

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -53,9 +53,10 @@ def _codes(value: Any) -> list[str]:
 
 
 class MunicipalSource:
-    def __init__(self, client: MunicipalClient) -> None:
+    def __init__(self, client: MunicipalClient, overlap: timedelta = timedelta(0)) -> None:
         self.client = client
         self.name = client.system
+        self.overlap = overlap  # re-read before the cursor each pull (a clock that stepped back)
         self._names: dict[str, str] = {}
         self._names_lock = threading.Lock()
 
@@ -67,7 +68,9 @@ class MunicipalSource:
     ) -> Iterator[Page]:
         self._refresh_names()
         id_field = ID_FIELD[kind]
-        for page in self.client.pull_list(kind, Position.from_json(saved, start), until, page_size):
+        for page in self.client.pull_list(
+            kind, Position.from_json(saved, start), until, page_size, self.overlap
+        ):
             yield Page([self._enrich(item, id_field) for item in page.items], page.cursor)
 
     def list_ids(
@@ -168,8 +171,8 @@ def _inspection(raw: dict[str, Any]) -> dict[str, Any]:
         "ended_at": _time14(raw.get("jcjssj")),
         "result": raw.get("jcjg"),
         "source_codes": {"sfla": str(raw.get("sfla") or "")} if raw.get("sfla") else {},
-        "hazard_count": raw.get("yhsl") or 0,
-        "major_hazard_count": raw.get("zdyhsl") or 0,
+        "hazard_count": raw.get("yhsl"),  # optional at the city: absent stays absent, not 0
+        "major_hazard_count": raw.get("zdyhsl"),
         "document_no": raw.get("wsbh"),
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,12 @@ from connectors.contract.states import DeliveryState
 from sync.ledger.base import Part
 from sync.ledger.schema import deliveries, failures, push_intents, records
 from sync.ledger.upsert import chunks
+
+
+@dataclass(frozen=True, slots=True)
+class SeenVersion:
+    updated_at: datetime | None
+    record_hash: str
 
 
 class DeliveriesPart(Part):
@@ -141,6 +148,21 @@ class DeliveriesPart(Part):
                 )
             )
             return {(r.system, r.kind, r.source_id) for r in rows}
+
+    def seen_versions(self, system: str, kind: str, source_ids: Sequence[str]) -> dict[str, SeenVersion]:
+        """The version of each record last read (its source ``updated_at`` and content hash), by id."""
+        out: dict[str, SeenVersion] = {}
+        with self.engine.connect() as conn:
+            for chunk in chunks(source_ids):
+                rows = conn.execute(
+                    select(records.c.source_id, records.c.source_updated_at, records.c.record_hash).where(
+                        records.c.system == system,
+                        records.c.kind == kind,
+                        records.c.source_id.in_(chunk),
+                    )
+                )
+                out.update({r.source_id: SeenVersion(r.source_updated_at, r.record_hash) for r in rows})
+        return out
 
     def load_records(self, system: str, kind: str, source_ids: Sequence[str]) -> dict[str, str]:
         """The stored source records (raw JSON as the source sent it), by id."""

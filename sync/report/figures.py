@@ -170,8 +170,8 @@ class Figures:
         self.inspections += 1
         self._visit_keys.add((r.enterprise.uscc, r.event_date))
         self.visits = len(self._visit_keys)
-        self.hazards += r.hazard_count
-        self.major_hazards += r.major_hazard_count
+        self.hazards += r.hazard_count or 0  # a count the source left empty adds nothing to a sum
+        self.major_hazards += r.major_hazard_count or 0
         self.by_type[r.inspection_type] += 1
         self.entry_days.values.append(max(0.0, (entry - r.ended_at).total_seconds() / 86400))
 

@@ -280,6 +280,20 @@ def test_credit_events_reach_the_district_once_across_an_expired_cursor(world: W
     assert (again.pulled, again.created) == (0, 0)
 
 
+def test_a_blacklist_event_without_a_decision_reaches_the_district_with_null(world: World) -> None:
+    """cfWsh null on the credit platform: the district receives decision_no null, not an invented "无"."""
+    uscc = world.data.enterprises[0]["uscc"]
+    at = datetime(2026, 3, 2, 9, 0)
+    world.credit.add_event("BLACKLIST_ADD", uscc, occurred_at=at)
+    world.credit.add_event(
+        "REPAIRED", uscc, cf_wsh="（滨海）应急罚〔2025〕7号", occurred_at=at + timedelta(minutes=1)
+    )
+    counts = world.run(EVENTS)
+    assert counts.status == "ok" and counts.failed == 0 and counts.created == 2
+    got = {e["kind"]: e["decision_no"] for e in world.district.credit_events()}
+    assert got == {"blacklist_add": None, "repaired": "（滨海）应急罚〔2025〕7号"}
+
+
 def test_deadline_report_names_an_overdue_decision(world: World) -> None:
     """A decision that could not be published (unmapped department) is overdue in the report."""
     stuck = next(iter(world.expected()))

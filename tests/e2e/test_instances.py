@@ -34,11 +34,12 @@ def run_count(engine: Engine) -> int:
 
 
 def idle_run(log: Path) -> bool:
-    """The process finished an inspections run that found nothing to read."""
+    """The process finished an inspections run that found nothing new (what it re-read of the overlap
+    before the cursor is unchanged, or a draft skipped again)."""
     return any(
         e.get("event") == "run_finished"
         and e.get("pipeline") == PIPELINE
-        and e.get("pulled") == 0
+        and e.get("pulled") == e.get("unchanged", 0) + e.get("skipped", 0)
         and e.get("status") == "ok"
         for e in log_events(log)
     )

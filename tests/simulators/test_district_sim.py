@@ -190,6 +190,22 @@ def test_credit_events_idempotent_and_unknown_uscc(sim: Sim) -> None:
     assert [e["event_id"] for e in sim.state.credit_events()] == ["EV-1"]
 
 
+def test_credit_event_without_a_decision_is_null_never_a_placeholder(sim: Sim) -> None:
+    """decision_no null is taken (an event about no decision); a placeholder such as "无" is refused."""
+    sim.state.upsert_inspection(_inspection("JC2025000001", "2025-06-01 10:00:00"))
+    event = {"event_id": "EV-9", "uscc": USCC, "decision_no": None, "kind": "blacklist_add",
+             "occurred_at": "2025-06-01 11:00:00"}  # fmt: skip
+    assert sim.client.post("/api/v1/credit-events", json=event).json()["code"] == 0
+    for bad in ("无", " - ", "N/A"):
+        answer = sim.client.post(
+            "/api/v1/credit-events", json={**event, "event_id": "EV-X", "decision_no": bad}
+        )
+        assert answer.json()["code"] == 40001 and "null" in answer.json()["msg"]
+    missing = {k: v for k, v in event.items() if k != "decision_no"} | {"event_id": "EV-Y"}
+    assert sim.client.post("/api/v1/credit-events", json=missing).json()["code"] == 40001
+    assert [e["decision_no"] for e in sim.state.credit_events()] == [None]
+
+
 def test_drop_after_store_leaves_the_record_stored(sim: Sim) -> None:
     """With drop_after_store the client sees a transport error, yet the write is stored."""
     sim.state.faults.update(drop_after_store_rate=1.0)

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
@@ -44,6 +45,7 @@ from connectors.contract.states import DeliveryState
 from simulators import credit, district, hlwjg, municipal
 from simulators.server import RunningServer, start
 from simulators.simkit import Faults
+from tests.support import mariadb
 from tests.support.records import (
     OTHER_USCC,
     USCC,
@@ -426,6 +428,33 @@ class HlwjgCase(TargetCase):
         return self.lose.count
 
 
+class HlwjgMariaDBCase(HlwjgCase):
+    """The same 前置库 case on MariaDB (a private database; skipped when no server answers): a COMMIT
+    that goes through and then loses the connection, whole-second ``CD_TIME``."""
+
+    name = "hlwjg-mariadb"
+
+    def build(self, tmp: Path) -> System:
+        server = mariadb.server_url()
+        if server is None:
+            pytest.skip(mariadb.skip_reason())
+        self._database = mariadb.private_database(server)
+        url = self._database.__enter__()
+        self.collector = hlwjg.Collector(hlwjg.open_exchange(url))
+        self.lose = _Loss()
+        self._lost: list[int] = []
+        cfg = systems.HlwjgConfig.model_validate({"type": "hlwjg", "url": {"env": "UNUSED"}})
+        engine = mariadb.lossy_engine(url, self.lose.on, self._lost)
+        return systems.create(self.name, cfg, secrets(), engine=engine)
+
+    def stop(self) -> None:
+        super().stop()
+        self._database.__exit__(None, None, None)
+
+    def lost(self) -> int:
+        return len(self._lost)
+
+
 def _tomorrow(record_id: str) -> Record:
     at = (datetime.now() + timedelta(days=2)).strftime("%Y-%m-%d %H:%M:%S")
     return parse_record("inspection", inspection(record_id, started_at=at, ended_at=at, updated_at=at))
@@ -529,7 +558,8 @@ class DistrictEventsCase(_DistrictCase):
 
 
 CASES: dict[str, type[TargetCase]] = {
-    c.name: c for c in (MunicipalCase, CreditCase, HlwjgCase, DistrictRecordsCase, DistrictEventsCase)
+    c.name: c
+    for c in (MunicipalCase, CreditCase, HlwjgCase, HlwjgMariaDBCase, DistrictRecordsCase, DistrictEventsCase)
 }
 
 

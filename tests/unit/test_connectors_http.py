@@ -83,7 +83,8 @@ def test_district_logs_in_again_after_early_token_expiry() -> None:
 
 @respx.mock
 def test_district_honours_retry_after_and_sends_inclusive_window() -> None:
-    """429 is retried; the window bounds are sent as yyyy-MM-dd HH:mm:ss."""
+    """429 is retried; the window bounds are sent as yyyy-MM-dd HH:mm:ss, the start ``overlap_s`` (600 s
+    by default) before the cursor."""
     respx.post(f"{D}/api/auth/token").mock(return_value=ok({"access_token": "t", "expires_in": 7200}))
     calls = respx.get(f"{D}/api/v1/penalties").mock(
         side_effect=[
@@ -95,7 +96,7 @@ def test_district_honours_retry_after_and_sends_inclusive_window() -> None:
     )
     list(district().pull("penalty", None, datetime(2025, 1, 1, 8), datetime(2025, 1, 2, 9, 30), 200))
     params = calls.calls[1].request.url.params
-    assert params["start_time"] == "2025-01-01 08:00:00" and params["end_time"] == "2025-01-02 09:30:00"
+    assert params["start_time"] == "2025-01-01 07:50:00" and params["end_time"] == "2025-01-02 09:30:00"
 
 
 @respx.mock

@@ -485,3 +485,15 @@ def test_a_first_attempt_is_one_insert() -> None:
     route = respx.post(BATCH).mock(return_value=answer(res("CF2021000045", xybm="XY8")))
     [done] = credit().deliver_batch([job(record())])
     assert done == Delivered("created", "XY8", linked=False) and route.call_count == 1
+
+
+@pytest.mark.parametrize("wsh", [None, "", "   "])
+def test_an_event_without_a_decision_reaches_the_district_as_null(wsh: str | None) -> None:
+    """A blacklist event whose cfWsh is null (or blank) is sent with decision_no null, never "无"."""
+    from tests.unit.test_connectors_http import district_target
+
+    raw = {**event("E9", "2026-01-01T09:00:00+08:00", "BLACKLIST_ADD"), "cfWsh": wsh}
+    ev = parse_record("credit_event", raw)
+    assert isinstance(ev, CreditEvent) and ev.cf_wsh is None
+    payload = district_target("credit_event").translate(ev, CTX)
+    assert "decision_no" in payload and payload["decision_no"] is None

@@ -102,3 +102,39 @@ def test_items_without_time_or_id_are_passed_on_once_a_window() -> None:
         out.extend(items)
     assert [i for i in out if k(i) is None] == garbage
     assert [i["id"] for i in out if k(i) is not None] == [r["id"] for r in rows]
+
+
+def test_an_edit_stamped_before_the_cursor_is_read_within_the_overlap() -> None:
+    """A source clock stepped back stamps an edit before the cursor: without an overlap the keyset never
+    reads it; with one it comes once per pull, with the rest of the overlap, and the cursor stays put."""
+    src = ShiftingSource(40, 0, 2, churn=0)
+    end = T0 + timedelta(hours=1)
+    done = [pos for _items, pos in iter_window(src.fetch, Position(T0), end, 15, key)][-1]
+    assert done.ts == T0 + timedelta(seconds=19)
+    src.rows["R00010"] = done.ts - timedelta(seconds=8)  # edited after the clock stepped back 8 s and more
+
+    def pull(overlap: timedelta) -> tuple[list[str], Position]:
+        pages = list(iter_window(src.fetch, done, end, 3, key, overlap))
+        return [i["id"] for items, _ in pages for i in items], pages[-1][1] if pages else done
+
+    assert pull(timedelta(0))[0] == []
+    ids, after = pull(timedelta(seconds=10))
+    in_overlap = {rid for rid, ts in src.rows.items() if ts >= done.ts - timedelta(seconds=10)}
+    assert "R00010" in ids and sorted(ids) == sorted(in_overlap) and len(ids) == len(set(ids))
+    assert after == done  # nothing new: the position does not move back for a re-read
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_overlap_re_reads_under_churn_lose_nothing_and_repeat_nothing_new(seed: int) -> None:
+    """With an overlap on a shifting source, every record not updated meanwhile is read, and no record
+    past the old cursor comes twice."""
+    src = ShiftingSource(600, seed, 7, churn=0.7)
+    start = Position(T0 + timedelta(seconds=40))
+    seen: list[tuple[datetime, str]] = []
+    for items, _pos in iter_window(
+        src.fetch, start, T0 + timedelta(hours=23), 50, key, timedelta(seconds=20)
+    ):
+        seen.extend(key(i) for i in items)
+    assert len(seen) == len(set(seen))
+    wanted = {rid for rid, ts in src.rows.items() if ts >= start.ts - timedelta(seconds=20)} - src.updated
+    assert wanted <= {rid for _, rid in seen}

@@ -39,6 +39,45 @@ def test_decision_numbers_typed_differently_compare_equal(
     assert normalize_decision_no(normalize_decision_no(typed)) == normalize_decision_no(typed)
 
 
+year_brackets = st.sampled_from(
+    [("〔", "〕"), ("[", "]"), ("（", "）"), ("(", ")"), ("【", "】"), ("［", "］")]
+)
+padding = st.sampled_from(["", " ", "\u3000", "  "])
+
+
+@given(agency, year, number, year_brackets, year_brackets, padding, padding, st.booleans())
+def test_every_year_bracket_is_the_same_decision(
+    name: str,
+    y: int,
+    n: int,
+    b1: tuple[str, str],
+    b2: tuple[str, str],
+    inside: str,
+    outside: str,
+    wide: bool,
+) -> None:
+    """〔〕 [] （） () 【】 ［］ around the year, full or half width, spaced or not: one decision."""
+    canonical = f"津滨应急罚{b1[0]}{y}{b1[1]}{n}号"
+    typed = f"津滨应急罚{outside}{b2[0]}{inside}{y}{inside}{b2[1]}{outside}{n}号"
+    if wide:
+        typed = typed.translate(FULLWIDTH)
+    assert normalize_decision_no(typed) == normalize_decision_no(canonical)
+    assert normalize_decision_no(f"（{name}）应急罚（{y}）{n}号") == normalize_decision_no(
+        f"({name})应急罚〔{y}〕{n}号"
+    )
+
+
+@given(agency, year, number, year_brackets, year_brackets)
+def test_year_brackets_never_merge_different_years_or_agencies(
+    name: str, y: int, n: int, b1: tuple[str, str], b2: tuple[str, str]
+) -> None:
+    """Folding brackets keeps the year, the number and the agency apart."""
+    a = normalize_decision_no(f"（{name}）应急罚{b1[0]}{y}{b1[1]}{n}号")
+    assert a != normalize_decision_no(f"（{name}）应急罚{b2[0]}{y + 1}{b2[1]}{n}号")
+    assert a != normalize_decision_no(f"（{name}）应急罚{b2[0]}{y}{b2[1]}{n + 1}号")
+    assert a != normalize_decision_no(f"{name}应急罚{b2[0]}{y}{b2[1]}{n}号")
+
+
 @given(agency, year, number, number)
 def test_different_numbers_stay_different(name: str, y: int, n: int, m: int) -> None:
     """Normalising never makes two different decisions equal."""
