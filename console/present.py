@@ -14,15 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup, escape
 
 from connectors import systems
+from connectors.contract import clock
+from connectors.contract.clock import BEIJING
 from connectors.contract.health import HEALTH_LABELS
 from connectors.contract.states import AuditAction, ErrorKind, FailureState, Kind, RunStatus, Stage, labels
 from connectors.contract.validators import mask_text
 from console.users import ROLE_LABELS
+from sync.lag import duration_text
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -169,24 +173,15 @@ def pretty(text: str | None) -> str:
     return mask_text(text)
 
 
-def fmt_dt(value: Any) -> str:
+def fmt_dt(value: Any, zone: ZoneInfo = BEIJING) -> str:
+    """A time in the console's zone (naive ones are the ledger's Beijing time); the page's heading
+    names the zone (``zone_note``); anything else as it is."""
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+        return clock.plain(value, zone)
     return "" if value is None else str(value)
 
 
-def fmt_duration(seconds: float | None) -> str:
-    """1 小时 5 分 style, for lags and run times."""
-    if seconds is None:
-        return ""
-    s = int(seconds)
-    if s < 60:
-        return f"{s} 秒"
-    if s < 3600:
-        return f"{s // 60} 分 {s % 60} 秒"
-    if s < 86400:
-        return f"{s // 3600} 小时 {s % 3600 // 60} 分"
-    return f"{s // 86400} 天 {s % 86400 // 3600} 小时"
+fmt_duration = duration_text  # one wording of a duration (sync.lag), for lags and run times
 
 
 def shorten(text: str | None, limit: int = 80) -> str:
@@ -231,8 +226,9 @@ def _finalize(value: Any) -> Any:
     return value
 
 
-def make_env() -> jinja2.Environment:
-    """The template environment: autoescape on for everything, masking finalize, our filters."""
+def make_env(zone: ZoneInfo = BEIJING) -> jinja2.Environment:
+    """The template environment: autoescape on for everything, masking finalize, our filters; times
+    are shown in ``zone`` (the YAML's ``timezone``)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,
@@ -240,7 +236,9 @@ def make_env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(dt=fmt_dt, duration=fmt_duration, shorten=shorten, pretty=pretty)
+    env.filters.update(
+        dt=lambda value: fmt_dt(value, zone), duration=fmt_duration, shorten=shorten, pretty=pretty
+    )
     env.globals.update(
         STATE_LABELS=STATE_LABELS,
         ERROR_KIND_LABELS=ERROR_KIND_LABELS,
@@ -251,5 +249,6 @@ def make_env() -> jinja2.Environment:
         RESOLVE_NOTES=RESOLVE_NOTES,
         ROLE_LABELS=ROLE_LABELS,
         HEALTH_LABELS=HEALTH_LABELS,
+        ZONE_NOTE=clock.zone_note(zone),
     )
     return env

@@ -23,7 +23,7 @@ from console.present import (
     pretty,
 )
 from console.web import ConsoleState, error_page, query_url, render, safe_next, state
-from sync.ledger import now
+from sync.lag import pipeline_lag
 
 DELIVERED_STATES = ("delivered", "sent", "withdrawn")
 
@@ -87,11 +87,6 @@ def _schedule_text(st: ConsoleState, name: str) -> str:
     return f"每 {sched.interval_minutes:g} 分钟" if sched.interval_minutes else f"cron {sched.cron}"
 
 
-def _cursor_lag(st: ConsoleState, name: str) -> float | None:
-    mark = st.ledger.get_watermark(name)
-    return (now() - mark).total_seconds() if mark is not None else None
-
-
 def _pipelines(
     st: ConsoleState, status: dict[str, Any], counts: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -119,8 +114,7 @@ def _pipelines(
         p["last_run"] = runs[0] if runs else None
         p["failures"] = open_by[p["name"]]
         p["schedule"] = p.get("schedule") or _schedule_text(st, p["name"])
-        if p.get("lag_s") is None:
-            p["lag_s"] = _cursor_lag(st, p["name"])
+        p["lag"] = pipeline_lag(st.ledger, p["name"])
         p["targets_label"] = "、".join(system_label(st, t) for t in p.get("targets") or [])
     return rows
 

@@ -14,6 +14,7 @@ from connectors.contract.config import Secrets
 from connectors.contract.roles import System
 from sync import push_process
 from sync.config import PipelineConfig, Settings, load_settings
+from sync.lag import read_until_key
 from sync.lease import Leases
 from sync.ledger import Ledger
 from sync.mapping.store import MappingStore
@@ -105,7 +106,7 @@ class App:
             return None
 
         def cap() -> datetime | None:
-            marks = [self.ledger.get_meta(f"read_until:{name}") for name in upstream]
+            marks = [self.ledger.get_meta(read_until_key(name)) for name in upstream]
             if any(m is None for m in marks):
                 return None
             margin = timedelta(seconds=cfg.clock_margin_s)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 import uvicorn
@@ -19,31 +19,32 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from connectors.contract.clock import BEIJING, aware_now, beijing_now, from_unix
 from sync.config import PipelineConfig
 from zhifa_sync import systemd
 from zhifa_sync.app import App
 
 log = structlog.get_logger("zhifa.service")
-TIMEZONE = "Asia/Shanghai"
+# A job whose time passed while the process was busy or starting runs once, late (coalesce), if it is
+# at most this late; later than that it waits for its next time.
+MISFIRE_GRACE_S = 3600
 
 
-def _local(unix: float | None) -> datetime | None:
-    return datetime.fromtimestamp(unix).replace(microsecond=0) if unix else None
-
-
-def trigger_for(p: PipelineConfig) -> Any:
+def trigger_for(p: PipelineConfig, zone: ZoneInfo = BEIJING) -> Any:
+    """The pipeline's schedule; a cron line is read in ``zone`` (the YAML's ``timezone``)."""
     if p.schedule.cron:
-        return CronTrigger.from_crontab(p.schedule.cron, timezone=TIMEZONE)
-    return IntervalTrigger(minutes=p.schedule.interval_minutes or 10, timezone=TIMEZONE)
+        return CronTrigger.from_crontab(p.schedule.cron, timezone=zone)
+    return IntervalTrigger(minutes=p.schedule.interval_minutes or 10, timezone=zone)
 
 
 class Service:
     def __init__(self, app: App, *, console: bool = True) -> None:
         self.app = app
         self.stop = threading.Event()
+        self.zone = app.settings.zone
         self.scheduler = BackgroundScheduler(
-            timezone=TIMEZONE,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 600},
+            timezone=self.zone,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_S},
         )
         self.console = console
         self._console_server: Any = None
@@ -61,7 +62,7 @@ class Service:
         pipelines = []
         for p in self.app.settings.pipelines:
             job = self.scheduler.get_job(p.name)
-            next_run = job.next_run_time.replace(tzinfo=None) if job and job.next_run_time else None
+            next_run = job.next_run_time if job and job.next_run_time else None  # aware
             pipelines.append(
                 {
                     "name": p.name,
@@ -95,9 +96,9 @@ class Service:
                     "name": name,
                     "type": cfg.type,
                     "health": h.state if h else "unknown",
-                    "last_success": _local(h.last_success_at) if h else None,
+                    "last_success": from_unix(h.last_success_at) if h else None,
                     "last_error": h.last_error if h else None,
-                    "last_error_at": _local(h.last_error_at) if h else None,
+                    "last_error_at": from_unix(h.last_error_at) if h else None,
                 }
             )
         return out
@@ -110,7 +111,7 @@ class Service:
 
     def retry_now(self, pipelines: list[str]) -> None:
         """Bring the next run of these pipelines forward to now (it retries what was queued)."""
-        now = datetime.now(self.scheduler.timezone)
+        now = aware_now(self.zone)
         for name in pipelines:
             if self.scheduler.get_job(name) is not None:
                 self.scheduler.modify_job(name, next_run_time=now)
@@ -123,7 +124,7 @@ class Service:
 
         at_risk = [
             d
-            for d in deadlines(self.app.ledger, self.app.settings, date.today())
+            for d in deadlines(self.app.ledger, self.app.settings, beijing_now().date())
             if d.state in ("overdue", "due_soon")
         ]
         return [
@@ -139,16 +140,23 @@ class Service:
         ]
 
     def start(self) -> None:
-        now = datetime.now()
+        # Aware: a naive "now" is read in the scheduler's zone, and on a UTC server that put every first
+        # run 8 hours in the past, beyond the misfire grace: the cron pipelines' first run was dropped.
+        now = aware_now(self.zone)
         for p in self.app.settings.pipelines:
             if p.enabled:
                 self.scheduler.add_job(
-                    self._job, trigger_for(p), args=[p.name], id=p.name, name=p.name, next_run_time=now
+                    self._job,
+                    trigger_for(p, self.zone),
+                    args=[p.name],
+                    id=p.name,
+                    name=p.name,
+                    next_run_time=now,
                 )
         # Notice edited mapping tables between runs too: a refused edit shows in status within a minute.
         self.scheduler.add_job(
             self._watch_mappings,
-            IntervalTrigger(seconds=30, timezone=TIMEZONE),
+            IntervalTrigger(seconds=30, timezone=self.zone),
             id="mappings-watch",
             name="mappings-watch",
         )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
+from connectors.contract import clock
 from connectors.contract.config import Secrets
 from connectors.contract.errors import ConfigError
 from connectors.contract.states import DeliveryState, ErrorKind, FailureState, Kind, RunStatus, label
 from connectors.contract.validators import mask_text
 from sync.cli_format import table
 from sync.config import Settings
+from sync.lag import pipeline_lag
 from zhifa_sync.app import App
 
 
@@ -18,7 +19,15 @@ def status_report(app: App) -> str:
     """Pipelines, open failures, deliveries, deadlines, 前置库 feedback and mapping tables, as text."""
     from sync.report import awaiting_feedback, deadlines
 
-    out = ["管道", _pipelines(app), "\n未处理的同步失败", _failures(app), "\n已同步记录", _deliveries(app)]
+    out = [
+        clock.zone_note(app.settings.zone),
+        "\n管道",
+        _pipelines(app),
+        "\n未处理的同步失败",
+        _failures(app),
+        "\n已同步记录",
+        _deliveries(app),
+    ]
     if any(s.type == "credit" for s in app.settings.systems.values()):
         out.append("\n" + deadlines.deadline_section(app))
     if any(s.type == "hlwjg" for s in app.settings.systems.values()):
@@ -30,7 +39,7 @@ def status_report(app: App) -> str:
 
 
 def _pipelines(app: App) -> str:
-    rows = []
+    rows, zone = [], app.settings.zone
     for p in app.settings.pipelines:
         last = app.ledger.recent_runs(p.name, limit=1)
         r = last[0] if last else None
@@ -43,13 +52,16 @@ def _pipelines(app: App) -> str:
                 "启用" if p.enabled else "停用",
                 schedule,
                 f"{p.source} → {', '.join(p.targets)}",
-                r["started_at"] if r else "从未运行",
+                clock.plain(r["started_at"], zone) if r else "从未运行",
                 label(RunStatus, r["status"]) if r else "",
                 f"{r['pulled']}/{r['created']}/{r['updated']}/{r['linked']}/{r['failed']}" if r else "",
-                app.ledger.get_watermark(p.name) or "",
+                clock.plain(app.ledger.get_watermark(p.name), zone),
+                pipeline_lag(app.ledger, p.name).text,
             ]
         )
-    return table(rows, ["名称", "状态", "计划", "流向", "最近运行", "结果", "读/增/改/关联/败", "已读到"])
+    return table(
+        rows, ["名称", "状态", "计划", "流向", "最近运行", "结果", "读/增/改/关联/败", "已读到", "滞后"]
+    )
 
 
 def _failures(app: App) -> str:
@@ -103,7 +115,9 @@ def check(path: Path) -> int:
     _check_database(checks, settings)
     _check_mappings(checks, settings)
     _check_systems(checks, settings, secrets)
-    print(f"\n检查于 {datetime.now():%Y-%m-%d %H:%M:%S}: {'全部通过' if checks.ok else '有问题, 见上'}")
+    print(
+        f"\n检查于 {clock.for_people(clock.aware_now(), settings.zone)}: {'全部通过' if checks.ok else '有问题, 见上'}"
+    )
     return 0 if checks.ok else 1
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+from connectors.contract.clock import beijing_now
 from connectors.contract.states import Deadline as DeadlineState
 from connectors.contract.states import DeliveryState, labels
 from sync.cli_format import table
@@ -127,7 +128,7 @@ def _deadline(
 
 def deadline_section(app: App, today: date | None = None, *, limit: int = 20) -> str:
     """The 双公示 deadline section of ``zhifa-sync status``: warnings, counts, then the urgent decisions."""
-    today = today or date.today()
+    today = today or beijing_now().date()
     cal = WorkCalendar.load(app.settings.holidays_file)
     lines = ["双公示 7 个工作日公示期限"]
     if warning := cal.coverage_warning(today):
