@@ -17,12 +17,13 @@ from console.present import (
     ERROR_KIND_LABELS,
     STATE_LABELS,
     SYSTEM_TYPE_LABELS,
-    advice,
     bar_chart,
     masked_row,
     pretty,
 )
 from console.web import ConsoleState, error_page, query_url, render, safe_next, state
+from sync.advice import advice
+from sync.failure_detail import bad_fields, was_sent
 from sync.lag import pipeline_lag
 
 DELIVERED_STATES = ("delivered", "sent", "withdrawn")
@@ -260,8 +261,10 @@ def failure_detail(request: Request) -> Response:
         "failure.html",
         {
             "f": masked_row({k: v for k, v in failure.items() if k not in ("attempt_log", "record")}),
-            "record": pretty(failure["record"]),
-            "payload": pretty(failure["payload"]),
+            # before the fix a validation failure kept the source record as its "payload"
+            "record": pretty(failure["record"] or (None if was_sent(failure) else failure["payload"])),
+            "payload": pretty(failure["payload"]) if was_sent(failure) else "",
+            "bad_fields": bad_fields(failure),
             "response": pretty(failure["response"]),
             "attempt_log": [masked_row(a) for a in reversed(failure["attempt_log"])],
             "history": [masked_row(h) for h in history],

@@ -10,9 +10,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from connectors.contract import clock
 from connectors.contract.errors import ConfigError
 from connectors.contract.mapping import MappingFileError
-from connectors.contract.states import ErrorKind, FailureState, label
+from connectors.contract.states import ErrorKind, FailureState, label, labels
 from connectors.contract.validators import mask_text
 from sync import logs
 from sync.cli_format import table
@@ -114,8 +115,8 @@ def _failures_list(app: Any, args: argparse.Namespace) -> int:
                     r["target"],
                     label(ErrorKind, r["error_kind"]),
                     r["attempts"],
-                    r["last_seen"],
-                    r["message"][:90],
+                    clock.plain(r["last_seen"], app.settings.zone),
+                    mask_text(r["message"])[:90],
                 ]
                 for r in rows
             ],
@@ -127,36 +128,17 @@ def _failures_list(app: Any, args: argparse.Namespace) -> int:
 
 
 def _failures_show(app: Any, args: argparse.Namespace) -> int:
+    from zhifa_sync.failure_text import failure_text
+
     f = app.ledger.get_failure(args.id)
     if f is None:
         print(f"没有编号为 {args.id} 的失败记录", file=sys.stderr)
         return 1
-    for key in (
-        "id",
-        "state",
-        "pipeline",
-        "kind",
-        "source_id",
-        "target",
-        "stage",
-        "error_kind",
-        "error_code",
-        "attempts",
-        "first_seen",
-        "last_seen",
-        "message",
-        "response",
-        "payload",
-        "resolution_note",
-        "resolved_by",
-        "resolved_at",
-    ):
-        if f.get(key) is not None:
-            print(f"{key:16} {mask_text(str(f[key]))}")
-    if f.get("record"):
-        print(f"{'record':16} {mask_text(f['record'])}")
-    for a in f["attempt_log"]:
-        print(f"  {a['at']}  {a['stage']:8} {a['error_kind']:10} {a['message']}")
+    try:
+        attempts = app.settings.pipeline(f["pipeline"]).auto_retry_attempts
+    except KeyError:
+        attempts = None
+    print(failure_text(f, app.settings, attempts=attempts))
     return 0
 
 
@@ -250,16 +232,21 @@ def cmd_users(args: argparse.Namespace) -> int:
         app.close()
 
 
+def _choices(enum: Any) -> str:
+    """``open 待处理 | parked 待映射 | ...``: the values an option takes, with their words."""
+    return " | ".join(f"{value} {word}" for value, word in labels(enum).items())
+
+
 def _failures_parser(sub: Any) -> None:
     f = sub.add_parser("failures", help="同步失败记录")
     fs = f.add_subparsers(dest="action", required=True)
     fl = fs.add_parser("list")
     fl.add_argument(
-        "--state", default="unresolved", help="open | parked | retry | resolved | unresolved (默认)"
+        "--state", default="unresolved", help=f"{_choices(FailureState)} | unresolved 未解决 (默认)"
     )
     fl.add_argument("--pipeline")
     fl.add_argument("--target")
-    fl.add_argument("--kind", help="validation | mapping | rejected | transient | conflict | auth | internal")
+    fl.add_argument("--kind", help=_choices(ErrorKind))
     fl.add_argument("--search", help="决定书文号、信用代码、企业名称或记录编号")
     fl.add_argument("--limit", type=int, default=50)
     fsh = fs.add_parser("show")

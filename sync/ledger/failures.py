@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
 
+from connectors.contract.validators import normalize_decision_no
 from sync.ledger.base import Part, now
 from sync.ledger.schema import audit_log, failure_attempts, failures, records
 
@@ -68,17 +69,9 @@ class FailuresPart(Part):
             cond.append(failures.c.last_seen >= since)
         if until:
             cond.append(failures.c.last_seen <= until)
-        if search:
-            like = f"%{search.strip()}%"
-            cond.append(
-                or_(
-                    failures.c.source_id.like(like),
-                    failures.c.doc_no.like(like),
-                    failures.c.party_name.like(like),
-                    failures.c.party_code.like(like),
-                )
-            )
         with self.engine.connect() as conn:
+            if search:
+                cond.append(self._search(conn, search))
             total = conn.scalar(select(func.count()).select_from(failures).where(*cond)) or 0
             rows = conn.execute(
                 select(failures)
@@ -88,6 +81,21 @@ class FailuresPart(Part):
                 .offset(offset)
             )
             return [dict(r._mapping) for r in rows], int(total)
+
+    def _search(self, conn: Connection, search: str) -> ColumnElement[bool]:
+        """Record id, party name or code containing ``search``; or a 文号 that contains it once both are
+        normalised as linking compares them (``normalize_decision_no``: 〔2025〕 and [2025] are one)."""
+        like = f"%{search.strip()}%"
+        wanted = normalize_decision_no(search)
+        doc_nos = conn.scalars(select(failures.c.doc_no).where(failures.c.doc_no.is_not(None)).distinct())
+        matching = [d for d in doc_nos if wanted and wanted in normalize_decision_no(d)]
+        return or_(
+            failures.c.source_id.like(like),
+            failures.c.doc_no.like(like),
+            failures.c.doc_no.in_(matching),
+            failures.c.party_name.like(like),
+            failures.c.party_code.like(like),
+        )
 
     def get_failure(self, failure_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
