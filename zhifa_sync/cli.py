@@ -224,6 +224,8 @@ def cmd_console(args: argparse.Namespace) -> int:
 def cmd_users(args: argparse.Namespace) -> int:
     from console import users
 
+    if not args.rest or {"-h", "--help"} & set(args.rest):  # usage needs no configuration
+        return users.main(None, args.rest)
     app = app_from_args(args)
     try:
         rc: int = users.main(app.ledger, args.rest)
@@ -304,9 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--port", type=int)
     c.set_defaults(func=cmd_console)
 
-    u = sub.add_parser("users", help="控制台账号: users add NAME --role operator")
-    u.add_argument("rest", nargs=argparse.REMAINDER)
-    u.set_defaults(func=cmd_users)
+    # Everything after ``users`` goes to console.users' own parser (``main`` splits it off), so that
+    # ``users --help`` lists every sub-command there.
+    u = sub.add_parser(
+        "users",
+        help="控制台账号: users add|passwd|role|disable|enable|list (详见 users --help)",
+        add_help=False,
+    )
+    u.set_defaults(func=cmd_users, rest=[])
 
     import zhifa_sync.commands
 
@@ -315,8 +322,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_GLOBAL_WITH_VALUE = frozenset({"-c", "--config", "--log-format"})
+
+
+def _split_users(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``[global options] users REST...`` → (``[global options] users``, REST); anything else unsplit."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _GLOBAL_WITH_VALUE:
+            i += 2
+        elif arg.startswith("-"):
+            i += 1
+        else:
+            return (argv[: i + 1], argv[i + 1 :]) if arg == "users" else (argv, [])
+    return argv, []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    head, users_args = _split_users(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(head)
+    if args.command == "users":
+        args.rest = users_args
     logs.configure(args.log_format or os.environ.get("ZHIFA_LOG_FORMAT", "auto"))
     try:
         rc: int = args.func(args)

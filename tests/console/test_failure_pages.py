@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from connectors.contract.states import AuditAction, label
 from tests.console.conftest import ID_MASKED, ID_NO, Console, add_failure
 
 
@@ -60,3 +61,13 @@ def test_search_folds_the_brackets_of_a_decision_number(console: Console) -> Non
     ):
         html = client.get("/failures", params={"q": typed}).text
         assert "P-3001" in html, typed
+
+
+def test_the_audit_page_translates_every_action(console: Console) -> None:
+    for action in AuditAction:
+        console.ledger.add_audit("zhifa-sync", action, "细节")
+    html = console.login("admin").get("/audit").text
+    for action in AuditAction:
+        assert label(AuditAction, action) in html
+        if "_" in action:
+            assert action.value not in html, action
