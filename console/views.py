@@ -24,6 +24,8 @@ from console.present import (
 from console.web import ConsoleState, error_page, query_url, render, safe_next, state
 from sync.advice import advice
 from sync.failure_detail import bad_fields, was_sent
+from sync.health import health_row
+from sync.health import load as load_health
 from sync.lag import pipeline_lag
 
 DELIVERED_STATES = ("delivered", "sent", "withdrawn")
@@ -123,9 +125,9 @@ def _pipelines(
 def _systems(st: ConsoleState, status: dict[str, Any], counts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if status.get("systems"):
         rows = [masked_row(dict(s)) for s in status["systems"]]
-    elif st.settings:
+    elif st.settings:  # a console in its own process: what the daemon last saved in the ledger
         rows = [
-            {"name": n, "type": s.type, "health": "unknown", "last_error": None}
+            masked_row({"type": s.type, **health_row(load_health(st.ledger, n))})
             for n, s in st.settings.systems.items()
         ]
     else:

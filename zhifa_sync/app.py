@@ -11,9 +11,11 @@ import structlog
 
 from connectors import systems
 from connectors.contract.config import Secrets
+from connectors.contract.health import HealthState
 from connectors.contract.roles import System
-from sync import push_process
+from sync import health, push_process
 from sync.config import PipelineConfig, Settings, load_settings
+from sync.health import SystemHealth
 from sync.lag import read_until_key
 from sync.lease import Leases
 from sync.ledger import Ledger
@@ -52,6 +54,22 @@ class App:
     def built_system(self, name: str) -> System | None:
         """System ``name`` if something has used it already (looking does not connect)."""
         return self._systems.get(name)
+
+    def save_health(self) -> None:
+        """Keep what each system used so far has answered in the ledger (``sync.health``): ``status``
+        and a console in another process show it."""
+        for name, system in list(self._systems.items()):
+            report = system.health()
+            if report.calls or report.state != HealthState.UNKNOWN:
+                health.save(self.ledger, name, report)
+
+    def system_health(self, name: str) -> SystemHealth:
+        """This process's live view of ``name`` once it has called it, else the last saved one."""
+        built = self._systems.get(name)
+        report = built.health() if built is not None else None
+        if report is not None and (report.calls or report.state != HealthState.UNKNOWN):
+            return SystemHealth.of(name, report)
+        return health.load(self.ledger, name)
 
     def pipeline(self, name: str) -> Pipeline:
         if name not in self._pipelines:
@@ -122,7 +140,10 @@ class App:
             if not held:
                 log.info("pipeline_busy_elsewhere", pipeline=name)
                 return RunCounts(status="skipped")
-            return self.pipeline(name).run(stop, retries_only=retries_only)
+            try:
+                return self.pipeline(name).run(stop, retries_only=retries_only)
+            finally:
+                self.save_health()
 
     def run_once(
         self, names: Iterable[str] | None = None, stop: threading.Event | None = None

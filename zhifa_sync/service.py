@@ -19,8 +19,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from connectors.contract.clock import BEIJING, aware_now, beijing_now, from_unix
+from connectors.contract.clock import BEIJING, aware_now, beijing_now
 from sync.config import PipelineConfig
+from sync.health import health_row
 from zhifa_sync import systemd
 from zhifa_sync.app import App
 
@@ -87,25 +88,15 @@ class Service:
 
     def _systems(self) -> list[dict[str, Any]]:
         """Each system's health from the calls made to it (unknown until a run has called it)."""
-        out = []
-        for name, cfg in self.app.settings.systems.items():
-            built = self.app.built_system(name)
-            h = built.health() if built is not None else None
-            out.append(
-                {
-                    "name": name,
-                    "type": cfg.type,
-                    "health": h.state if h else "unknown",
-                    "last_success": from_unix(h.last_success_at) if h else None,
-                    "last_error": h.last_error if h else None,
-                    "last_error_at": from_unix(h.last_error_at) if h else None,
-                }
-            )
-        return out
+        return [
+            {"type": cfg.type, **health_row(self.app.system_health(name))}
+            for name, cfg in self.app.settings.systems.items()
+        ]
 
     def _watch_mappings(self) -> None:
         try:
             self.app.mappings.refresh()
+            self.app.save_health()  # a long run's calls show in `status` before it ends
         except Exception:  # never let a watcher error stop the scheduler
             log.exception("mappings_watch_failed")
 

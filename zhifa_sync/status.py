@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from connectors import systems
 from connectors.contract import clock
 from connectors.contract.config import Secrets
 from connectors.contract.errors import ConfigError
+from connectors.contract.health import HEALTH_LABELS
 from connectors.contract.states import DeliveryState, ErrorKind, FailureState, Kind, RunStatus, label
 from connectors.contract.validators import mask_text
 from sync.cli_format import table
@@ -23,6 +25,8 @@ def status_report(app: App) -> str:
         clock.zone_note(app.settings.zone),
         "\n管道",
         _pipelines(app),
+        "\n目标系统",
+        _systems(app),
         "\n未处理的同步失败",
         _failures(app),
         "\n已同步记录",
@@ -62,6 +66,24 @@ def _pipelines(app: App) -> str:
     return table(
         rows, ["名称", "状态", "计划", "流向", "最近运行", "结果", "读/增/改/关联/败", "已读到", "滞后"]
     )
+
+
+def _systems(app: App) -> str:
+    """Each system's health as the daemon last saw it (the console's 目标系统 panel)."""
+    zone, rows = app.settings.zone, []
+    for name, cfg in app.settings.systems.items():
+        h = app.system_health(name)
+        rows.append(
+            [
+                f"{systems.TYPES[cfg.type].label} ({name})",
+                HEALTH_LABELS[h.state],
+                clock.plain(h.last_success, zone),
+                " ".join((h.last_error or "").split())[:60],
+                clock.plain(h.last_error_at, zone),
+                clock.plain(h.saved_at, zone),
+            ]
+        )
+    return table(rows, ["系统", "状态", "最近成功", "最近错误", "出错时间", "截至"])
 
 
 def _failures(app: App) -> str:
@@ -147,7 +169,6 @@ def _check_mappings(checks: _Checks, settings: Settings) -> None:
 
 
 def _check_systems(checks: _Checks, settings: Settings, secrets: Secrets) -> None:
-    from connectors import systems
 
     for name, cfg in settings.systems.items():
         try:
