@@ -144,6 +144,8 @@ ROUTES = [
     Route("/failures/{failure_id:int}/retry", actions.retry, methods=["POST"]),
     Route("/failures/{failure_id:int}/resolve", actions.resolve, methods=["POST"]),
     Route("/failures/{failure_id:int}/reopen", actions.reopen, methods=["POST"]),
+    Route("/failures/{failure_id:int}/retry-record", actions.retry_record, methods=["POST"]),
+    Route("/failures/{failure_id:int}/resolve-record", actions.resolve_record, methods=["POST"]),
     Route("/runs", views.run_history),
     Route("/audit", views.audit),
     Route("/unmapped", views.unmapped),

@@ -200,7 +200,7 @@ def failure_list(request: Request) -> Response:
     since = _day(filters["since"], errors, "开始日期")
     until = _day(filters["until"], errors, "结束日期")
     page_no = _int(q.get("page"), 1)
-    rows, total = st.ledger.query_failures(
+    groups, total = st.ledger.query_failure_groups(
         state=None if filters["state"] == "all" else filters["state"] or None,
         pipeline=filters["pipeline"] or None,
         target=filters["target"] or None,
@@ -232,7 +232,7 @@ def failure_list(request: Request) -> Response:
         request,
         "failures.html",
         {
-            "rows": [masked_row(r) for r in rows],
+            "groups": [[masked_row(r) for r in g] for g in groups],
             "filters": filters,
             "errors": errors,
             "facets": facets,
@@ -270,6 +270,8 @@ def failure_detail(request: Request) -> Response:
             "response": pretty(failure["response"]),
             "attempt_log": [masked_row(a) for a in reversed(failure["attempt_log"])],
             "history": [masked_row(h) for h in history],
+            # one bad record fails once per target: the others, to act on them all at once
+            "siblings": [masked_row(s) for s in st.ledger.record_failures(failure_id)],
             "advice": advice(failure, target_label=target_label, auto_retry_attempts=attempts),
             "target_label": target_label,
             "source_label": system_label(st, failure["system"]),

@@ -142,9 +142,21 @@ def _failures_show(app: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _chosen(app: Any, args: argparse.Namespace) -> tuple[list[int], str | None]:
+    """The failure ids named (``--record``: a source record's on every target; ``--all-targets``: the
+    named failures' records on every target), and the audit note saying so."""
+    ids = list(args.ids) + app.ledger.record_failure_ids(args.record or [])
+    if args.all_targets:
+        ids += [f["id"] for i in list(ids) for f in app.ledger.record_failures(i)]
+    ids = sorted(set(ids))
+    grouped = bool(args.record or args.all_targets)
+    return ids, f"按记录处理: {len(ids)} 个目标系统的失败" if grouped else None
+
+
 def _failures_retry(app: Any, args: argparse.Namespace) -> int:
-    ids = args.ids or app.ledger.failure_ids(error_kind=args.kind)
-    n = app.ledger.mark_retry(ids, actor=args.by)
+    ids, note = _chosen(app, args)
+    ids = ids or ([] if note else app.ledger.failure_ids(error_kind=args.kind))
+    n = app.ledger.mark_retry(ids, actor=args.by, note=note)
     print(f"已将 {n} 条失败记录标记为待重试")
     if args.queue or not n:
         return 0
@@ -160,7 +172,11 @@ def _failures_retry(app: Any, args: argparse.Namespace) -> int:
 
 
 def _failures_resolve(app: Any, args: argparse.Namespace) -> int:
-    n = app.ledger.resolve(args.ids, actor=args.by, note=args.note)
+    ids, _ = _chosen(app, args)
+    if not ids:
+        print("请给出失败编号或 --record 来源记录编号", file=sys.stderr)
+        return 2
+    n = app.ledger.resolve(ids, actor=args.by, note=args.note)
     print(f"已处理 {n} 条")
     return 0
 
@@ -239,6 +255,14 @@ def _choices(enum: Any) -> str:
     return " | ".join(f"{value} {word}" for value, word in labels(enum).items())
 
 
+def _group_options(parser: Any) -> None:
+    """One bad record fails once per target: act on all of them at once (each failure is audited)."""
+    parser.add_argument(
+        "--record", action="append", metavar="记录编号", help="该来源记录在所有目标系统的失败 (可重复)"
+    )
+    parser.add_argument("--all-targets", action="store_true", help="连同所给失败的记录在其他目标系统的失败")
+
+
 def _failures_parser(sub: Any) -> None:
     f = sub.add_parser("failures", help="同步失败记录")
     fs = f.add_subparsers(dest="action", required=True)
@@ -257,9 +281,11 @@ def _failures_parser(sub: Any) -> None:
     fr.add_argument("ids", type=int, nargs="*")
     fr.add_argument("--kind", help="重试某一类别的全部失败")
     fr.add_argument("--queue", action="store_true", help="只标记, 由下一次计划运行重试")
+    _group_options(fr)
     fr.add_argument("--by", default=os.environ.get("USER", "cli"))
     fv = fs.add_parser("resolve")
-    fv.add_argument("ids", type=int, nargs="+")
+    fv.add_argument("ids", type=int, nargs="*")
+    _group_options(fv)
     fv.add_argument("--note", required=True, help="处理说明, 如: 已在市系统手工补录")
     fv.add_argument("--by", default=os.environ.get("USER", "cli"))
     fo = fs.add_parser("reopen")
