@@ -35,6 +35,7 @@ class App:
             settings.mappings_dir, ledger, systems={s.type for s in settings.systems.values()}
         )
         self._systems: dict[str, System] = {}
+        self._build_lock = threading.Lock()
         self._pipelines: dict[str, Pipeline] = {}
         self._locks = {p.name: threading.Lock() for p in settings.pipelines}
         self.leases = Leases(ledger.engine)  # one instance at a time per pipeline, across processes
@@ -46,10 +47,13 @@ class App:
         return cls(settings, secrets, ledger)
 
     def system(self, name: str) -> System:
-        """The configured system ``name``, built on first use."""
-        if name not in self._systems:
-            self._systems[name] = systems.create(name, self.settings.systems[name], self.secrets)
-        return self._systems[name]
+        """The configured system ``name``, built on first use — once: the scheduler starts pipelines in
+        threads at the same moment, and two builds gave two clients (two rate limiters, and a health
+        report the console read while the pipelines called the other one)."""
+        with self._build_lock:
+            if name not in self._systems:
+                self._systems[name] = systems.create(name, self.settings.systems[name], self.secrets)
+            return self._systems[name]
 
     def built_system(self, name: str) -> System | None:
         """System ``name`` if something has used it already (looking does not connect)."""

@@ -104,7 +104,8 @@ def _login(url: str) -> httpx.Client:
     return client
 
 
-def test_console_and_metrics_agree_with_status_on_a_utc_server(backfilled: Backfilled) -> None:
+@pytest.fixture(scope="module")
+def viewer(backfilled: Backfilled) -> None:
     added = run_cli(
         backfilled.stack.config_path,
         "users",
@@ -116,7 +117,11 @@ def test_console_and_metrics_agree_with_status_on_a_utc_server(backfilled: Backf
         stdin=PASSWORD + "\n",
     )
     assert added.returncode == 0, added.stderr
-    proc = _console(backfilled, "UTC")
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Shanghai"])
+def test_console_and_metrics_agree_with_status(backfilled: Backfilled, viewer: None, tz: str) -> None:
+    proc = _console(backfilled, tz)
     url = f"http://127.0.0.1:{proc.port}"  # type: ignore[attr-defined]
     try:
         wait_for(lambda: _answers(url), 30, "the console to listen")
