@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check bench soak clean
+.PHONY: install demo test test-fast check bench bench-limits soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 	@bash scripts/ensure-tools.sh || true
 	$(BIN)/python -m pytest -n 2 -q
 
+## make test-fast: the inner loop: everything that starts no simulator, process or browser
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
+
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -31,6 +35,10 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
+
+## make bench-limits: the service at the platforms' documented rate limits (share of each limit, freshness)
+bench-limits: $(STAMP)
+	$(BIN)/python -m bench.limits
 
 ## make soak: all four systems with faults on, the daemon SIGKILLed during a backfill; prints a table
 soak: $(STAMP)

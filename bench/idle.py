@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import insert
 
-from bench.backfill import PIPELINE, start_simulators, write_config
+from bench.backfill import PIPELINE, ledger_url, start_simulators, write_config
 from bench.measure import run_daemon
 from connectors.paging import Position
 from sync.ledger import Ledger
@@ -77,11 +77,15 @@ def build_ledger(engine: sa.Engine, records: int, now: datetime) -> None:
     Ledger(engine).set_cursor(PIPELINE, Position(now.replace(microsecond=0)))
 
 
-def idle_cycle_over_big_ledger(records: int, concurrency: int) -> IdleCycle:
+def idle_cycle_over_big_ledger(records: int, concurrency: int, backend: str = "sqlite") -> IdleCycle:
     """A ``sync --once`` in which nothing changed, over a ledger of ``records`` delivered inspections."""
-    with start_simulators(1000) as sims, tempfile.TemporaryDirectory() as tmp:
-        config = write_config(Path(tmp), sims, concurrency)
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'ledger.db'}")
+    with (
+        start_simulators(1000) as sims,
+        tempfile.TemporaryDirectory() as tmp,
+        ledger_url(Path(tmp), backend) as url,
+    ):
+        config = write_config(Path(tmp), sims, concurrency, url)
+        engine = make_engine(url)
         upgrade(engine)
         started = time.monotonic()
         build_ledger(engine, records, datetime.now().replace(microsecond=0))

@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from connectors.contract.clock import TIME_FORMAT
-from connectors.contract.records import stable_hash
-from connectors.contract.roles import upgrade_cursor
+from connectors.contract.records import RecordKind, stable_hash
+from connectors.contract.roles import Listed, Page, upgrade_cursor
 
 
 @dataclass(frozen=True)
@@ -97,3 +97,35 @@ def iter_window(
             qstart, page, total = ts, 1, None
         else:  # a whole page within one second: walk on by page number
             page += 1
+
+
+# -- listings for reconciliation (``connectors.contract.roles.Lister``) ------------------------------
+def listed(items: list[Any], key: Key, synced: Callable[[dict[str, Any]], bool]) -> list[Listed]:
+    """A page of raw records as ``Listed`` (one without a readable id or time is left out: the pull
+    reports it as invalid)."""
+    out = []
+    for item in items:
+        found = key(item) if isinstance(item, dict) else None
+        if found is not None:
+            out.append(Listed(found[1], found[0], synced(item)))
+    return out
+
+
+# pull(kind, saved cursor, start, until, page_size) -> pages, as ``Source.pull``
+Pull = Callable[[RecordKind, "dict[str, Any] | None", datetime, datetime, int], Iterator[Page]]
+
+
+def fetch_by_second(
+    pull: Pull, kind: RecordKind, wanted: list[Listed], page_size: int, key: Key
+) -> list[Any]:
+    """Raw records named by a listing, read again over the seconds they were listed at (sources
+    without a read by id); a record changed since is found in no window and left out."""
+    ids = {w.source_id for w in wanted}
+    out: list[Any] = []
+    for second in sorted({w.updated_at for w in wanted}):
+        for page in pull(kind, None, second, second, page_size):
+            for raw in page.items:
+                found = key(raw) if isinstance(raw, dict) else None
+                if found is not None and found[1] in ids:
+                    out.append(raw)
+    return out

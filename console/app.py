@@ -27,7 +27,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.contract.clock import BEIJING
-from console import actions, report, views
+from console import actions, mappings, reconcile, report, steer, views
 from console.auth import LoginLimiter, login_page, login_submit, logout
 from console.present import STATIC, make_env
 from console.web import ConsoleState, StatusFn, error_page, state
@@ -147,8 +147,17 @@ ROUTES = [
     Route("/failures/{failure_id:int}/retry-record", actions.retry_record, methods=["POST"]),
     Route("/failures/{failure_id:int}/resolve-record", actions.resolve_record, methods=["POST"]),
     Route("/runs", views.run_history),
+    Route("/pipelines/{name}/pause", steer.pause, methods=["POST"]),
+    Route("/pipelines/{name}/resume", steer.resume, methods=["POST"]),
+    Route("/pipelines/{name}/run", steer.run_now, methods=["POST"]),
+    Route("/pipelines/{name}/reread", steer.reread, methods=["POST"]),
     Route("/audit", views.audit),
     Route("/unmapped", views.unmapped),
+    Route("/mappings", mappings.mappings_page),
+    Route("/mappings/check", mappings.check_upload, methods=["POST"]),
+    Route("/mappings/apply", mappings.apply_upload, methods=["POST"]),
+    Route("/mappings/versions/{version_id:int}/rollback", mappings.rollback_version, methods=["POST"]),
+    Route("/reconcile", reconcile.reconcile_page),
     Route("/report", report.report_page),
     Route("/report.xlsx", report.report_download),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),

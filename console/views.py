@@ -112,7 +112,9 @@ def _pipelines(
     open_by: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for c in counts:
         open_by[c["pipeline"]][c["state"]] += c["n"]
+    controls = st.ledger.controls([p["name"] for p in rows])
     for p in rows:
+        p["control"] = controls[p["name"]]  # paused: read from the ledger, whichever instance paused it
         runs = st.ledger.recent_runs(p["name"], limit=1)
         p["last_run"] = runs[0] if runs else None
         p["failures"] = open_by[p["name"]]
@@ -295,10 +297,12 @@ def run_history(request: Request) -> Response:
     names = sorted({p.name for p in st.settings.pipelines}) if st.settings else []
     if not names:
         names = sorted({r["pipeline"] for r in st.ledger.recent_runs(limit=500)})
+    configured = st.settings is not None and any(p.name == pipeline for p in st.settings.pipelines)
     return render(
         request,
         "runs.html",
         {
+            "control": st.ledger.control(pipeline) if configured else None,
             "rows": [masked_row(r) for r in rows],
             "pipeline": pipeline,
             "pipelines": names,

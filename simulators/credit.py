@@ -334,6 +334,25 @@ class CreditState:
             stored = self._records.get(xybm)
             return stored.public() if stored else None
 
+    def remove(self, xybm: str) -> bool:
+        """A record deleted behind the sender's back (a clerk, a restore from backup): gone, as if never sent."""
+        with self._lock:
+            stored = self._records.pop(xybm, None)
+            if stored is None:
+                return False
+            self._by_sjbs.pop((stored.scope or "", stored.sjbs), None)
+            self._by_wsh.pop(_wsh_key(stored.fields), None)
+            return True
+
+    def alter(self, xybm: str, fields: Mapping[str, str | None]) -> dict[str, Any] | None:
+        """CF_* fields changed behind the sender's back (not through the API: nothing is checked)."""
+        with self._lock:
+            stored = self._records.get(xybm)
+            if stored is None:
+                return None
+            self._reindex(stored, {**stored.fields, **fields})
+            return stored.admin()
+
     def records(self) -> list[dict[str, Any]]:
         """Every stored record, with SJBS, xybm, status, scope, origin and CF_* fields."""
         with self._lock:
@@ -681,8 +700,17 @@ class _Admin:
             return _json(404, {"code": "NOT_FOUND"})
         return _json(200, hook(request.path_params["xybm"]))
 
+    async def one(self, request: Request) -> Response:
+        """DELETE: the record removed; POST ``{CF_*: value}``: fields altered (both behind the sender's back)."""
+        xybm = request.path_params["xybm"]
+        if request.method == "DELETE":
+            return _json(200 if self.state.remove(xybm) else 404, {"xybm": xybm})
+        altered = self.state.alter(xybm, await request.json())
+        return _json(404, {"code": "NOT_FOUND"}) if altered is None else _json(200, altered)
+
     def routes(self) -> list[Route]:
         return [
+            Route("/_sim/records/{xybm}", self.one, methods=["POST", "DELETE"]),
             Route("/_sim/faults", self.faults, methods=["GET", "POST"]),
             Route("/_sim/stats", self.stats, methods=["GET"]),
             Route("/_sim/records", self.records, methods=["GET"]),

@@ -90,6 +90,12 @@ class _Index:
         self.by_id[rec["id"]] = rec
         insort(self.keys, (rec["updated_at"], rec["id"]))
 
+    def remove(self, item_id: str) -> bool:
+        old = self.by_id.pop(item_id, None)
+        if old is not None:
+            del self.keys[bisect_left(self.keys, (old["updated_at"], old["id"]))]
+        return old is not None
+
     def put_raw(self, item_id: str, updated_at: str, body: bytes) -> None:
         if item_id in self.by_id or item_id in self.raw:
             raise ValueError(f"id {item_id} is taken")
@@ -226,6 +232,11 @@ class DistrictState:
                 rec["updated_at"] = self.now()
             self._put(kind, rec)
             return copy.deepcopy(rec)
+
+    def remove(self, kind: str, record_id: str) -> bool:
+        """A record deleted from the platform's database behind every reader's back (no void, no trace)."""
+        with self._lock:
+            return self._idx[_kind(kind)].remove(record_id)
 
     def void_inspection(self, record_id: str) -> dict[str, Any]:
         return self.update("inspections", record_id, status="void")
@@ -695,6 +706,8 @@ class _Admin:
             return _not_found()
         if request.method == "GET":
             return JSONResponse(self.state.get(kind, record_id))
+        if request.method == "DELETE":
+            return JSONResponse({"deleted": self.state.remove(kind, record_id)})
         return JSONResponse(await self._change(request, kind, record_id))
 
     async def _change(self, request: Request, kind: str, record_id: str) -> dict[str, Any]:
@@ -728,6 +741,6 @@ class _Admin:
             Route("/_sim/expire-tokens", self.expire, methods=["POST"]),
             Route("/_sim/credit-events", self.credit_events, methods=["GET"]),
             Route(f"/_sim/{kinds}", self.collection, methods=["GET", "POST"]),
-            Route(f"/_sim/{kinds}/{{id:str}}", self.one, methods=["GET", "POST"]),
+            Route(f"/_sim/{kinds}/{{id:str}}", self.one, methods=["GET", "POST", "DELETE"]),
             Route(f"/_sim/{kinds}/{{id:str}}/{{action:str}}", self.one, methods=["POST"]),
         ]

@@ -470,6 +470,19 @@ class MunicipalState:
                     rec[name] = _amount(rec[name])
             return copy.deepcopy(self._store(kind, rec, self._owner.get(record_id)))
 
+    def remove(self, kind: str, record_id: str) -> bool:
+        """A record deleted at the city behind the sender's back; its external id is free again."""
+        kind = _KINDS[kind]
+        with self._lock:
+            rec = self._recs[kind].pop(record_id, None)
+            if rec is None:
+                return False
+            self._index(kind, rec, add=False)
+            owner = self._owner.pop(record_id, None)
+            if rec.get("wbxtly") is not None and owner is not None:
+                self._ext.pop((owner, rec["wbxtly"], rec["wbxtbh"]), None)
+            return True
+
     def get(self, kind: str, record_id: str) -> dict[str, Any] | None:
         with self._lock:
             rec = self._recs[_KINDS[kind]].get(record_id)
@@ -628,11 +641,13 @@ def _admin_routes(state: MunicipalState) -> list[Route]:
             return JSONResponse({"error": "not found"}, status_code=404)
         if request.method == "GET":
             return Response(render(state.get(kind, rid)), media_type="application/json")
+        if request.method == "DELETE":
+            return JSONResponse({"deleted": state.remove(kind, rid)})
         rec = state.update_city_record(kind, rid, **(await body_of(request)))
         return Response(render(rec), media_type="application/json")
 
     return [
         *common_admin_routes(state.faults, state.clock, body_of),
         Route("/_sim/records/{kind:str}", records, methods=["GET", "POST"]),
-        Route("/_sim/records/{kind:str}/{id:str}", one, methods=["GET", "POST"]),
+        Route("/_sim/records/{kind:str}/{id:str}", one, methods=["GET", "POST", "DELETE"]),
     ]

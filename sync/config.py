@@ -49,6 +49,25 @@ class Schedule(_Frozen):
         return self
 
 
+class ReconcileConfig(_Frozen):
+    """When and how the scheduled reconciliation runs (``zhifa-sync reconcile``; docs/operations.md)."""
+
+    enabled: bool = True
+    cron: str = "30 2 * * *"  # nightly, at 02:30 Beijing time
+    # Only records changed in the last this many days (None: since the pipeline's ``start``).
+    window_days: int | None = Field(default=None, ge=1)
+    repair: bool = False  # re-push what it finds (missing, stale, diverged) without an operator
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        try:
+            CronTrigger.from_crontab(v)
+        except ValueError as exc:
+            raise ValueError(f"cron 表达式无效: {exc}") from None
+        return v
+
+
 class PipelineConfig(_Frozen):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     source: str
@@ -63,6 +82,7 @@ class PipelineConfig(_Frozen):
     # disagree (it reads only up to where the pipelines reading that system have read, less this).
     clock_margin_s: int = Field(default=60, ge=0)
     auto_retry_attempts: int = Field(default=10, ge=0)  # later runs retry a transient failure this often
+    reconcile: ReconcileConfig | None = None  # None: the file's top-level ``reconcile``
 
     @field_validator("start", mode="before")
     @classmethod
@@ -91,6 +111,7 @@ class Settings(_Frozen):
     systems: dict[str, SystemConfig]
     pipelines: list[PipelineConfig]
     console: ConsoleConfig = ConsoleConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()  # every pipeline's, unless it has its own
     log_format: Literal["auto", "json", "console"] = "auto"
     # The zone times are shown in and cron schedules read in (the ledger and the wire stay Beijing time).
     timezone: str = "Asia/Shanghai"
@@ -113,6 +134,10 @@ class Settings(_Frozen):
             if p.name == name:
                 return p
         raise KeyError(name)
+
+    def reconcile_of(self, name: str) -> ReconcileConfig:
+        """The reconciliation settings of pipeline ``name``: its own, else the file's."""
+        return self.pipeline(name).reconcile or self.reconcile
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

@@ -43,3 +43,15 @@ OPEN_FAILURES = Gauge(
     ["target", "error_kind"],
     registry=REGISTRY,
 )
+RECONCILE_FINDINGS = Gauge(
+    "zhifa_reconcile_findings",
+    "What the last reconciliation of a pipeline found, by target and kind (missing, stale, extra, diverged)",
+    ["pipeline", "target", "kind"],
+    registry=REGISTRY,
+)
+RECONCILE_REPAIRED = Counter(
+    "zhifa_reconcile_repaired_total",
+    "Records re-pushed by reconciliation (--repair), by pipeline and target",
+    ["pipeline", "target"],
+    registry=REGISTRY,
+)

@@ -272,6 +272,35 @@ class Pipeline:
         self.ledger.set_meta(read_until_key(self.name), until.strftime(TIME_FORMAT))
         metrics.LAG_SECONDS.labels(self.name).set(pipeline_lag(self.ledger, self.name).seconds or 0.0)
 
+    def repair(
+        self, raws: Sequence[Any], only: dict[str, set[str]], priors: dict[tuple[str, str], Prior | None]
+    ) -> RunCounts:
+        """A run that pushes just these records to just these targets (``only``: id → targets), through
+        the normal push path, with the ledger's knowledge of each pair replaced by ``priors`` (what
+        reconciliation found: None = never delivered, a prior without ``payload_hash`` = push again)."""
+        run_id = self.ledger.start_run(self.name)
+        counts = RunCounts()
+        structlog.contextvars.bind_contextvars(pipeline=self.name, run_id=run_id)
+        started = time.monotonic()
+        status, error = RunStatus.OK, None
+        try:
+            maps = self._mappings()
+            self._begin()
+            for start in range(0, len(raws), self.cfg.batch_size):
+                prepared = self._prepare(
+                    run_id, maps, counts, raws[start : start + self.cfg.batch_size], cursor=None, only=only
+                )
+                self._finish(self._launch(prepared, maps, only, priors), counts)
+            if counts.failed:
+                status = RunStatus.FAILED
+        except (FatalConnectorError, RetriableError) as exc:
+            status, error = RunStatus.ERROR, str(exc)
+            log.error("repair_aborted", error=str(exc))
+        finally:
+            self._end(run_id, counts, status, error, started)
+        counts.status, counts.error = status, error
+        return counts
+
     def _retry_failures(self, run_id: str, maps: Mappings, counts: RunCounts) -> None:
         pairs = self.ledger.failures_to_retry(
             self.name, max_attempts=self.cfg.auto_retry_attempts, mapping_version=maps.version
@@ -319,13 +348,24 @@ class Pipeline:
             page.ids.add(record.id)
         return page
 
-    def _launch(self, page: _Page, maps: Mappings, only: dict[str, set[str]] | None = None) -> _Page:
+    def _launch(
+        self,
+        page: _Page,
+        maps: Mappings,
+        only: dict[str, set[str]] | None = None,
+        priors: dict[tuple[str, str], Prior | None] | None = None,
+    ) -> _Page:
         """Plan every (record, target) of a page and start the pushes; ``_finish`` collects and commits."""
         ids = [r.id for r in page.valid]
         prior = self.ledger.deliveries_for(self.source.name, self.kind, ids)
         # Never delivered as far as we know, but an earlier push timed out: it may be there already.
         for key in self.ledger.attempted(self.source.name, self.kind, ids) - prior.keys():
             prior[key] = Prior(None, DeliveryState.ATTEMPTED)
+        for key, known in (priors or {}).items():  # a repair: what the target was found to hold
+            if known is None:
+                prior.pop(key, None)
+            else:
+                prior[key] = known
         ctx = Context(
             maps,
             lambda kind, sid, target: self.ledger.target_id(self.source.name, kind, sid, target),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import types
 import uuid
 from collections.abc import Iterator
 
@@ -61,3 +63,51 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
     return request.getfixturevalue("pg_schema_url")
+
+
+# -- slow tests, marked by what they start ------------------------------------------------------
+# A test (or one of its fixtures) that starts simulators, the daemon as a process, any other
+# subprocess or a browser is `slow`; `make test-fast` leaves those out. Found from the names the
+# code calls, so a new end-to-end test is marked without anyone remembering to.
+STARTERS = frozenset(
+    {
+        "make_stack",  # tests.e2e.stack: simulators in threads + an App
+        "start_in_process",  # simulators.harness
+        "start_process",
+        "serving",  # a simulator app on a real socket (simulators.server)
+        "uvicorn",
+        "zhifa",  # the daemon as a process
+        "simulators",  # tests.e2e.procs.simulators (and the package's servers)
+        "Popen",
+        "subprocess",
+        "sync_playwright",  # the browser
+        "browser",
+        "stack",
+    }
+)
+
+
+def _names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names) | set(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+def _starts_something(item: pytest.Function) -> bool:
+    funcs = [item.function]
+    for defs in item._fixtureinfo.name2fixturedefs.values():
+        funcs += [d.func for d in defs]
+    seen: set[str] = set()
+    for func in funcs:
+        code = getattr(inspect.unwrap(func), "__code__", None)
+        if code is not None:
+            seen |= _names(code)
+    return bool(seen & STARTERS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, pytest.Function) and _starts_something(item):
+            item.add_marker(pytest.mark.slow)

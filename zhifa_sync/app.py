@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -13,6 +14,7 @@ from connectors import systems
 from connectors.contract.config import Secrets
 from connectors.contract.health import HealthState
 from connectors.contract.roles import System
+from connectors.contract.states import RunStatus
 from sync import health, push_process
 from sync.config import PipelineConfig, Settings, load_settings
 from sync.health import SystemHealth
@@ -22,6 +24,10 @@ from sync.ledger import Ledger
 from sync.mapping.store import MappingStore
 from sync.outcomes import RunCounts
 from sync.pipeline import Pipeline
+from sync.steering import check_reread
+
+if TYPE_CHECKING:
+    from sync.reconcile import Result
 
 log = structlog.get_logger("zhifa.app")
 
@@ -140,14 +146,55 @@ class App:
         self, name: str, stop: threading.Event | None = None, *, retries_only: bool = False
     ) -> RunCounts:
         """One run; a pipeline never runs twice at once, here or on another instance (then: "skipped")."""
+        if self.ledger.control(name).paused:
+            log.info("pipeline_paused", pipeline=name)
+            return RunCounts(status=RunStatus.PAUSED)
         with self._locks[name], self.leases.hold(name) as held:
             if not held:
                 log.info("pipeline_busy_elsewhere", pipeline=name)
                 return RunCounts(status="skipped")
+            if self.ledger.control(name).paused:  # paused by another instance meanwhile
+                return RunCounts(status=RunStatus.PAUSED)
+            self._apply_reread(name)
             try:
                 return self.pipeline(name).run(stop, retries_only=retries_only)
             finally:
                 self.save_health()
+
+    def _apply_reread(self, name: str) -> None:
+        """A re-read from a date an operator asked for: the cursor goes back to it (lease held)."""
+        asked = self.ledger.control(name).reread_from
+        if asked is None:
+            return
+        cursor = self.system(self.settings.pipeline(name).source).source().cursor_at(asked)
+        if self.ledger.apply_reread(name, cursor, asked):
+            log.warning("pipeline_reread", pipeline=name, since=asked.strftime("%Y-%m-%d %H:%M:%S"))
+
+    def request_reread(self, name: str, since: datetime, actor: str) -> None:
+        """Ask for pipeline ``name`` to read again from ``since`` on its next run (bounded: not before
+        where the pipeline starts, not after the source's present)."""
+        check_reread(self.settings.pipeline(name), since)
+        self.ledger.request_reread(name, since, actor)
+
+    def reconcile(
+        self, name: str, since: datetime | None = None, *, repair: bool = False, actor: str = "system"
+    ) -> Result | None:
+        """One reconciliation of pipeline ``name`` (None: its source cannot list its records), under the
+        pipeline's lock and lease, so a repair never pushes alongside the pipeline's own run."""
+        from sync.reconcile import Reconciler
+
+        cfg = self.settings.pipeline(name)
+        lister = self.system(cfg.source).lister()
+        if lister is None:
+            return None
+        readers = {t: r for t in cfg.targets if (r := self.system(t).reader(cfg.kind)) is not None}
+        with self._locks[name], self.leases.hold(name) as held:
+            if not held:
+                log.info("pipeline_busy_elsewhere", pipeline=name)
+                return None
+            return Reconciler(self.pipeline(name), lister, readers, self.ledger, actor).run(
+                since, repair=repair
+            )
 
     def run_once(
         self, names: Iterable[str] | None = None, stop: threading.Event | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,6 +39,9 @@ def trigger_for(p: PipelineConfig, zone: ZoneInfo = BEIJING) -> Any:
     return IntervalTrigger(minutes=p.schedule.interval_minutes or 10, timezone=zone)
 
 
+CONTROLS_POLL_S = 3
+
+
 class Service:
     def __init__(self, app: App, *, console: bool = True) -> None:
         self.app = app
@@ -58,9 +62,21 @@ class Service:
         except Exception:  # logged by the pipeline; the scheduler must keep going
             log.exception("pipeline_job_failed", pipeline=name)
 
+    def _reconcile_job(self, name: str) -> None:
+        """The scheduled reconciliation of one pipeline (its window and repair as configured)."""
+        if self.stop.is_set():
+            return
+        cfg = self.app.settings.reconcile_of(name)
+        since = beijing_now() - timedelta(days=cfg.window_days) if cfg.window_days else None
+        try:
+            self.app.reconcile(name, since, repair=cfg.repair, actor="schedule")
+        except Exception:  # stored as an error run by the reconciler; the scheduler must keep going
+            log.exception("reconcile_job_failed", pipeline=name)
+
     def status(self) -> dict[str, Any]:
         """What the console's overview shows about the running service."""
         pipelines = []
+        controls = self.app.ledger.controls([p.name for p in self.app.settings.pipelines])
         for p in self.app.settings.pipelines:
             job = self.scheduler.get_job(p.name)
             next_run = job.next_run_time if job and job.next_run_time else None  # aware
@@ -72,6 +88,8 @@ class Service:
                     "targets": p.targets,
                     "kind": p.kind,
                     "next_run": next_run,
+                    "paused": controls[p.name].paused,
+                    "paused_by": controls[p.name].changed_by if controls[p.name].paused else None,
                 }
             )
         store = self.app.mappings
@@ -99,6 +117,18 @@ class Service:
             self.app.save_health()  # a long run's calls show in `status` before it ends
         except Exception:  # never let a watcher error stop the scheduler
             log.exception("mappings_watch_failed")
+
+    def _watch_controls(self) -> None:
+        """Runs operators asked for (console or CLI, on any instance sharing the ledger), started here
+        if this instance claims them first."""
+        try:
+            asked = self.app.ledger.claim_run_requests()
+        except Exception:  # the ledger unreachable: the runs themselves will say so
+            log.exception("controls_watch_failed")
+            return
+        if asked:
+            log.info("run_requested", pipelines=asked)
+            self.retry_now(asked)
 
     def retry_now(self, pipelines: list[str]) -> None:
         """Bring the next run of these pipelines forward to now (it retries what was queued)."""
@@ -133,7 +163,14 @@ class Service:
     def start(self) -> None:
         # Aware: a naive "now" is read in the scheduler's zone, and on a UTC server that put every first
         # run 8 hours in the past, beyond the misfire grace: the cron pipelines' first run was dropped.
-        now = aware_now(self.zone)
+        self.add_jobs(aware_now(self.zone))
+        self.scheduler.start()
+        if self.console:
+            self._start_console()
+        log.info("service_started", pipelines=[p.name for p in self.app.settings.pipelines if p.enabled])
+
+    def add_jobs(self, now: datetime) -> None:
+        """Each enabled pipeline (first run at ``now``, aware), its nightly reconciliation, the mappings watcher."""
         for p in self.app.settings.pipelines:
             if p.enabled:
                 self.scheduler.add_job(
@@ -144,6 +181,15 @@ class Service:
                     name=p.name,
                     next_run_time=now,
                 )
+            cfg = self.app.settings.reconcile_of(p.name)
+            if p.enabled and cfg.enabled:
+                self.scheduler.add_job(
+                    self._reconcile_job,
+                    CronTrigger.from_crontab(cfg.cron, timezone=self.zone),
+                    args=[p.name],
+                    id=f"reconcile:{p.name}",
+                    name=f"reconcile:{p.name}",
+                )
         # Notice edited mapping tables between runs too: a refused edit shows in status within a minute.
         self.scheduler.add_job(
             self._watch_mappings,
@@ -151,10 +197,13 @@ class Service:
             id="mappings-watch",
             name="mappings-watch",
         )
-        self.scheduler.start()
-        if self.console:
-            self._start_console()
-        log.info("service_started", pipelines=[p.name for p in self.app.settings.pipelines if p.enabled])
+        # Runs asked for from the console or ``zhifa-sync pipelines run``, by any instance: within seconds.
+        self.scheduler.add_job(
+            self._watch_controls,
+            IntervalTrigger(seconds=CONTROLS_POLL_S, timezone=self.zone),
+            id="controls-watch",
+            name="controls-watch",
+        )
 
     def _start_console(self) -> None:
         try:

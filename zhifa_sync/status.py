@@ -33,9 +33,9 @@ def status_report(app: App) -> str:
         _deliveries(app),
     ]
     if any(s.type == "credit" for s in app.settings.systems.values()):
-        out.append("\n" + deadlines.deadline_section(app))
+        out.append("\n" + deadlines.deadline_section(app.ledger, app.settings))
     if any(s.type == "hlwjg" for s in app.settings.systems.values()):
-        out.append("\n" + awaiting_feedback.section(app))
+        out.append("\n" + awaiting_feedback.section(app.ledger, app.settings))
     # Read only: the running service's view (ledger meta), never a switch made by this process.
     out.append("")
     out.extend(app.mappings.inspect().lines())

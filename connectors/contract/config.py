@@ -67,7 +67,8 @@ class HttpSystemConfig(SystemConfig):
     base_url: str
     timeout_s: float = Field(default=30.0, gt=0)
     concurrency: int = Field(default=4, ge=1, le=64)
-    rate_limit_per_s: float = Field(default=0, ge=0)  # 0 = no client-side limit
+    # client-side pace; each system defaults to its documented limit; 0 = no client-side limit
+    rate_limit_per_s: float = Field(default=0, ge=0)
     retry: RetryConfig = RetryConfig()
 
 

@@ -197,6 +197,11 @@ class Source(Protocol):
         """Id, decision number and party of a raw record, as far as it says (for an invalid one)."""
         ...
 
+    def cursor_at(self, when: datetime) -> Cursor:
+        """A cursor from which ``pull`` reads everything changed at or after ``when`` (an operator's
+        re-read from a date; records already delivered unchanged cost nothing downstream)."""
+        ...
+
 
 @runtime_checkable
 class Target(Protocol):
@@ -236,6 +241,61 @@ def deliver_one(target: BatchTarget, push: Push) -> Delivered:
     if isinstance(result, Exception):
         raise result
     return result
+
+
+# -- reconciliation: what a source lists and what a target holds ----------------------------------
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A record as a source's listing names it: its id, when it last changed, whether it is synced at
+    all (drafts, undecided cases and our own records coming back are not)."""
+
+    source_id: str
+    updated_at: datetime
+    synced: bool = True
+
+
+class Lister(Protocol):
+    """A source that can list every record of a window, ids and ``updated_at`` only, page by page."""
+
+    def list_ids(
+        self, kind: RecordKind, start: datetime, until: datetime, page_size: int
+    ) -> Iterator[list[Listed]]:
+        """Every record changed in [start, until], as pages of ``Listed``."""
+        ...
+
+    def fetch(self, kind: RecordKind, listed: list[Listed], page_size: int) -> list[Any]:
+        """The raw records named (each read again from the source, in its current version)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What a target holds of one of our records: its id there, the fields as stored, and the version
+    marker the target keeps (the 前置库's CD_BATCH; None where it keeps none)."""
+
+    source_id: str
+    target_id: str | None
+    fields: Mapping[str, Any]
+    version: str | None = None
+
+
+class Reader(Protocol):
+    """A target whose contents can be read back (municipal list, credit lookup, 前置库 tables)."""
+
+    def held(self, kind: RecordKind, known: Mapping[str, Prior]) -> dict[str, Held]:
+        """What the target holds of ``known`` (source id → ledger's delivery), by source id; every other
+        record of ours it holds as well where it can list them (``lists_all``)."""
+        ...
+
+    @property
+    def lists_all(self) -> bool:
+        """``held`` also returns records of ours the ledger does not name (the target can be listed):
+        only then can records on the target without a source record be found."""
+        ...
+
+    def differs(self, payload: dict[str, Any], held: Held) -> list[str]:
+        """The fields (target's names) whose stored value is not what ``payload`` sends; [] if none."""
+        ...
 
 
 @runtime_checkable
@@ -288,6 +348,14 @@ class System(Protocol):
         """Its live code lists, if it publishes any."""
         ...
 
+    def lister(self) -> Lister | None:
+        """Its listing of records (ids and ``updated_at``) for reconciliation, if it is a source that has one."""
+        ...
+
+    def reader(self, kind: RecordKind) -> Reader | None:
+        """Its contents as a target of ``kind`` records, if they can be read back."""
+        ...
+
     def ping(self) -> str:
         """Reach the system with the configured credentials; a short Chinese line saying what worked."""
         ...
@@ -307,6 +375,8 @@ class Roles:
     source_role: Source | None = None
     target_roles: Mapping[str, Target] = field(default_factory=dict)  # by record kind
     catalogue_role: Catalogue | None = None
+    lister_role: Lister | None = None
+    reader_roles: Mapping[str, Reader] = field(default_factory=dict)  # by record kind
     pinger: Callable[[], str] | None = None
     closer: Callable[[], None] | None = None
     health_of: Health = field(default_factory=Health)  # the client's, shared by every role
@@ -324,6 +394,12 @@ class Roles:
 
     def catalogue(self) -> Catalogue | None:
         return self.catalogue_role
+
+    def lister(self) -> Lister | None:
+        return self.lister_role
+
+    def reader(self, kind: RecordKind) -> Reader | None:
+        return self.reader_roles.get(kind)
 
     def ping(self) -> str:
         return self.pinger() if self.pinger else "已创建连接"

@@ -80,6 +80,7 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"  # stopped after the page in hand (SIGTERM)
     ERROR = "error"  # the run could not go on (source down, credentials refused, a crash)
     SKIPPED = "skipped"  # another instance holds the pipeline right now
+    PAUSED = "paused"  # an operator paused the pipeline: not run until resumed
 
 
 class AuditAction(StrEnum):
@@ -91,6 +92,22 @@ class AuditAction(StrEnum):
     LOGIN_LOCKED = "login_locked"
     MAPPINGS_RELOAD = "mappings_reload"
     MAPPINGS_REFUSED = "mappings_refused"
+    PIPELINE_PAUSE = "pipeline_pause"
+    PIPELINE_RESUME = "pipeline_resume"
+    PIPELINE_RUN_NOW = "pipeline_run_now"
+    PIPELINE_BACKFILL = "pipeline_backfill"
+    MAPPINGS_UPLOAD = "mappings_upload"
+    MAPPINGS_ROLLBACK = "mappings_rollback"
+    RECONCILE_REPAIR = "reconcile_repair"
+
+
+class Finding(StrEnum):
+    """What reconciliation found wrong with a record on a target."""
+
+    MISSING = "missing"  # in the source, not delivered or not on the target
+    STALE = "stale"  # the target holds an older version than the source's
+    EXTRA = "extra"  # on the target with our id, no source record
+    DIVERGED = "diverged"  # same version, but the target's content is not what we sent
 
 
 class Deadline(StrEnum):
@@ -167,6 +184,7 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         RunStatus.INTERRUPTED: "中断",
         RunStatus.ERROR: "出错",
         RunStatus.SKIPPED: "由其他实例运行",
+        RunStatus.PAUSED: "已暂停",
     },
     AuditAction: {
         AuditAction.RETRY: "重试",
@@ -177,6 +195,19 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         AuditAction.LOGIN_LOCKED: "登录锁定",
         AuditAction.MAPPINGS_RELOAD: "映射表更新",
         AuditAction.MAPPINGS_REFUSED: "映射表修改被拒绝",
+        AuditAction.PIPELINE_PAUSE: "暂停管道",
+        AuditAction.PIPELINE_RESUME: "恢复管道",
+        AuditAction.PIPELINE_RUN_NOW: "立即运行管道",
+        AuditAction.PIPELINE_BACKFILL: "从指定日期重新读取",
+        AuditAction.MAPPINGS_UPLOAD: "上传并应用映射表",
+        AuditAction.MAPPINGS_ROLLBACK: "恢复映射表的上一版本",
+        AuditAction.RECONCILE_REPAIR: "对账补推",
+    },
+    Finding: {
+        Finding.MISSING: "缺失",
+        Finding.STALE: "版本落后",
+        Finding.EXTRA: "多余",
+        Finding.DIVERGED: "内容不一致",
     },
     Deadline: {
         Deadline.OVERDUE: "已逾期",

@@ -35,10 +35,12 @@ def build(
         client.request("GET", EVENTS_PATH, params={"since": aware_now().strftime(ISO_FORMAT), "limit": 1})
         return "签名校验通过"
 
+    target = CreditTarget(client, cfg)
     return Roles(
         name,
         source_role=CreditEventsSource(client),
-        target_roles={"penalty": CreditTarget(client, cfg)},
+        target_roles={"penalty": target},
+        reader_roles={"penalty": target},
         pinger=ping,
         closer=client.close,
         health_of=client.health,

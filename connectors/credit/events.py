@@ -128,6 +128,9 @@ class CreditEventsSource:
     def is_unsubmitted(self, kind: RecordKind, raw: dict[str, Any]) -> bool:
         return False
 
+    def cursor_at(self, when: datetime) -> EventsCursor:
+        return EventsCursor.from_json(None, when)
+
     def describe(self, kind: RecordKind, raw: Any) -> RawSummary:
         if not isinstance(raw, dict):
             return RawSummary(None)

@@ -12,12 +12,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from connectors.contract.clock import beijing_now
+from connectors.contract.compare import differing
 from connectors.contract.errors import (
     BadResponse,
     ConflictError,
@@ -26,7 +28,7 @@ from connectors.contract.errors import (
     TargetRejected,
 )
 from connectors.contract.records import Penalty, Record, RecordKind
-from connectors.contract.roles import Capabilities, Context, Delivered, Prior, Push, deliver_one
+from connectors.contract.roles import Capabilities, Context, Delivered, Held, Prior, Push, deliver_one
 from connectors.contract.states import Action, DeliveryState
 from connectors.credit.client import MAX_BATCH, CreditClient
 from connectors.credit.config import CreditConfig
@@ -34,6 +36,8 @@ from connectors.credit.fields import penalty_fields
 
 log = structlog.get_logger("zhifa.credit")
 BATCH_PATH = "/api/sgs/v2/xzcf/batch"
+RECORD_PATH = "/api/sgs/v2/xzcf/{xybm}"
+_REVOKED = "已撤销"
 
 
 # -- per-record answers ----------------------------------------------------------------------------
@@ -101,6 +105,32 @@ class CreditTarget:
 
     def deliver(self, push: Push) -> Delivered:
         return deliver_one(self, push)
+
+    # -- reading back (reconciliation) -------------------------------------------------------------
+    lists_all = False  # the platform is looked up by xybm, one decision at a time: it cannot be listed
+
+    def held(self, kind: RecordKind, known: Mapping[str, Prior]) -> dict[str, Held]:
+        """The decisions the ledger says the platform holds, looked up by their ``xybm`` (404: gone)."""
+        out: dict[str, Held] = {}
+        for source_id, prior in known.items():
+            if not prior.target_id:
+                continue
+            try:
+                body = self.client.request("GET", RECORD_PATH.format(xybm=prior.target_id))
+            except ConnectorError as exc:
+                if exc.code in ("404", "NOT_FOUND"):
+                    continue
+                raise
+            if isinstance(body, dict):
+                out[source_id] = Held(source_id, prior.target_id, body)
+        return out
+
+    def differs(self, payload: dict[str, Any], held: Held) -> list[str]:
+        """The CF_* fields not as sent; a withdrawn decision only has to be withdrawn there."""
+        if payload.get("CZLX") == "D":
+            return [] if held.fields.get("status") == _REVOKED else ["status"]
+        wrong = differing(payload, held.fields, [k for k in payload if k.startswith("CF_")])
+        return wrong + (["status"] if held.fields.get("status") == _REVOKED else [])
 
     def deliver_batch(self, pushes: list[Push]) -> list[Delivered | Exception]:
         """Send the batch, then the follow-ups some records need (adopt a DUPLICATE, withdraw), in

@@ -32,9 +32,11 @@ def build(
         client.call(client.login, None, True)  # a fresh login, counted in the system's health
         return "登录成功"
 
+    source = DistrictSource(client)
     return Roles(
         name,
-        source_role=DistrictSource(client),
+        source_role=source,
+        lister_role=source,
         target_roles={
             "inspection": inbound,
             "penalty": inbound,

@@ -13,9 +13,9 @@ from typing import Any
 from connectors.contract.clock import TIME_FORMAT
 from connectors.contract.errors import BadResponse
 from connectors.contract.records import Record, RecordKind, is_unsubmitted, parse_record, parse_time
-from connectors.contract.roles import Page, RawSummary
+from connectors.contract.roles import Listed, Page, RawSummary
 from connectors.district.client import DistrictClient
-from connectors.paging import Position, iter_window
+from connectors.paging import Position, fetch_by_second, iter_window, listed
 
 PATHS = {"inspection": "/api/v1/inspections", "penalty": "/api/v1/penalties"}
 
@@ -51,11 +51,26 @@ class DistrictSource:
         for items, pos in iter_window(fetch, Position.from_json(saved, start), until, page_size, _window_key):
             yield Page(items, pos)
 
+    def list_ids(
+        self, kind: RecordKind, start: datetime, until: datetime, page_size: int
+    ) -> Iterator[list[Listed]]:
+        """The window's records as ids and ``updated_at`` (the platform has no lighter listing than the
+        pull itself: the same keyset paging, nothing kept but the ids)."""
+        for page in self.pull(kind, None, start, until, page_size):
+            yield listed(page.items, _window_key, lambda raw: not self.is_unsubmitted(kind, raw))
+
+    def fetch(self, kind: RecordKind, wanted: list[Listed], page_size: int) -> list[Any]:
+        """The records named, read again: one window per second they were listed at (no read by id)."""
+        return fetch_by_second(self.pull, kind, wanted, page_size, _window_key)
+
     def parse(self, kind: RecordKind, raw: Any) -> Record:
         return parse_record(kind, raw)
 
     def is_unsubmitted(self, kind: RecordKind, raw: dict[str, Any]) -> bool:
         return is_unsubmitted(kind, raw)
+
+    def cursor_at(self, when: datetime) -> Position:
+        return Position(when)
 
     def describe(self, kind: RecordKind, raw: Any) -> RawSummary:
         if not isinstance(raw, dict):

@@ -47,6 +47,7 @@ def build(
     return Roles(
         name,
         target_roles={"inspection": target, "penalty": target},
+        reader_roles={"inspection": target, "penalty": target},
         catalogue_role=catalogue,
         pinger=ping,
         closer=engine.dispose,

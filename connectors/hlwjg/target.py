@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,6 +25,7 @@ import sqlalchemy as sa
 import structlog
 
 from connectors.contract.clock import to_beijing
+from connectors.contract.compare import differing
 from connectors.contract.errors import (
     CatalogueMismatch,
     ConnectorError,
@@ -43,6 +44,8 @@ from connectors.contract.roles import (
     Delivered,
     Feedback,
     FeedbackPage,
+    Held,
+    Prior,
     Push,
     deliver_one,
 )
@@ -200,6 +203,26 @@ class HlwjgTarget:
             "PROCEDURE_TYPE": "1" if r.procedure == "general" else "2",
             "SUBMITTED_PERSONNEL": self.submitter,
         }
+
+    # -- reading back (reconciliation) ---------------------------------------------------------------
+    lists_all = True  # the exchange table holds our rows only, each under its CD_ID
+
+    def held(self, kind: RecordKind, known: Mapping[str, Prior]) -> dict[str, Held]:
+        """Every row of the kind's exchange table, by ``CD_ID``, with its ``CD_BATCH`` as the version."""
+        table = TABLES[TABLE_OF[kind]]
+        try:
+            with self.engine.connect() as conn:
+                rows = [dict(r._mapping) for r in conn.execute(sa.select(table))]
+        except sa.exc.SQLAlchemyError as exc:
+            raise _translate_db_error(self.name, exc) from exc
+        return {str(r["CD_ID"]): Held(str(r["CD_ID"]), str(r["CD_ID"]), r, r.get("CD_BATCH")) for r in rows}
+
+    def differs(self, payload: dict[str, Any], held: Held) -> list[str]:
+        """The columns not as written; a withdrawn record only has to be a ``d`` row."""
+        deleted = held.fields.get("CD_OPERATION") == "d"
+        if payload["delete"]:
+            return [] if deleted else ["CD_OPERATION"]
+        return differing(payload["row"], held.fields) + (["CD_OPERATION"] if deleted else [])
 
     # -- writing ------------------------------------------------------------------------------------
     def deliver(self, push: Push) -> Delivered:

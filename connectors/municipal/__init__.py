@@ -33,10 +33,13 @@ def build(
     def ping() -> str:
         return f"签名校验通过, 执法机构字典 {len(client.dictionary('zfjg'))} 项"
 
+    source = MunicipalSource(client)
     return Roles(
         name,
-        source_role=MunicipalSource(client),
+        source_role=source,
+        lister_role=source,
         target_roles={"inspection": target, "penalty": target},
+        reader_roles={"inspection": target, "penalty": target},
         catalogue_role=catalogue,
         pinger=ping,
         closer=client.close,

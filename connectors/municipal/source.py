@@ -17,13 +17,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.contract.clock import beijing_now
+from connectors.contract.clock import TIME_FORMAT, beijing_now
 from connectors.contract.errors import FieldError, RecordInvalid
 from connectors.contract.records import Record, RecordKind, parse_record
-from connectors.contract.roles import Page, RawSummary
+from connectors.contract.roles import Listed, Page, RawSummary
 from connectors.municipal.client import ID_FIELD, MunicipalClient
 from connectors.municipal.codes import AJZT_STATUS, CXLX_PROCEDURE, DSRLX_PARTY, JLZT_STATUS, ZJLX_ID
-from connectors.paging import Position
+from connectors.paging import Key, Position, fetch_by_second, listed
 
 NAMES = "_zfry_xm"  # added to each pulled record: 执法证号 → name, from the city's officer dictionary
 
@@ -70,6 +70,18 @@ class MunicipalSource:
         for page in self.client.pull_list(kind, Position.from_json(saved, start), until, page_size):
             yield Page([self._enrich(item, id_field) for item in page.items], page.cursor)
 
+    def list_ids(
+        self, kind: RecordKind, start: datetime, until: datetime, page_size: int
+    ) -> Iterator[list[Listed]]:
+        """The region's records of the window as ids and ``gxsj`` (the list call, nothing kept but ids)."""
+        key = _key(ID_FIELD[kind])
+        for page in self.client.pull_list(kind, Position(start), until, page_size):
+            yield listed(page.items, key, lambda raw: not self.is_unsubmitted(kind, raw))
+
+    def fetch(self, kind: RecordKind, wanted: list[Listed], page_size: int) -> list[Any]:
+        """The records named, read again over the seconds they were listed at."""
+        return fetch_by_second(self.pull, kind, wanted, page_size, _key(ID_FIELD[kind]))
+
     def _refresh_names(self) -> None:
         """Officers' names by 执法证号 (the city sends only the numbers; the district wants names too)."""
         entries = self.client.dictionary("zfry")
@@ -87,6 +99,9 @@ class MunicipalSource:
     def is_unsubmitted(self, kind: RecordKind, raw: dict[str, Any]) -> bool:
         # Only records typed in at the city flow to the district; QJJR records are our own.
         return raw.get("wbxtly") is not None
+
+    def cursor_at(self, when: datetime) -> Position:
+        return Position(when)
 
     def describe(self, kind: RecordKind, raw: Any) -> RawSummary:
         if not isinstance(raw, dict):
@@ -126,6 +141,16 @@ class MunicipalSource:
                     str(common["id"]), [FieldError("fkje", "处罚类别含罚款 (FK) 但罚款金额 fkje 为 0")]
                 )
         return parse_record(kind, record)
+
+
+def _key(id_field: str) -> Key:
+    def key(item: dict[str, Any]) -> tuple[datetime, str] | None:
+        try:
+            return datetime.strptime(str(item["gxsj"]), TIME_FORMAT), str(item[id_field])
+        except (KeyError, ValueError, TypeError):
+            return None
+
+    return key
 
 
 def _inspection(raw: dict[str, Any]) -> dict[str, Any]:

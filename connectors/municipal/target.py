@@ -11,14 +11,16 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import structlog
 
+from connectors.contract.compare import differing
 from connectors.contract.errors import BadResponse, ConflictError
 from connectors.contract.records import Inspection, Penalty, Record, RecordKind
-from connectors.contract.roles import Capabilities, Context, Delivered, Push
+from connectors.contract.roles import Capabilities, Context, Delivered, Held, Prior, Push
 from connectors.contract.states import Action
 from connectors.contract.validators import normalize_decision_no
 from connectors.municipal.client import ID_FIELD, PREFIX, SOURCE_TAG, DuplicateRecord, MunicipalClient
@@ -62,6 +64,35 @@ class MunicipalTarget:
 
     def wants(self, record: Record) -> bool:
         return record.origin == "district"
+
+    # -- reading back (reconciliation) -------------------------------------------------------------
+    lists_all = True  # the region's list names every record of ours
+
+    def held(self, kind: RecordKind, known: Mapping[str, Prior]) -> dict[str, Held]:
+        """Every record of the region carrying our external id (``wbxtly`` QJJR), by ``wbxtbh``; a record
+        the ledger knows that the region's list does not show (filed under another region code) is
+        looked up by its external id."""
+        out: dict[str, Held] = {}
+        for page in self.client.pull_list(kind, Position(datetime(2000, 1, 1)), datetime(2100, 1, 1), 100):
+            self._hold(kind, page.items, out)
+        for source_id, prior in known.items():
+            if prior.known and source_id not in out:
+                found = self.client.request(
+                    f"/openapi/{PREFIX[kind]}/query", {"wbxtly": SOURCE_TAG, "wbxtbh": source_id}
+                )
+                self._hold(kind, found if isinstance(found, list) else [], out)
+        return out
+
+    @staticmethod
+    def _hold(kind: RecordKind, items: list[Any], out: dict[str, Held]) -> None:
+        for item in items:
+            if isinstance(item, dict) and item.get("wbxtly") == SOURCE_TAG and item.get("wbxtbh"):
+                out[str(item["wbxtbh"])] = Held(
+                    str(item["wbxtbh"]), str(item.get(ID_FIELD[kind]) or ""), item
+                )
+
+    def differs(self, payload: dict[str, Any], held: Held) -> list[str]:
+        return differing(payload, held.fields)
 
     def translate(self, record: Record, ctx: Context) -> dict[str, Any]:
         if isinstance(record, Inspection):

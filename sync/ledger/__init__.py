@@ -6,7 +6,9 @@ redone finds the targets already hold it (each target is written idempotently by
 
 All reads and writes of the ledger's tables go through ``Ledger``, whose parts are split by what they
 are about: ``cursors``, ``deliveries``, ``pages`` (the page transaction), ``failures``, ``runs``,
-``reports`` (the queries of status, deadlines and the monthly report), ``users`` (console accounts).
+``reports`` (the queries of status, deadlines and the monthly report), ``users`` (console accounts),
+``controls`` (pause, run now, re-read: what operators asked of each pipeline), ``reconcile``
+(reconciliation runs and their findings).
 The schema and its migrations are in ``schema``.
 """
 
@@ -19,15 +21,28 @@ from sqlalchemy import Engine, text
 
 from sync.ledger import schema
 from sync.ledger.base import now
+from sync.ledger.controls import Control, ControlsPart
 from sync.ledger.deliveries import DeliveriesPart
 from sync.ledger.failures import FailuresPart
+from sync.ledger.mapping_versions import MappingVersion, MappingVersionsPart
 from sync.ledger.pages import PagesPart, RecordSnapshot
+from sync.ledger.reconcile import ReconcilePart
 from sync.ledger.reports import ReportsPart
 from sync.ledger.runs import RunsPart
 from sync.ledger.users import UsersPart
 
 
-class Ledger(PagesPart, DeliveriesPart, FailuresPart, RunsPart, UsersPart, ReportsPart):
+class Ledger(
+    PagesPart,
+    DeliveriesPart,
+    FailuresPart,
+    RunsPart,
+    UsersPart,
+    ReportsPart,
+    ControlsPart,
+    MappingVersionsPart,
+    ReconcilePart,
+):
     """All reads and writes of the ledger database go through here."""
 
     def __init__(self, engine: Engine) -> None:
@@ -50,4 +65,4 @@ class Ledger(PagesPart, DeliveriesPart, FailuresPart, RunsPart, UsersPart, Repor
         self.engine.dispose()
 
 
-__all__ = ["Ledger", "RecordSnapshot", "now"]
+__all__ = ["Control", "Ledger", "MappingVersion", "RecordSnapshot", "now"]

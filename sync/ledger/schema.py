@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -195,6 +196,70 @@ audit_log = Table(
     Column("action", String(32), nullable=False),
     Column("failure_id", Integer),
     Column("detail", Text),
+)
+
+# What operators asked of a pipeline (console or ``zhifa-sync pipelines``): paused, a run now, a
+# re-read from a date. Every instance sharing the ledger reads it before each run.
+pipeline_controls = Table(
+    "pipeline_controls",
+    metadata,
+    Column("pipeline", String(100), primary_key=True),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("reason", Text),
+    Column("changed_by", String(64)),
+    Column("changed_at", DateTime),
+    Column("run_requested_at", DateTime),  # a run now, asked for and not yet started
+    Column("reread_from", DateTime),  # the next run reads again from here (then cleared)
+)
+
+# Mapping tables applied from the console: each upload's file and the file it replaced, with who and
+# when, so that any applied version can be looked at and the one before it restored.
+mapping_versions = Table(
+    "mapping_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("table_name", String(64), nullable=False),
+    Column("filename", String(100), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("sha", String(16), nullable=False),
+    Column("replaced_name", String(100)),
+    Column("replaced_content", LargeBinary),
+    Column("changes", Integer, nullable=False, default=0),
+    Column("rollback_of", Integer),
+    Column("applied_by", String(64), nullable=False),
+    Column("applied_at", DateTime, nullable=False),
+)
+
+# Reconciliation (``zhifa-sync reconcile``): one row per run, and what it found, record by record.
+reconcile_runs = Table(
+    "reconcile_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), nullable=False, unique=True),
+    Column("pipeline", String(100), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("since", DateTime),  # the window's start (None: the pipeline's start)
+    Column("repair", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False),  # running | ok | error
+    Column("listed", Integer, nullable=False, default=0),  # records the source listed
+    Column("found", Integer, nullable=False, default=0),
+    Column("repaired", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Index("ix_reconcile_runs_pipeline_started", "pipeline", "started_at"),
+)
+
+reconcile_findings = Table(
+    "reconcile_findings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), nullable=False, index=True),
+    Column("target", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("source_id", String(64), nullable=False),
+    Column("finding", String(16), nullable=False),  # missing | stale | extra | diverged
+    Column("detail", Text),
+    Column("repaired", Boolean, nullable=False, default=False),
 )
 
 meta = Table(

@@ -249,7 +249,8 @@ def write_workbook(maps: Mappings, out: Path) -> None:
     from openpyxl.styles import Font, PatternFill
 
     wb = Workbook()
-    wb.remove(wb.active)
+    for sheet in list(wb.worksheets):  # the empty default sheet
+        wb.remove(sheet)
     header_font, header_fill = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
     for name, spec in TABLES.items():
         table = maps.tables.get(name)

@@ -14,8 +14,8 @@ from sync import ledger as ledger_module
 from sync.cli_format import table
 
 if TYPE_CHECKING:
+    from sync.config import Settings
     from sync.ledger import Ledger
-    from zhifa_sync.app import App
 
 LIMIT = 50  # rows listed per system; the count says how many there are in all
 
@@ -28,14 +28,14 @@ def sent_without_feedback(
     return ledger.awaiting_feedback(target, cutoff)
 
 
-def section(app: App, *, now: datetime | None = None) -> str:
+def section(ledger: Ledger, settings: Settings, *, now: datetime | None = None) -> str:
     """The status block: per 前置库 system, rows without feedback after its configured time."""
     out: list[str] = []
-    for name, cfg in app.settings.systems.items():
+    for name, cfg in settings.systems.items():
         if cfg.type != "hlwjg":
             continue
         minutes = cfg.feedback_timeout_minutes
-        rows = sent_without_feedback(app.ledger, name, minutes, now=now)
+        rows = sent_without_feedback(ledger, name, minutes, now=now)
         out.append(f"{name} (互联网+监管前置库): 写入超过 {minutes} 分钟仍无反馈的记录 {len(rows)} 条")
         if rows:
             kinds = {"inspection": "检查", "penalty": "处罚"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from connectors.contract.clock import beijing_now
 from connectors.contract.states import Deadline as DeadlineState
@@ -20,9 +19,6 @@ from sync.cli_format import table
 from sync.config import Settings
 from sync.ledger import Ledger
 from sync.workdays import WorkCalendar
-
-if TYPE_CHECKING:
-    from zhifa_sync.app import App
 
 SOON_WORKDAYS = 2  # "due soon": within this many working days from today
 STATE_NAMES = labels(DeadlineState)
@@ -126,14 +122,16 @@ def _deadline(
     )
 
 
-def deadline_section(app: App, today: date | None = None, *, limit: int = 20) -> str:
+def deadline_section(
+    ledger: Ledger, settings: Settings, today: date | None = None, *, limit: int = 20
+) -> str:
     """The 双公示 deadline section of ``zhifa-sync status``: warnings, counts, then the urgent decisions."""
     today = today or beijing_now().date()
-    cal = WorkCalendar.load(app.settings.holidays_file)
+    cal = WorkCalendar.load(settings.holidays_file)
     lines = ["双公示 7 个工作日公示期限"]
     if warning := cal.coverage_warning(today):
         lines.append("  " + warning)
-    items = deadlines(app.ledger, app.settings, today, calendar=cal)
+    items = deadlines(ledger, settings, today, calendar=cal)
     if not items:
         lines.append("  无 (没有发往双公示平台的处罚决定)")
         return "\n".join(lines)

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 
 from connectors.contract.clock import for_people
@@ -344,7 +345,7 @@ def build_workbook(report: MonthlyReport) -> Workbook:
             s.finish(max_width=40)
         ws.page_setup.orientation = "landscape"
         ws.page_setup.fitToWidth = 1
-        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     wb.properties.title = report.title
     wb.properties.creator = "zhifa-sync"
     return wb

@@ -124,3 +124,18 @@ def test_rate_limited_calls_back_off_and_succeed(case: TargetCase) -> None:
     assert case.limited() > before, "the limit never bit: the test proves nothing"
     assert {d.action for d in done} <= DELIVERED
     assert all(len(case.held(r.id)) == 1 for r in records)
+
+
+def test_a_readable_target_reads_back_what_was_sent(case: TargetCase) -> None:
+    """Where the target can be read back (reconciliation's ``Reader``), a delivered record is found under
+    our id with nothing differing from what was sent, and another version of it differs."""
+    reader = case.system.reader(case.kind)
+    if reader is None:
+        pytest.skip(f"{case.name} cannot be read back")
+    record = case.record(case.new_id())
+    done = case.push(record)
+    held = reader.held(case.kind, {record.id: Prior(done.target_id, DeliveryState.DELIVERED)})
+    assert record.id in held
+    assert reader.differs(case.target.translate(record, case.ctx), held[record.id]) == []
+    if case.versioned:
+        assert reader.differs(case.target.translate(case.record(record.id, 2), case.ctx), held[record.id])

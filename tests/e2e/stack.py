@@ -67,7 +67,7 @@ class Stack:
             retry=daemon_config.Retry(attempts=retry_attempts, initial_wait_s=0.01, max_wait_s=max_wait_s),
             timeout_s=5,
             concurrency=concurrency,
-            rate_limit_per_s={"municipal": municipal_rate},
+            rate_limit_per_s={"district": 0, "municipal": municipal_rate},
             batch_size={"district": 100},
             lag_s=0,
         )

@@ -289,7 +289,7 @@ def test_deadline_report_names_an_overdue_decision(world: World) -> None:
     app = world.app()
     try:
         report = deadlines(app.ledger, app.settings, date(2026, 11, 22))
-        section = deadline_section(app, date(2026, 11, 22))
+        section = deadline_section(app.ledger, app.settings, date(2026, 11, 22))
     finally:
         app.close()
     assert report[0].source_id == stuck and report[0].state == "overdue"

@@ -93,6 +93,12 @@ class FakeSource:
     def is_unsubmitted(self, kind: RecordKind, raw: dict[str, Any]) -> bool:
         return is_unsubmitted(kind, raw)
 
+    def cursor_at(self, when: datetime) -> FakeCursor:
+        """The offset of the first change made at or after ``when`` (changes carry ``updated_at``)."""
+        times = [str(c.get("updated_at", "")) if isinstance(c, dict) else "" for c in self.changes]
+        first = next((i for i, t in enumerate(times) if t >= when.strftime("%Y-%m-%d %H:%M:%S")), len(times))
+        return FakeCursor(first, when)
+
     def describe(self, kind: RecordKind, raw: Any) -> RawSummary:
         if not isinstance(raw, dict):
             return RawSummary(None)

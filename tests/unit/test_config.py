@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,35 @@ def test_the_documented_example_stays_valid(tmp_path: Path, monkeypatch: pytest.
     settings, _ = load_settings(tmp_path / "c.yaml")
     assert {p.kind for p in settings.pipelines} == {"inspection", "penalty", "credit_event"}
     assert {s.type for s in settings.systems.values()} == {"district", "municipal", "credit", "hlwjg"}
+
+
+def test_reconcile_is_nightly_by_default_and_configurable_globally_or_per_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every pipeline is reconciled at 02:30 unless the file or the pipeline says otherwise; the service
+    schedules one reconcile job per enabled pipeline on that cron."""
+    from zhifa_sync.service import Service
+
+    monkeypatch.setenv("ZS_TEST_PW", "pw")
+    settings, _ = load_settings(write(tmp_path, GOOD))
+    assert settings.reconcile_of("insp").cron == "30 2 * * *" and settings.reconcile_of("insp").enabled
+    text = GOOD.replace("pipelines:", 'reconcile: {cron: "0 4 * * *", repair: true}\npipelines:')
+    text += '  - {name: pen, source: district, kind: penalty, targets: [municipal], reconcile: {cron: "5 1 * * *"}}\n'
+    settings, _ = load_settings(write(tmp_path, text))
+    assert (settings.reconcile_of("insp").cron, settings.reconcile_of("insp").repair) == ("0 4 * * *", True)
+    assert (settings.reconcile_of("pen").cron, settings.reconcile_of("pen").repair) == ("5 1 * * *", False)
+    with pytest.raises(ConfigError, match=r"reconcile\.cron: cron 表达式无效"):
+        load_settings(
+            write(tmp_path, GOOD.replace("pipelines:", 'reconcile: {cron: "nonsense"}\npipelines:'))
+        )
+
+    class _App:  # what scheduling reads of the app
+        def __init__(self) -> None:
+            self.settings = settings
+
+    service = Service(_App(), console=False)  # type: ignore[arg-type]
+    service.add_jobs(datetime.now())
+    jobs = {j.id: str(j.trigger) for j in service.scheduler.get_jobs()}
+    assert (
+        "hour='4', minute='0'" in jobs["reconcile:insp"] and "hour='1', minute='5'" in jobs["reconcile:pen"]
+    )
