@@ -199,7 +199,7 @@ def test_void_paused_collector_and_status(world: World) -> None:
         )
         assert [r["source_id"] for r in late] == [voided]
         assert hlwjg_status.sent_without_feedback(app.ledger, "hlwjg", 30) == []
-        text = hlwjg_status.section(app, now=beijing_now() + timedelta(minutes=31))
+        text = hlwjg_status.section(app.ledger, app.settings, now=beijing_now() + timedelta(minutes=31))
         assert "超过 30 分钟仍无反馈的记录 1 条" in text and voided in text and row["CD_BATCH"] in text
     finally:
         app.close()
