@@ -19,6 +19,7 @@ from sqlalchemy import insert
 
 from bench.backfill import PIPELINE, ledger_url, start_simulators, write_config
 from bench.measure import run_daemon
+from connectors.contract.clock import beijing_now
 from connectors.paging import Position
 from sync.ledger import Ledger
 from sync.ledger.schema import deliveries, make_engine, upgrade
@@ -88,7 +89,7 @@ def idle_cycle_over_big_ledger(records: int, concurrency: int, backend: str = "s
         engine = make_engine(url)
         upgrade(engine)
         started = time.monotonic()
-        build_ledger(engine, records, datetime.now().replace(microsecond=0))
+        build_ledger(engine, records, beijing_now())
         built = time.monotonic() - started
         engine.dispose()
         return IdleCycle(run_daemon(config, PIPELINE).secs, built)

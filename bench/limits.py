@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.contract.clock import BEIJING
+from connectors.contract.clock import BEIJING, beijing_now
 from simulators import daemon_config, harness
 from simulators.harness import terminate, zhifa
 
@@ -151,7 +151,7 @@ def _caught_up(ledger: Path, after: datetime) -> bool:
 
 def _wait_caught_up(ledger: Path, timeout_s: float) -> None:
     """Until a run of every pipeline that began after now has found nothing more to send."""
-    after = datetime.now().replace(microsecond=0)  # the ledger's clock: the server's local time
+    after = beijing_now()  # the ledger's clock: naive Beijing time
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if _caught_up(ledger, after):
@@ -175,7 +175,7 @@ def _edit_burst(sims: harness.Simulators, ids: dict[str, list[str]], burst: int,
 def _freshness(ledger: Path, target: str, since: datetime) -> list[float]:
     """Seconds from the district's ``updated_at`` to delivered, for records edited after ``since``.
 
-    Both are Beijing wall time (the ledger's delivery time is the server's local time, read as such)."""
+    Both are naive Beijing wall time (connectors/contract/clock.py)."""
     with sqlite3.connect(ledger) as conn:
         rows = conn.execute(
             "select r.source_updated_at, d.delivered_at from deliveries d join records r"
@@ -186,7 +186,7 @@ def _freshness(ledger: Path, target: str, since: datetime) -> list[float]:
     out = []
     for updated, delivered in rows:
         at_source = datetime.fromisoformat(updated).replace(tzinfo=BEIJING)
-        at_target = datetime.fromisoformat(delivered).astimezone(BEIJING)
+        at_target = datetime.fromisoformat(delivered).replace(tzinfo=BEIJING)
         out.append((at_target - at_source).total_seconds())
     return out
 

@@ -1,4 +1,5 @@
-"""What operators do to failures (POST): retry one, retry all of one error kind, resolve, reopen.
+"""What operators do to failures (POST): retry one, retry all of one error kind, resolve, reopen; retry or
+resolve a record's failures on every target at once.
 
 The ledger writes an audit row (who, when, which failure, the note) for every failure it changes.
 """
@@ -67,6 +68,43 @@ def reopen(request: Request) -> Response:
         [request.path_params["failure_id"]], request.state.user.username, note
     )
     flash(request, "已重新打开。" if done else "只有已解决的失败可以重新打开。", "ok" if done else "warn")
+    return redirect(_detail(request))
+
+
+def _record_ids(request: Request, states: tuple[str, ...]) -> list[int]:
+    """The failures, on every target, of the record this failure is about, in ``states``."""
+    group = state(request).ledger.record_failures(request.path_params["failure_id"])
+    return [f["id"] for f in group if f["state"] in states]
+
+
+@action()
+def retry_record(request: Request) -> Response:
+    """Retry the record for every target it failed for (each failure keeps its own detail and audit)."""
+    ids = _record_ids(request, ("open", "parked"))
+    note = f"按记录重试: 全部 {len(ids)} 个目标" if ids else None
+    done = state(request).ledger.mark_retry(ids, request.state.user.username, note)
+    if done:
+        _run_now(request, ids)
+        flash(request, f"已将该记录在 {done} 个目标系统的失败加入重试。")
+    else:
+        flash(request, "该记录没有可以重试的失败 (只有待处理、待映射的失败可以重试)。", "warn")
+    return redirect(_detail(request))
+
+
+@action()
+def resolve_record(request: Request) -> Response:
+    """Resolve the record's failures on every target with one note (audited once per failure)."""
+    note = _note(request)
+    if not note:
+        flash(request, "请填写处理说明 (例如: 已在区平台作废该记录)。", "error")
+        return redirect(_detail(request))
+    ids = _record_ids(request, ("open", "parked", "retry"))
+    done = state(request).ledger.resolve(ids, request.state.user.username, note) if ids else 0
+    flash(
+        request,
+        f"已将该记录在 {done} 个目标系统的失败标记为已解决。" if done else "该记录的失败都已解决。",
+        "ok" if done else "warn",
+    )
     return redirect(_detail(request))
 
 

@@ -26,13 +26,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connectors.contract.clock import BEIJING
 from console import actions, mappings, reconcile, report, steer, views
 from console.auth import LoginLimiter, login_page, login_submit, logout
 from console.present import STATIC, make_env
 from console.web import ConsoleState, StatusFn, error_page, state
 from sync.config import ConsoleConfig, Settings
+from sync.lag import pipeline_lag
 from sync.ledger import Ledger
-from sync.metrics import OPEN_FAILURES, REGISTRY
+from sync.metrics import LAG_SECONDS, OPEN_FAILURES, REGISTRY
 
 SECRET_META_KEY = "console_secret"
 
@@ -93,6 +95,14 @@ def healthz(request: Request) -> Response:
 _metrics_lock = threading.Lock()
 
 
+def _refresh_lags(st: ConsoleState) -> None:
+    """The lag gauge as the console and ``status`` show it (``sync.lag``), also when another process runs."""
+    for p in st.settings.pipelines if st.settings else ():
+        found = pipeline_lag(st.ledger, p.name)
+        if found.seconds is not None:
+            LAG_SECONDS.labels(p.name).set(found.seconds)
+
+
 def metrics(request: Request) -> Response:
     """Prometheus metrics; the open-failure gauge is read from the ledger on each scrape."""
     try:
@@ -108,6 +118,7 @@ def metrics(request: Request) -> Response:
             OPEN_FAILURES.clear()
             for (target, kind), n in totals.items():
                 OPEN_FAILURES.labels(target=target, error_kind=kind).set(n)
+            _refresh_lags(state(request))
         body = encoder(REGISTRY)
     return Response(body, headers={"Content-Type": content_type})
 
@@ -133,6 +144,8 @@ ROUTES = [
     Route("/failures/{failure_id:int}/retry", actions.retry, methods=["POST"]),
     Route("/failures/{failure_id:int}/resolve", actions.resolve, methods=["POST"]),
     Route("/failures/{failure_id:int}/reopen", actions.reopen, methods=["POST"]),
+    Route("/failures/{failure_id:int}/retry-record", actions.retry_record, methods=["POST"]),
+    Route("/failures/{failure_id:int}/resolve-record", actions.resolve_record, methods=["POST"]),
     Route("/runs", views.run_history),
     Route("/pipelines/{name}/pause", steer.pause, methods=["POST"]),
     Route("/pipelines/{name}/resume", steer.resume, methods=["POST"]),
@@ -172,7 +185,7 @@ def create_app(
         ledger=ledger,
         settings=settings,
         status=status,
-        templates=Jinja2Templates(env=make_env()),
+        templates=Jinja2Templates(env=make_env(settings.zone if settings else BEIJING)),
         limiter=LoginLimiter(clock),
         clock=clock,
         session_seconds=session_seconds,

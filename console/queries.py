@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from console.present import parse_mapping_message
+from sync.advice import parse_mapping_message
 from sync.ledger import Ledger
 
 

@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import Response
 
+from connectors.contract.clock import beijing_now
 from connectors.contract.codes import INSPECTION_TYPES
 from console.auth import page
 from console.views import system_label
@@ -168,7 +169,7 @@ def build(st: ConsoleState, month: Month) -> MonthlyReport:
 @page
 def report_page(request: Request) -> Response:
     st = state(request)
-    today = date.today()
+    today = beijing_now().date()
     month, error = _month(request, today)
     report = build(st, month)
     depts = [f for f in report.departments if f.active or f.code]
@@ -221,7 +222,7 @@ def report_page(request: Request) -> Response:
 def report_download(request: Request) -> Response:
     """The month's workbook (``?month=2026-10``), as ``行政执法综合统计-2026-10.xlsx``."""
     st = state(request)
-    month, _ = _month(request, date.today())
+    month, _ = _month(request, beijing_now().date())
     report = build(st, month)
     name = filename(report)
     return Response(

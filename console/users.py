@@ -12,6 +12,7 @@ import getpass
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from argon2 import PasswordHasher
@@ -109,13 +110,44 @@ def set_disabled(ledger: Ledger, username: str, disabled: bool) -> None:
     _update(ledger, username, disabled=disabled)
 
 
-def _read_password(args: argparse.Namespace, stdin: TextIO, prompt: Callable[[str], str]) -> str:
+NO_TERMINAL = (
+    "没有终端, 无法输入密码: 请用 --password-stdin (从标准输入读一行, 如 "
+    "printf '%s\\n' \"$PW\" | zhifa-sync users add NAME --password-stdin) 或 --password-file 文件"
+)
+
+
+def _read_password(args: argparse.Namespace, stdin: TextIO, prompt: Callable[[str], str] | None) -> str:
+    """From ``--password-file``, one line of stdin (``--password-stdin``) or typed twice at a terminal."""
+    if args.password_file:
+        try:
+            lines = Path(args.password_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise UserError(f"无法读取密码文件 {args.password_file}: {exc.strerror}") from None
+        return lines[0] if lines else ""
     if args.password_stdin:
-        return stdin.readline().rstrip("\r\n")
-    first = prompt("密码: ")
-    if prompt("再次输入密码: ") != first:
+        line = stdin.readline()
+        if not line:
+            raise UserError("标准输入中没有密码 (--password-stdin 读取一行)")
+        return line.rstrip("\r\n")
+    if prompt is None:
+        if not stdin.isatty():
+            raise UserError(NO_TERMINAL)
+        prompt = getpass.getpass
+    try:
+        first = prompt("密码: ")
+        again = prompt("再次输入密码: ")
+    except EOFError:
+        raise UserError(NO_TERMINAL) from None
+    if again != first:
         raise UserError("两次输入的密码不一致")
     return first
+
+
+def _password_options(parser: argparse.ArgumentParser) -> None:
+    """Where the password comes from (never the command line); without either, typed at a terminal."""
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码 (一行)")
+    how.add_argument("--password-file", metavar="文件", help="从文件读取密码 (第一行)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,16 +159,16 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument(
         "--role", choices=ROLES, default="viewer", help="viewer 只读 / operator 操作员 / admin 管理员"
     )
-    add.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码 (一行)")
+    _password_options(add)
     passwd = sub.add_parser("passwd", help="重设密码")
     passwd.add_argument("username")
-    passwd.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码 (一行)")
+    _password_options(passwd)
     role = sub.add_parser("role", help="修改角色")
     role.add_argument("username")
     role.add_argument("role", choices=ROLES)
     for name, text in (("disable", "停用账号"), ("enable", "启用账号")):
         sub.add_parser(name, help=text).add_argument("username")
-    sub.add_parser("list", help="列出账号")
+    sub.add_parser("list", help="列出账号: 用户名、角色、是否停用")
     return parser
 
 
@@ -146,11 +178,13 @@ def main(
     *,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
-    prompt: Callable[[str], str] = getpass.getpass,
+    prompt: Callable[[str], str] | None = None,
 ) -> int:
     """``zhifa-sync users add|passwd|role|disable|enable|list``; returns the exit code.
 
-    ``stdin``/``stdout``/``prompt`` are for tests; the password is never taken from the command line."""
+    ``stdin``/``stdout``/``prompt`` are for tests (without ``prompt``, a password is typed at the
+    terminal, and without a terminal the command fails with a hint); the password is never taken from
+    the command line."""
     args = _parser().parse_args(list(argv))
     out = stdout or sys.stdout
     stdin = stdin or sys.stdin
@@ -175,7 +209,7 @@ def main(
         else:
             for u in list_users(ledger):
                 state = " (已停用)" if u.disabled else ""
-                print(f"{u.username}\t{u.role}{state}", file=out)
+                print(f"{u.username}\t{u.role} {ROLE_LABELS[u.role]}{state}", file=out)
     except UserError as exc:
         print(f"错误: {exc}", file=sys.stderr)
         return 1

@@ -17,13 +17,16 @@ from console.present import (
     ERROR_KIND_LABELS,
     STATE_LABELS,
     SYSTEM_TYPE_LABELS,
-    advice,
     bar_chart,
     masked_row,
     pretty,
 )
 from console.web import ConsoleState, error_page, query_url, render, safe_next, state
-from sync.ledger import now
+from sync.advice import advice
+from sync.failure_detail import bad_fields, was_sent
+from sync.health import health_row
+from sync.health import load as load_health
+from sync.lag import pipeline_lag
 
 DELIVERED_STATES = ("delivered", "sent", "withdrawn")
 
@@ -87,11 +90,6 @@ def _schedule_text(st: ConsoleState, name: str) -> str:
     return f"每 {sched.interval_minutes:g} 分钟" if sched.interval_minutes else f"cron {sched.cron}"
 
 
-def _cursor_lag(st: ConsoleState, name: str) -> float | None:
-    mark = st.ledger.get_watermark(name)
-    return (now() - mark).total_seconds() if mark is not None else None
-
-
 def _pipelines(
     st: ConsoleState, status: dict[str, Any], counts: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -121,8 +119,7 @@ def _pipelines(
         p["last_run"] = runs[0] if runs else None
         p["failures"] = open_by[p["name"]]
         p["schedule"] = p.get("schedule") or _schedule_text(st, p["name"])
-        if p.get("lag_s") is None:
-            p["lag_s"] = _cursor_lag(st, p["name"])
+        p["lag"] = pipeline_lag(st.ledger, p["name"])
         p["targets_label"] = "、".join(system_label(st, t) for t in p.get("targets") or [])
     return rows
 
@@ -130,9 +127,9 @@ def _pipelines(
 def _systems(st: ConsoleState, status: dict[str, Any], counts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if status.get("systems"):
         rows = [masked_row(dict(s)) for s in status["systems"]]
-    elif st.settings:
+    elif st.settings:  # a console in its own process: what the daemon last saved in the ledger
         rows = [
-            {"name": n, "type": s.type, "health": "unknown", "last_error": None}
+            masked_row({"type": s.type, **health_row(load_health(st.ledger, n))})
             for n, s in st.settings.systems.items()
         ]
     else:
@@ -205,7 +202,7 @@ def failure_list(request: Request) -> Response:
     since = _day(filters["since"], errors, "开始日期")
     until = _day(filters["until"], errors, "结束日期")
     page_no = _int(q.get("page"), 1)
-    rows, total = st.ledger.query_failures(
+    groups, total = st.ledger.query_failure_groups(
         state=None if filters["state"] == "all" else filters["state"] or None,
         pipeline=filters["pipeline"] or None,
         target=filters["target"] or None,
@@ -237,7 +234,7 @@ def failure_list(request: Request) -> Response:
         request,
         "failures.html",
         {
-            "rows": [masked_row(r) for r in rows],
+            "groups": [[masked_row(r) for r in g] for g in groups],
             "filters": filters,
             "errors": errors,
             "facets": facets,
@@ -268,11 +265,15 @@ def failure_detail(request: Request) -> Response:
         "failure.html",
         {
             "f": masked_row({k: v for k, v in failure.items() if k not in ("attempt_log", "record")}),
-            "record": pretty(failure["record"]),
-            "payload": pretty(failure["payload"]),
+            # before the fix a validation failure kept the source record as its "payload"
+            "record": pretty(failure["record"] or (None if was_sent(failure) else failure["payload"])),
+            "payload": pretty(failure["payload"]) if was_sent(failure) else "",
+            "bad_fields": bad_fields(failure),
             "response": pretty(failure["response"]),
             "attempt_log": [masked_row(a) for a in reversed(failure["attempt_log"])],
             "history": [masked_row(h) for h in history],
+            # one bad record fails once per target: the others, to act on them all at once
+            "siblings": [masked_row(s) for s in st.ledger.record_failures(failure_id)],
             "advice": advice(failure, target_label=target_label, auto_retry_attempts=attempts),
             "target_label": target_label,
             "source_label": system_label(st, failure["system"]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from apscheduler.triggers.cron import CronTrigger
@@ -112,6 +113,21 @@ class Settings(_Frozen):
     console: ConsoleConfig = ConsoleConfig()
     reconcile: ReconcileConfig = ReconcileConfig()  # every pipeline's, unless it has its own
     log_format: Literal["auto", "json", "console"] = "auto"
+    # The zone times are shown in and cron schedules read in (the ledger and the wire stay Beijing time).
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"未知的时区 {v!r} (例如 Asia/Shanghai)") from None
+        return v
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     def pipeline(self, name: str) -> PipelineConfig:
         for p in self.pipelines:

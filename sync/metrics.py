@@ -27,7 +27,7 @@ PUSH_SECONDS = Histogram(
 )
 LAG_SECONDS = Gauge(
     "zhifa_pipeline_lag_seconds",
-    "Now minus the source time the pipeline has read up to",
+    "How far behind the source's newest change the pipeline is (sync.lag; 0 = caught up)",
     ["pipeline"],
     registry=REGISTRY,
 )

@@ -51,6 +51,7 @@ from connectors.contract.states import DeliveryState, RunStatus, Stage
 from connectors.contract.validators import escape_controls, mask_text
 from sync import clock_skew, logs, metrics, outcomes, push_process
 from sync.config import PipelineConfig
+from sync.lag import lag_of, pipeline_lag, read_until_key
 from sync.ledger import Ledger, RecordSnapshot, now
 from sync.outcomes import Outcome, RunCounts, Subject
 from sync.push import Job, Pusher
@@ -256,9 +257,8 @@ class Pipeline:
                 while len(in_flight) > 1:
                     self._finish(in_flight.popleft(), counts)
                 if (mark := page.cursor.watermark) is not None:  # mid-backfill: how far behind we still are
-                    metrics.LAG_SECONDS.labels(self.name).set(
-                        max(0.0, (self.source.now() - mark).total_seconds())
-                    )
+                    behind = lag_of(self.source.now(), mark, None)
+                    metrics.LAG_SECONDS.labels(self.name).set(behind.seconds or 0.0)
                 if stop.is_set():
                     log.info("stopping_after_batch")
                     return
@@ -270,9 +270,9 @@ class Pipeline:
         finally:
             while in_flight:  # the batch in hand is finished and committed, also on the way out
                 self._finish(in_flight.popleft(), counts)
-        # Read the whole window: we are behind the source by the window's end, not by the last change.
-        metrics.LAG_SECONDS.labels(self.name).set(max(0.0, (self.source.now() - until).total_seconds()))
-        self.ledger.set_meta(f"read_until:{self.name}", until.strftime(TIME_FORMAT))
+        # Read the whole window: caught up (sync.lag), however old the records read were.
+        self.ledger.set_meta(read_until_key(self.name), until.strftime(TIME_FORMAT))
+        metrics.LAG_SECONDS.labels(self.name).set(pipeline_lag(self.ledger, self.name).seconds or 0.0)
 
     def repair(
         self, raws: Sequence[Any], only: dict[str, set[str]], priors: dict[tuple[str, str], Prior | None]

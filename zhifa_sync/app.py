@@ -12,10 +12,13 @@ import structlog
 
 from connectors import systems
 from connectors.contract.config import Secrets
+from connectors.contract.health import HealthState
 from connectors.contract.roles import System
 from connectors.contract.states import RunStatus
-from sync import push_process
+from sync import health, push_process
 from sync.config import PipelineConfig, Settings, load_settings
+from sync.health import SystemHealth
+from sync.lag import read_until_key
 from sync.lease import Leases
 from sync.ledger import Ledger
 from sync.mapping.store import MappingStore
@@ -38,6 +41,7 @@ class App:
             settings.mappings_dir, ledger, systems={s.type for s in settings.systems.values()}
         )
         self._systems: dict[str, System] = {}
+        self._build_lock = threading.Lock()
         self._pipelines: dict[str, Pipeline] = {}
         self._locks = {p.name: threading.Lock() for p in settings.pipelines}
         self.leases = Leases(ledger.engine)  # one instance at a time per pipeline, across processes
@@ -49,14 +53,33 @@ class App:
         return cls(settings, secrets, ledger)
 
     def system(self, name: str) -> System:
-        """The configured system ``name``, built on first use."""
-        if name not in self._systems:
-            self._systems[name] = systems.create(name, self.settings.systems[name], self.secrets)
-        return self._systems[name]
+        """The configured system ``name``, built on first use — once: the scheduler starts pipelines in
+        threads at the same moment, and two builds gave two clients (two rate limiters, and a health
+        report the console read while the pipelines called the other one)."""
+        with self._build_lock:
+            if name not in self._systems:
+                self._systems[name] = systems.create(name, self.settings.systems[name], self.secrets)
+            return self._systems[name]
 
     def built_system(self, name: str) -> System | None:
         """System ``name`` if something has used it already (looking does not connect)."""
         return self._systems.get(name)
+
+    def save_health(self) -> None:
+        """Keep what each system used so far has answered in the ledger (``sync.health``): ``status``
+        and a console in another process show it."""
+        for name, system in list(self._systems.items()):
+            report = system.health()
+            if report.calls or report.state != HealthState.UNKNOWN:
+                health.save(self.ledger, name, report)
+
+    def system_health(self, name: str) -> SystemHealth:
+        """This process's live view of ``name`` once it has called it, else the last saved one."""
+        built = self._systems.get(name)
+        report = built.health() if built is not None else None
+        if report is not None and (report.calls or report.state != HealthState.UNKNOWN):
+            return SystemHealth.of(name, report)
+        return health.load(self.ledger, name)
 
     def pipeline(self, name: str) -> Pipeline:
         if name not in self._pipelines:
@@ -111,7 +134,7 @@ class App:
             return None
 
         def cap() -> datetime | None:
-            marks = [self.ledger.get_meta(f"read_until:{name}") for name in upstream]
+            marks = [self.ledger.get_meta(read_until_key(name)) for name in upstream]
             if any(m is None for m in marks):
                 return None
             margin = timedelta(seconds=cfg.clock_margin_s)
@@ -133,7 +156,10 @@ class App:
             if self.ledger.control(name).paused:  # paused by another instance meanwhile
                 return RunCounts(status=RunStatus.PAUSED)
             self._apply_reread(name)
-            return self.pipeline(name).run(stop, retries_only=retries_only)
+            try:
+                return self.pipeline(name).run(stop, retries_only=retries_only)
+            finally:
+                self.save_health()
 
     def _apply_reread(self, name: str) -> None:
         """A re-read from a date an operator asked for: the cursor goes back to it (lease held)."""

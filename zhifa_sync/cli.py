@@ -10,9 +10,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from connectors.contract import clock
 from connectors.contract.errors import ConfigError
 from connectors.contract.mapping import MappingFileError
-from connectors.contract.states import ErrorKind, FailureState, label
+from connectors.contract.states import ErrorKind, FailureState, label, labels
 from connectors.contract.validators import mask_text
 from sync import logs
 from sync.cli_format import table
@@ -115,8 +116,8 @@ def _failures_list(app: Any, args: argparse.Namespace) -> int:
                     r["target"],
                     label(ErrorKind, r["error_kind"]),
                     r["attempts"],
-                    r["last_seen"],
-                    r["message"][:90],
+                    clock.plain(r["last_seen"], app.settings.zone),
+                    mask_text(r["message"])[:90],
                 ]
                 for r in rows
             ],
@@ -128,42 +129,35 @@ def _failures_list(app: Any, args: argparse.Namespace) -> int:
 
 
 def _failures_show(app: Any, args: argparse.Namespace) -> int:
+    from zhifa_sync.failure_text import failure_text
+
     f = app.ledger.get_failure(args.id)
     if f is None:
         print(f"没有编号为 {args.id} 的失败记录", file=sys.stderr)
         return 1
-    for key in (
-        "id",
-        "state",
-        "pipeline",
-        "kind",
-        "source_id",
-        "target",
-        "stage",
-        "error_kind",
-        "error_code",
-        "attempts",
-        "first_seen",
-        "last_seen",
-        "message",
-        "response",
-        "payload",
-        "resolution_note",
-        "resolved_by",
-        "resolved_at",
-    ):
-        if f.get(key) is not None:
-            print(f"{key:16} {mask_text(str(f[key]))}")
-    if f.get("record"):
-        print(f"{'record':16} {mask_text(f['record'])}")
-    for a in f["attempt_log"]:
-        print(f"  {a['at']}  {a['stage']:8} {a['error_kind']:10} {a['message']}")
+    try:
+        attempts = app.settings.pipeline(f["pipeline"]).auto_retry_attempts
+    except KeyError:
+        attempts = None
+    print(failure_text(f, app.settings, attempts=attempts))
     return 0
 
 
+def _chosen(app: Any, args: argparse.Namespace) -> tuple[list[int], str | None]:
+    """The failure ids named (``--record``: a source record's on every target; ``--all-targets``: the
+    named failures' records on every target), and the audit note saying so."""
+    ids = list(args.ids) + app.ledger.record_failure_ids(args.record or [])
+    if args.all_targets:
+        ids += [f["id"] for i in list(ids) for f in app.ledger.record_failures(i)]
+    ids = sorted(set(ids))
+    grouped = bool(args.record or args.all_targets)
+    return ids, f"按记录处理: {len(ids)} 个目标系统的失败" if grouped else None
+
+
 def _failures_retry(app: Any, args: argparse.Namespace) -> int:
-    ids = args.ids or app.ledger.failure_ids(error_kind=args.kind)
-    n = app.ledger.mark_retry(ids, actor=args.by)
+    ids, note = _chosen(app, args)
+    ids = ids or ([] if note else app.ledger.failure_ids(error_kind=args.kind))
+    n = app.ledger.mark_retry(ids, actor=args.by, note=note)
     print(f"已将 {n} 条失败记录标记为待重试")
     if args.queue or not n:
         return 0
@@ -179,7 +173,11 @@ def _failures_retry(app: Any, args: argparse.Namespace) -> int:
 
 
 def _failures_resolve(app: Any, args: argparse.Namespace) -> int:
-    n = app.ledger.resolve(args.ids, actor=args.by, note=args.note)
+    ids, _ = _chosen(app, args)
+    if not ids:
+        print("请给出失败编号或 --record 来源记录编号", file=sys.stderr)
+        return 2
+    n = app.ledger.resolve(ids, actor=args.by, note=args.note)
     print(f"已处理 {n} 条")
     return 0
 
@@ -243,6 +241,8 @@ def cmd_console(args: argparse.Namespace) -> int:
 def cmd_users(args: argparse.Namespace) -> int:
     from console import users
 
+    if not args.rest or {"-h", "--help"} & set(args.rest):  # usage needs no configuration
+        return users.main(None, args.rest)
     app = app_from_args(args)
     try:
         rc: int = users.main(app.ledger, args.rest)
@@ -251,16 +251,29 @@ def cmd_users(args: argparse.Namespace) -> int:
         app.close()
 
 
+def _choices(enum: Any) -> str:
+    """``open 待处理 | parked 待映射 | ...``: the values an option takes, with their words."""
+    return " | ".join(f"{value} {word}" for value, word in labels(enum).items())
+
+
+def _group_options(parser: Any) -> None:
+    """One bad record fails once per target: act on all of them at once (each failure is audited)."""
+    parser.add_argument(
+        "--record", action="append", metavar="记录编号", help="该来源记录在所有目标系统的失败 (可重复)"
+    )
+    parser.add_argument("--all-targets", action="store_true", help="连同所给失败的记录在其他目标系统的失败")
+
+
 def _failures_parser(sub: Any) -> None:
     f = sub.add_parser("failures", help="同步失败记录")
     fs = f.add_subparsers(dest="action", required=True)
     fl = fs.add_parser("list")
     fl.add_argument(
-        "--state", default="unresolved", help="open | parked | retry | resolved | unresolved (默认)"
+        "--state", default="unresolved", help=f"{_choices(FailureState)} | unresolved 未解决 (默认)"
     )
     fl.add_argument("--pipeline")
     fl.add_argument("--target")
-    fl.add_argument("--kind", help="validation | mapping | rejected | transient | conflict | auth | internal")
+    fl.add_argument("--kind", help=_choices(ErrorKind))
     fl.add_argument("--search", help="决定书文号、信用代码、企业名称或记录编号")
     fl.add_argument("--limit", type=int, default=50)
     fsh = fs.add_parser("show")
@@ -269,9 +282,11 @@ def _failures_parser(sub: Any) -> None:
     fr.add_argument("ids", type=int, nargs="*")
     fr.add_argument("--kind", help="重试某一类别的全部失败")
     fr.add_argument("--queue", action="store_true", help="只标记, 由下一次计划运行重试")
+    _group_options(fr)
     fr.add_argument("--by", default=os.environ.get("USER", "cli"))
     fv = fs.add_parser("resolve")
-    fv.add_argument("ids", type=int, nargs="+")
+    fv.add_argument("ids", type=int, nargs="*")
+    _group_options(fv)
     fv.add_argument("--note", required=True, help="处理说明, 如: 已在市系统手工补录")
     fv.add_argument("--by", default=os.environ.get("USER", "cli"))
     fo = fs.add_parser("reopen")
@@ -318,9 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--port", type=int)
     c.set_defaults(func=cmd_console)
 
-    u = sub.add_parser("users", help="控制台账号: users add NAME --role operator")
-    u.add_argument("rest", nargs=argparse.REMAINDER)
-    u.set_defaults(func=cmd_users)
+    # Everything after ``users`` goes to console.users' own parser (``main`` splits it off), so that
+    # ``users --help`` lists every sub-command there.
+    u = sub.add_parser(
+        "users",
+        help="控制台账号: users add|passwd|role|disable|enable|list (详见 users --help)",
+        add_help=False,
+    )
+    u.set_defaults(func=cmd_users, rest=[])
 
     import zhifa_sync.commands
 
@@ -329,8 +349,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_GLOBAL_WITH_VALUE = frozenset({"-c", "--config", "--log-format"})
+
+
+def _split_users(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``[global options] users REST...`` → (``[global options] users``, REST); anything else unsplit."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _GLOBAL_WITH_VALUE:
+            i += 2
+        elif arg.startswith("-"):
+            i += 1
+        else:
+            return (argv[: i + 1], argv[i + 1 :]) if arg == "users" else (argv, [])
+    return argv, []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    head, users_args = _split_users(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(head)
+    if args.command == "users":
+        args.rest = users_args
     logs.configure(args.log_format or os.environ.get("ZHIFA_LOG_FORMAT", "auto"))
     try:
         rc: int = args.func(args)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 import uvicorn
@@ -19,22 +20,23 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from connectors.contract.clock import BEIJING, aware_now, beijing_now
 from sync.config import PipelineConfig
+from sync.health import health_row
 from zhifa_sync import systemd
 from zhifa_sync.app import App
 
 log = structlog.get_logger("zhifa.service")
-TIMEZONE = "Asia/Shanghai"
+# A job whose time passed while the process was busy or starting runs once, late (coalesce), if it is
+# at most this late; later than that it waits for its next time.
+MISFIRE_GRACE_S = 3600
 
 
-def _local(unix: float | None) -> datetime | None:
-    return datetime.fromtimestamp(unix).replace(microsecond=0) if unix else None
-
-
-def trigger_for(p: PipelineConfig) -> Any:
+def trigger_for(p: PipelineConfig, zone: ZoneInfo = BEIJING) -> Any:
+    """The pipeline's schedule; a cron line is read in ``zone`` (the YAML's ``timezone``)."""
     if p.schedule.cron:
-        return CronTrigger.from_crontab(p.schedule.cron, timezone=TIMEZONE)
-    return IntervalTrigger(minutes=p.schedule.interval_minutes or 10, timezone=TIMEZONE)
+        return CronTrigger.from_crontab(p.schedule.cron, timezone=zone)
+    return IntervalTrigger(minutes=p.schedule.interval_minutes or 10, timezone=zone)
 
 
 CONTROLS_POLL_S = 3
@@ -44,9 +46,10 @@ class Service:
     def __init__(self, app: App, *, console: bool = True) -> None:
         self.app = app
         self.stop = threading.Event()
+        self.zone = app.settings.zone
         self.scheduler = BackgroundScheduler(
-            timezone=TIMEZONE,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 600},
+            timezone=self.zone,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_S},
         )
         self.console = console
         self._console_server: Any = None
@@ -64,7 +67,7 @@ class Service:
         if self.stop.is_set():
             return
         cfg = self.app.settings.reconcile_of(name)
-        since = datetime.now() - timedelta(days=cfg.window_days) if cfg.window_days else None
+        since = beijing_now() - timedelta(days=cfg.window_days) if cfg.window_days else None
         try:
             self.app.reconcile(name, since, repair=cfg.repair, actor="schedule")
         except Exception:  # stored as an error run by the reconciler; the scheduler must keep going
@@ -76,7 +79,7 @@ class Service:
         controls = self.app.ledger.controls([p.name for p in self.app.settings.pipelines])
         for p in self.app.settings.pipelines:
             job = self.scheduler.get_job(p.name)
-            next_run = job.next_run_time.replace(tzinfo=None) if job and job.next_run_time else None
+            next_run = job.next_run_time if job and job.next_run_time else None  # aware
             pipelines.append(
                 {
                     "name": p.name,
@@ -103,25 +106,15 @@ class Service:
 
     def _systems(self) -> list[dict[str, Any]]:
         """Each system's health from the calls made to it (unknown until a run has called it)."""
-        out = []
-        for name, cfg in self.app.settings.systems.items():
-            built = self.app.built_system(name)
-            h = built.health() if built is not None else None
-            out.append(
-                {
-                    "name": name,
-                    "type": cfg.type,
-                    "health": h.state if h else "unknown",
-                    "last_success": _local(h.last_success_at) if h else None,
-                    "last_error": h.last_error if h else None,
-                    "last_error_at": _local(h.last_error_at) if h else None,
-                }
-            )
-        return out
+        return [
+            {"type": cfg.type, **health_row(self.app.system_health(name))}
+            for name, cfg in self.app.settings.systems.items()
+        ]
 
     def _watch_mappings(self) -> None:
         try:
             self.app.mappings.refresh()
+            self.app.save_health()  # a long run's calls show in `status` before it ends
         except Exception:  # never let a watcher error stop the scheduler
             log.exception("mappings_watch_failed")
 
@@ -139,7 +132,7 @@ class Service:
 
     def retry_now(self, pipelines: list[str]) -> None:
         """Bring the next run of these pipelines forward to now (it retries what was queued)."""
-        now = datetime.now(self.scheduler.timezone)
+        now = aware_now(self.zone)
         for name in pipelines:
             if self.scheduler.get_job(name) is not None:
                 self.scheduler.modify_job(name, next_run_time=now)
@@ -152,7 +145,7 @@ class Service:
 
         at_risk = [
             d
-            for d in deadlines(self.app.ledger, self.app.settings, date.today())
+            for d in deadlines(self.app.ledger, self.app.settings, beijing_now().date())
             if d.state in ("overdue", "due_soon")
         ]
         return [
@@ -168,24 +161,31 @@ class Service:
         ]
 
     def start(self) -> None:
-        self.add_jobs(datetime.now())
+        # Aware: a naive "now" is read in the scheduler's zone, and on a UTC server that put every first
+        # run 8 hours in the past, beyond the misfire grace: the cron pipelines' first run was dropped.
+        self.add_jobs(aware_now(self.zone))
         self.scheduler.start()
         if self.console:
             self._start_console()
         log.info("service_started", pipelines=[p.name for p in self.app.settings.pipelines if p.enabled])
 
     def add_jobs(self, now: datetime) -> None:
-        """Each enabled pipeline (first run at ``now``), its nightly reconciliation, the mappings watcher."""
+        """Each enabled pipeline (first run at ``now``, aware), its nightly reconciliation, the mappings watcher."""
         for p in self.app.settings.pipelines:
             if p.enabled:
                 self.scheduler.add_job(
-                    self._job, trigger_for(p), args=[p.name], id=p.name, name=p.name, next_run_time=now
+                    self._job,
+                    trigger_for(p, self.zone),
+                    args=[p.name],
+                    id=p.name,
+                    name=p.name,
+                    next_run_time=now,
                 )
             cfg = self.app.settings.reconcile_of(p.name)
             if p.enabled and cfg.enabled:
                 self.scheduler.add_job(
                     self._reconcile_job,
-                    CronTrigger.from_crontab(cfg.cron, timezone=TIMEZONE),
+                    CronTrigger.from_crontab(cfg.cron, timezone=self.zone),
                     args=[p.name],
                     id=f"reconcile:{p.name}",
                     name=f"reconcile:{p.name}",
@@ -193,14 +193,14 @@ class Service:
         # Notice edited mapping tables between runs too: a refused edit shows in status within a minute.
         self.scheduler.add_job(
             self._watch_mappings,
-            IntervalTrigger(seconds=30, timezone=TIMEZONE),
+            IntervalTrigger(seconds=30, timezone=self.zone),
             id="mappings-watch",
             name="mappings-watch",
         )
         # Runs asked for from the console or ``zhifa-sync pipelines run``, by any instance: within seconds.
         self.scheduler.add_job(
             self._watch_controls,
-            IntervalTrigger(seconds=CONTROLS_POLL_S, timezone=TIMEZONE),
+            IntervalTrigger(seconds=CONTROLS_POLL_S, timezone=self.zone),
             id="controls-watch",
             name="controls-watch",
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
+from connectors import systems
+from connectors.contract import clock
 from connectors.contract.config import Secrets
 from connectors.contract.errors import ConfigError
+from connectors.contract.health import HEALTH_LABELS
 from connectors.contract.states import (
     ClockSkew,
     DeliveryState,
@@ -20,6 +22,7 @@ from connectors.contract.validators import mask_text
 from sync import clock_skew
 from sync.cli_format import table
 from sync.config import Settings
+from sync.lag import pipeline_lag
 from zhifa_sync.app import App
 
 
@@ -27,7 +30,17 @@ def status_report(app: App) -> str:
     """Pipelines, open failures, deliveries, deadlines, 前置库 feedback and mapping tables, as text."""
     from sync.report import awaiting_feedback, deadlines
 
-    out = ["管道", _pipelines(app), "\n未处理的同步失败", _failures(app), "\n已同步记录", _deliveries(app)]
+    out = [
+        clock.zone_note(app.settings.zone),
+        "\n管道",
+        _pipelines(app),
+        "\n目标系统",
+        _systems(app),
+        "\n未处理的同步失败",
+        _failures(app),
+        "\n已同步记录",
+        _deliveries(app),
+    ]
     if skew := _clock_skew(app):
         out += ["\n源系统时钟回拨 (已按重叠窗口重读并同步; 请核对源系统时钟)", skew]
     if any(s.type == "credit" for s in app.settings.systems.values()):
@@ -41,7 +54,7 @@ def status_report(app: App) -> str:
 
 
 def _pipelines(app: App) -> str:
-    rows = []
+    rows, zone = [], app.settings.zone
     for p in app.settings.pipelines:
         last = app.ledger.recent_runs(p.name, limit=1)
         r = last[0] if last else None
@@ -54,13 +67,34 @@ def _pipelines(app: App) -> str:
                 "启用" if p.enabled else "停用",
                 schedule,
                 f"{p.source} → {', '.join(p.targets)}",
-                r["started_at"] if r else "从未运行",
+                clock.plain(r["started_at"], zone) if r else "从未运行",
                 label(RunStatus, r["status"]) if r else "",
                 f"{r['pulled']}/{r['created']}/{r['updated']}/{r['linked']}/{r['failed']}" if r else "",
-                app.ledger.get_watermark(p.name) or "",
+                clock.plain(app.ledger.get_watermark(p.name), zone),
+                pipeline_lag(app.ledger, p.name).text,
             ]
         )
-    return table(rows, ["名称", "状态", "计划", "流向", "最近运行", "结果", "读/增/改/关联/败", "已读到"])
+    return table(
+        rows, ["名称", "状态", "计划", "流向", "最近运行", "结果", "读/增/改/关联/败", "已读到", "滞后"]
+    )
+
+
+def _systems(app: App) -> str:
+    """Each system's health as the daemon last saw it (the console's 目标系统 panel)."""
+    zone, rows = app.settings.zone, []
+    for name, cfg in app.settings.systems.items():
+        h = app.system_health(name)
+        rows.append(
+            [
+                f"{systems.TYPES[cfg.type].label} ({name})",
+                HEALTH_LABELS[h.state],
+                clock.plain(h.last_success, zone),
+                " ".join((h.last_error or "").split())[:60],
+                clock.plain(h.last_error_at, zone),
+                clock.plain(h.saved_at, zone),
+            ]
+        )
+    return table(rows, ["系统", "状态", "最近成功", "最近错误", "出错时间", "截至"])
 
 
 def _clock_skew(app: App) -> str | None:
@@ -129,7 +163,9 @@ def check(path: Path) -> int:
     _check_database(checks, settings)
     _check_mappings(checks, settings)
     _check_systems(checks, settings, secrets)
-    print(f"\n检查于 {datetime.now():%Y-%m-%d %H:%M:%S}: {'全部通过' if checks.ok else '有问题, 见上'}")
+    print(
+        f"\n检查于 {clock.for_people(clock.aware_now(), settings.zone)}: {'全部通过' if checks.ok else '有问题, 见上'}"
+    )
     return 0 if checks.ok else 1
 
 
@@ -159,7 +195,6 @@ def _check_mappings(checks: _Checks, settings: Settings) -> None:
 
 
 def _check_systems(checks: _Checks, settings: Settings, secrets: Secrets) -> None:
-    from connectors import systems
 
     for name, cfg in settings.systems.items():
         try:

@@ -255,3 +255,74 @@ def labels(enum: type[StrEnum]) -> dict[str, str]:
     """``{value: word}`` for every member, in definition order (for filters and templates)."""
     table = LABELS[enum]
     return {m.value: table[m] for m in enum}
+
+
+# -- the words for a canonical record's fields (the failure page's 不合规字段 table) -------------------
+FIELD_LABELS: dict[str, str] = {
+    "(记录)": "整条记录",
+    "id": "记录编号",
+    "origin": "数据来源",
+    "status": "状态",
+    "updated_at": "更新时间",
+    "dept_code": "执法部门代码",
+    "item_code": "事项代码",
+    "source_codes": "来源代码",
+    "officers": "执法人员",
+    "external_officers": "外部执法人员",
+    "external_officers.cert_no": "外部执法人员证号",
+    "external_officers.name": "外部执法人员姓名",
+    "enterprise": "检查对象",
+    "enterprise.name": "检查对象名称",
+    "enterprise.uscc": "检查对象统一社会信用代码",
+    "enterprise.address": "检查对象地址",
+    "enterprise.region_code": "检查对象行政区划",
+    "inspection_type": "检查类型",
+    "plan_id": "检查计划编号",
+    "started_at": "检查开始时间",
+    "ended_at": "检查结束时间",
+    "result": "检查结果",
+    "hazard_count": "隐患数",
+    "major_hazard_count": "重大隐患数",
+    "document_no": "文书编号",
+    "decision_no": "决定书文号",
+    "party": "当事人",
+    "party.type": "当事人类型",
+    "party.name": "当事人名称",
+    "party.uscc": "当事人统一社会信用代码",
+    "party.legal_rep": "法定代表人",
+    "party.id_type": "证件类型",
+    "party.id_no": "证件号码",
+    "inspection_id": "关联检查编号",
+    "violation": "违法行为",
+    "facts": "违法事实",
+    "basis": "处罚依据",
+    "penalty_types": "处罚种类",
+    "fine_yuan": "罚款金额 (元)",
+    "confiscation_yuan": "没收金额 (元)",
+    "license_action": "许可证处理",
+    "license_action.type": "许可证处理方式",
+    "license_action.license_name": "许可证名称",
+    "license_action.license_no": "许可证编号",
+    "license_action.period": "暂扣期限",
+    "procedure": "程序类型",
+    "decided_on": "决定日期",
+    "double_penalty": "双罚制",
+    "eventId": "事件编号",
+    "type": "事件类型",
+    "uscc": "统一社会信用代码",
+    "cfWsh": "处罚文书号",
+    "xybm": "信用编码",
+    "occurredAt": "发生时间",
+}
+
+
+def field_label(path: str) -> str:
+    """The Chinese name of a record field path (``party.id_no`` → 证件号码; ``officers.0`` → 执法人员 第1项);
+    a path not in the table is shown as it is."""
+    parts = path.split(".")
+    plain = ".".join(p for p in parts if not p.isdigit())
+    found = FIELD_LABELS.get(plain) or FIELD_LABELS.get(parts[0])
+    if found is None:
+        return path
+    index = next((p for p in parts if p.isdigit()), None)
+    return found + (f" 第{int(index) + 1}项" if index is not None else "")

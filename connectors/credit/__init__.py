@@ -10,11 +10,9 @@ the source of credit events (flow 4). It publishes no code catalogue.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import httpx
 
-from connectors.contract.clock import BEIJING
+from connectors.contract.clock import aware_now
 from connectors.contract.config import Secrets
 from connectors.contract.errors import FatalConnectorError
 from connectors.contract.roles import Roles, SystemType
@@ -34,9 +32,7 @@ def build(
     client = CreditClient(name, cfg, secrets.get(name, "app_secret"), transport)
 
     def ping() -> str:
-        client.request(
-            "GET", EVENTS_PATH, params={"since": datetime.now(BEIJING).strftime(ISO_FORMAT), "limit": 1}
-        )
+        client.request("GET", EVENTS_PATH, params={"since": aware_now().strftime(ISO_FORMAT), "limit": 1})
         return "签名校验通过"
 
     target = CreditTarget(client, cfg)

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from connectors.contract.clock import BEIJING
+from connectors.contract.clock import aware_now
 from connectors.contract.config import Secrets
 from connectors.contract.health import Health
 from connectors.contract.roles import Roles, SystemType
@@ -34,7 +34,7 @@ def build(
     clock: Callable[[], datetime] | None = None,
 ) -> Roles:
     engine = engine if engine is not None else sa.create_engine(secrets.get(name, "url"), pool_pre_ping=True)
-    now = clock or (lambda: datetime.now(BEIJING).replace(tzinfo=None))
+    now = clock or (lambda: aware_now().replace(tzinfo=None))  # to the microsecond: CD_TIME orders batches
     catalogue = HlwjgCatalogue(name, engine, now)
     health = Health()
     target = HlwjgTarget(name, cfg, engine, catalogue, now, health)

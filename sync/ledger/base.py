@@ -6,10 +6,13 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from connectors.contract.clock import beijing_now
+
 
 def now() -> datetime:
-    """The time the ledger writes (the server's local time, to the second)."""
-    return datetime.now().replace(microsecond=0)
+    """The time the ledger writes: naive Beijing time to the second, whatever the server's zone
+    (``connectors.contract.clock``; ``clock.aware`` makes a value read back aware)."""
+    return beijing_now()
 
 
 class Part:

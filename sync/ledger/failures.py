@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, tuple_, update
 
+from connectors.contract.validators import normalize_decision_no
 from sync.ledger.base import Part, now
 from sync.ledger.schema import audit_log, failure_attempts, failures, records
 
@@ -53,7 +54,101 @@ class FailuresPart(Part):
         offset: int = 0,
     ) -> tuple[list[dict[str, Any]], int]:
         """Failures matching the filters, newest first, and the total count."""
-        cond = []
+        with self.engine.connect() as conn:
+            cond = self._conditions(conn, state, pipeline, target, error_kind, search, since, until)
+            total = conn.scalar(select(func.count()).select_from(failures).where(*cond)) or 0
+            rows = conn.execute(
+                select(failures)
+                .where(*cond)
+                .order_by(failures.c.last_seen.desc(), failures.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return [dict(r._mapping) for r in rows], int(total)
+
+    def query_failure_groups(
+        self,
+        *,
+        state: str | None = None,
+        pipeline: str | None = None,
+        target: str | None = None,
+        error_kind: str | None = None,
+        search: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[list[dict[str, Any]]], int]:
+        """The failures matching the filters grouped by source record (one bad record fails once per
+        target), the records with the newest failure first; and the number of records."""
+        key = (failures.c.system, failures.c.kind, failures.c.source_id)
+        with self.engine.connect() as conn:
+            cond = self._conditions(conn, state, pipeline, target, error_kind, search, since, until)
+            keys = select(*key).where(*cond).group_by(*key).subquery()
+            total = conn.scalar(select(func.count()).select_from(keys)) or 0
+            page = [
+                tuple(r)
+                for r in conn.execute(
+                    select(*key)
+                    .where(*cond)
+                    .group_by(*key)
+                    .order_by(func.max(failures.c.last_seen).desc(), func.max(failures.c.id).desc())
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ]
+            by_key: dict[tuple[Any, ...], list[dict[str, Any]]] = {k: [] for k in page}
+            if page:
+                rows = conn.execute(
+                    select(failures).where(*cond, tuple_(*key).in_(page)).order_by(failures.c.target)
+                )
+                for r in rows:
+                    by_key[(r.system, r.kind, r.source_id)].append(dict(r._mapping))
+            return list(by_key.values()), int(total)
+
+    def record_failures(self, failure_id: int) -> list[dict[str, Any]]:
+        """Every failure of the source record ``failure_id`` failed for, one per target (itself included)."""
+        same = select(failures.c.system, failures.c.kind, failures.c.source_id).where(
+            failures.c.id == failure_id
+        )
+        with self.engine.connect() as conn:
+            mine = conn.execute(same).first()
+            if mine is None:
+                return []
+            rows = conn.execute(
+                select(failures)
+                .where(
+                    failures.c.system == mine.system,
+                    failures.c.kind == mine.kind,
+                    failures.c.source_id == mine.source_id,
+                )
+                .order_by(failures.c.target)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def record_failure_ids(self, source_ids: Sequence[str]) -> list[int]:
+        """The failures of these source records, every target (``failures resolve --record``)."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.scalars(
+                    select(failures.c.id)
+                    .where(failures.c.source_id.in_(list(source_ids)))
+                    .order_by(failures.c.id)
+                )
+            )
+
+    def _conditions(
+        self,
+        conn: Connection,
+        state: str | None,
+        pipeline: str | None,
+        target: str | None,
+        error_kind: str | None,
+        search: str | None,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> list[ColumnElement[bool]]:
+        cond: list[ColumnElement[bool]] = []
         if state == "unresolved":
             cond.append(failures.c.state != "resolved")
         elif state:
@@ -69,25 +164,23 @@ class FailuresPart(Part):
         if until:
             cond.append(failures.c.last_seen <= until)
         if search:
-            like = f"%{search.strip()}%"
-            cond.append(
-                or_(
-                    failures.c.source_id.like(like),
-                    failures.c.doc_no.like(like),
-                    failures.c.party_name.like(like),
-                    failures.c.party_code.like(like),
-                )
-            )
-        with self.engine.connect() as conn:
-            total = conn.scalar(select(func.count()).select_from(failures).where(*cond)) or 0
-            rows = conn.execute(
-                select(failures)
-                .where(*cond)
-                .order_by(failures.c.last_seen.desc(), failures.c.id.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-            return [dict(r._mapping) for r in rows], int(total)
+            cond.append(self._search(conn, search))
+        return cond
+
+    def _search(self, conn: Connection, search: str) -> ColumnElement[bool]:
+        """Record id, party name or code containing ``search``; or a 文号 that contains it once both are
+        normalised as linking compares them (``normalize_decision_no``: 〔2025〕 and [2025] are one)."""
+        like = f"%{search.strip()}%"
+        wanted = normalize_decision_no(search)
+        doc_nos = conn.scalars(select(failures.c.doc_no).where(failures.c.doc_no.is_not(None)).distinct())
+        matching = [d for d in doc_nos if wanted and wanted in normalize_decision_no(d)]
+        return or_(
+            failures.c.source_id.like(like),
+            failures.c.doc_no.like(like),
+            failures.c.doc_no.in_(matching),
+            failures.c.party_name.like(like),
+            failures.c.party_code.like(like),
+        )
 
     def get_failure(self, failure_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -141,9 +234,9 @@ class FailuresPart(Part):
                 )
             return len(ids)
 
-    def mark_retry(self, failure_ids: Sequence[int], actor: str) -> int:
+    def mark_retry(self, failure_ids: Sequence[int], actor: str, note: str | None = None) -> int:
         """Queue failures for the next run of their pipeline (which retries them from the stored record)."""
-        return self._act(failure_ids, actor, "retry", None, {"state": "retry"}, ("open", "parked"))
+        return self._act(failure_ids, actor, "retry", note, {"state": "retry"}, ("open", "parked"))
 
     def resolve(self, failure_ids: Sequence[int], actor: str, note: str) -> int:
         if not note.strip():

@@ -29,6 +29,7 @@ from connectors.contract.checks import (
     rule,
     uscc_check,
 )
+from connectors.contract.clock import beijing_now
 from connectors.contract.mapping import TABLES, CheckReport, Mappings, Problem, Table
 from connectors.contract.roles import System
 
@@ -167,7 +168,7 @@ def check_live(
     today: date | None = None,
 ) -> CheckReport:
     """Every code checked against the live catalogue of each system in ``names`` that publishes one."""
-    today = today or date.today()
+    today = today or beijing_now().date()
     report = CheckReport()
     for name in names:
         system: System | None = None

@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from connectors.contract.clock import beijing_now
 from connectors.contract.errors import RecordInvalid
 from connectors.contract.mapping import TABLES, Mappings
 from connectors.contract.records import Inspection, Penalty, Record
@@ -206,7 +207,7 @@ def coverage(app: Any, *, suggest: bool = True, today: date | None = None) -> li
     found = scan(app, maps)
     if not suggest:
         return found
-    today = today or date.today()
+    today = today or beijing_now().date()
     users: dict[str, Officer] = {}
     city: list[Officer] = []
     registered: dict[str, Officer] | None = None

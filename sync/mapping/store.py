@@ -31,6 +31,7 @@ from typing import Any
 
 import structlog
 
+from connectors.contract.clock import beijing_now
 from connectors.contract.mapping import CheckReport, MappingFileError, Mappings, Problem
 from connectors.contract.states import AuditAction
 from sync.ledger import Ledger
@@ -49,7 +50,7 @@ ACTOR = "zhifa-sync"
 
 
 def _now() -> datetime:
-    return datetime.now().replace(microsecond=0)
+    return beijing_now()
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from connectors.contract.clock import beijing_now
 from connectors.contract.states import Deadline as DeadlineState
 from connectors.contract.states import DeliveryState, labels
 from sync.cli_format import table
@@ -125,7 +126,7 @@ def deadline_section(
     ledger: Ledger, settings: Settings, today: date | None = None, *, limit: int = 20
 ) -> str:
     """The 双公示 deadline section of ``zhifa-sync status``: warnings, counts, then the urgent decisions."""
-    today = today or date.today()
+    today = today or beijing_now().date()
     cal = WorkCalendar.load(settings.holidays_file)
     lines = ["双公示 7 个工作日公示期限"]
     if warning := cal.coverage_warning(today):

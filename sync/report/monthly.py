@@ -44,6 +44,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from connectors.contract.clock import beijing_now, for_people
 from connectors.contract.errors import RecordInvalid
 from connectors.contract.records import Inspection, Penalty, parse_record
 from connectors.contract.validators import mask_text
@@ -112,7 +113,7 @@ def monthly_report(
     accident_note = m.accidents()
     m.count_invalid()
     published, targets = m.timeliness()
-    now = (as_of or datetime.now()).replace(microsecond=0)
+    now = (as_of or beijing_now()).replace(microsecond=0)
     cal = calendar or default_calendar()
     credit_targets = {"credit": False} if credit_targets is None else dict(credit_targets)
     credit = [
@@ -122,7 +123,7 @@ def monthly_report(
     return MonthlyReport(
         month=month,
         system=system,
-        generated_at=datetime.now().replace(microsecond=0),
+        generated_at=beijing_now(),
         as_of=now,
         unit=unit,
         district=m.district,
@@ -287,7 +288,7 @@ class _Month:
         first_run = self.ledger.first_run_at()
         if first_run is not None and first_run <= datetime.combine(self.month.first, time()):
             return []
-        since = f"{first_run:%Y-%m-%d %H:%M}" if first_run else "(尚未运行)"
+        since = for_people(first_run, fmt="%Y-%m-%d %H:%M") if first_run else "(尚未运行)"
         return [
             f"本系统首次运行于 {since}, 晚于本月开始: 本月记录的送达时长与公示时效包含补录 (首次同步) 的时间, "
             "不代表日常时效。"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from connectors.contract.clock import for_people
 from connectors.contract.codes import INSPECTION_TYPES
 
 if TYPE_CHECKING:
@@ -59,7 +60,11 @@ def render_text(report: MonthlyReport) -> str:
     """The totals and the department table for a terminal."""
     from sync.cli_format import table
 
-    out = [report.title, f"数据截至 {report.as_of:%Y-%m-%d %H:%M} (来源系统 {report.system})", ""]
+    out = [
+        report.title,
+        f"数据截至 {for_people(report.as_of, fmt='%Y-%m-%d %H:%M')} (来源系统 {report.system})",
+        "",
+    ]
     out.append(table([[k, v] for k, v in summary_lines(report)], ["指标", "数值"]))
     out += ["", "按部门 / 街道:"]
     rows = [

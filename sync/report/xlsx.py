@@ -15,6 +15,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 
+from connectors.contract.clock import for_people
 from connectors.contract.codes import INSPECTION_TYPES
 from connectors.contract.states import Kind, Timeliness, label
 from sync.report.figures import CREDIT_STATE_NAMES, Figures, MonthlyReport, iter_all
@@ -92,7 +93,7 @@ def _heading(s: _Sheet, report: MonthlyReport, subtitle: str) -> None:
     s.line(report.title, _TITLE)
     s.line(
         f"{subtitle} · 统计月份 {report.month.label} ({report.month.first} 至 {report.month.last}) · "
-        f"数据截至 {report.as_of:%Y-%m-%d %H:%M} · 来源: 区执法监督平台 ({report.system}), 经 zhifa-sync 同步账本"
+        f"数据截至 {for_people(report.as_of, fmt='%Y-%m-%d %H:%M')} · 来源: 区执法监督平台 ({report.system}), 经 zhifa-sync 同步账本"
     )
     s.row += 1
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from connectors.contract.clock import beijing_now
 from simulators import hlwjg as sim
 from sync.ledger.schema import deliveries, failures
 from sync.report import awaiting_feedback as hlwjg_status
@@ -186,11 +187,11 @@ def test_void_paused_collector_and_status(world: World) -> None:
     app = world.stack.app()
     try:
         late = hlwjg_status.sent_without_feedback(
-            app.ledger, "hlwjg", 30, now=datetime.now() + timedelta(minutes=31)
+            app.ledger, "hlwjg", 30, now=beijing_now() + timedelta(minutes=31)
         )
         assert [r["source_id"] for r in late] == [voided]
         assert hlwjg_status.sent_without_feedback(app.ledger, "hlwjg", 30) == []
-        text = hlwjg_status.section(app.ledger, app.settings, now=datetime.now() + timedelta(minutes=31))
+        text = hlwjg_status.section(app.ledger, app.settings, now=beijing_now() + timedelta(minutes=31))
         assert "超过 30 分钟仍无反馈的记录 1 条" in text and voided in text and row["CD_BATCH"] in text
     finally:
         app.close()

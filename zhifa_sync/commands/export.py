@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
 from pathlib import Path
 from typing import Any
+
+from connectors.contract.clock import beijing_now
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from zhifa_sync.context import app_from_args
     from zhifa_sync.export_sgs import export_sgs
 
-    out = Path(args.out or f"双公示-行政处罚-{date.today():%Y%m%d}.xlsx")
+    out = Path(args.out or f"双公示-行政处罚-{beijing_now():%Y%m%d}.xlsx")
     app = app_from_args(args)
     try:
         written, problems = export_sgs(app, out, ids=args.ids or None, pending=not args.ids)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
+
+from connectors.contract.clock import beijing_now
 
 
 def register(subparsers: Any) -> None:
@@ -26,7 +27,7 @@ def cmd_monthly(args: argparse.Namespace) -> int:
     from zhifa_sync.context import app_from_args
 
     try:
-        month = Month.parse(args.month) if args.month else Month.previous(date.today())
+        month = Month.parse(args.month) if args.month else Month.previous(beijing_now().date())
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
