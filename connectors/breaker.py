@@ -19,6 +19,8 @@ from connectors.contract.config import CircuitConfig
 from connectors.contract.errors import RetriableError
 from connectors.contract.health import Health
 
+NOT_CALLED = "circuit_open"  # the error code of a call the breaker held back
+
 
 class CircuitState(StrEnum):
     CLOSED = "closed"
@@ -59,7 +61,7 @@ class Breaker:
             f"{self.system} 已熔断: 连续 {self.cfg.failures} 次调用失败, 暂停调用 (约 {wait:.0f} 秒后试探),"
             " 记录留待后续运行重试",
             system=self.system,
-            code="circuit_open",
+            code=NOT_CALLED,
             retry_after=wait,
         )
 
