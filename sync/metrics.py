@@ -43,3 +43,9 @@ OPEN_FAILURES = Gauge(
     ["target", "error_kind"],
     registry=REGISTRY,
 )
+CIRCUIT_OPEN = Gauge(
+    "zhifa_circuit_open",
+    "1 while a system's circuit breaker holds calls back (it failed too often in a row), else 0",
+    ["system"],
+    registry=REGISTRY,
+)

@@ -11,8 +11,9 @@ import structlog
 
 from connectors import systems
 from connectors.contract.config import Secrets
+from connectors.contract.health import HealthState
 from connectors.contract.roles import System
-from sync import push_process
+from sync import metrics, push_process
 from sync.config import PipelineConfig, Settings, load_settings
 from sync.lease import Leases
 from sync.ledger import Ledger
@@ -121,7 +122,18 @@ class App:
             if not held:
                 log.info("pipeline_busy_elsewhere", pipeline=name)
                 return RunCounts(status="skipped")
-            return self.pipeline(name).run(stop, retries_only=retries_only)
+            try:
+                return self.pipeline(name).run(stop, retries_only=retries_only)
+            finally:
+                self._report_circuits()
+
+    def _report_circuits(self) -> None:
+        """Each built system's breaker state into the metrics (``/metrics``), after every run."""
+        for system_name, system in self._systems.items():
+            is_open = system.health().state is HealthState.CIRCUIT_OPEN
+            metrics.CIRCUIT_OPEN.labels(system_name).set(1 if is_open else 0)
+            if is_open:
+                log.warning("circuit_open", system=system_name)
 
     def run_once(
         self, names: Iterable[str] | None = None, stop: threading.Event | None = None

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from simulators import daemon_config, municipal
+from simulators.universe import REGION_CODE
 from sync.ledger.schema import failures
+from sync.metrics import REGISTRY
 from tests.e2e.stack import Stack, make_stack
 from tests.support.hostile import Mode, hostile
 
@@ -24,7 +26,7 @@ def _municipal_at(url: str, **keys: Any) -> dict[str, Any]:
         "base_url": url,
         "app_key": municipal.MUNICIPAL_APP_KEY,
         "app_secret": {"env": daemon_config.SECRET_ENV["municipal"]},
-        "region_code": daemon_config.REGION_CODE,
+        "region_code": REGION_CODE,
         "push_process": False,
         "retry": {"attempts": 1, "initial_wait_s": 0.01, "max_wait_s": 0.01},
         **keys,
@@ -78,6 +80,8 @@ def test_a_dead_target_trips_its_breaker_and_the_other_target_gets_everything(
         assert delivered > 50 and counts.created + counts.linked + counts.withdrawn >= delivered
         assert sum(dead.calls.values()) <= 3 + 2, dead.calls
         assert took < 30, f"a dead target held the run for {took:.0f} s"
+        assert REGISTRY.get_sample_value("zhifa_circuit_open", {"system": "dead"}) == 1
+        assert REGISTRY.get_sample_value("zhifa_circuit_open", {"system": "municipal"}) == 0
         # nothing lost: every record is a pending transient failure on the dead target; those held back
         # by the breaker did not spend their retry budget
         rows = _open_failures(stack, "dead")
