@@ -119,3 +119,23 @@ def test_the_breaker_opens_after_n_failures_probes_after_the_cool_down_and_close
     time.sleep(0.6)  # the peer is back: the probe succeeds and the breaker closes
     assert get(c)["code"] == 0
     assert str(c.breaker.state) == CircuitState.CLOSED and c.health.report().state is HealthState.DEGRADED
+
+
+def test_a_hanging_statement_on_the_exchange_database_ends_at_its_timeout(pg_schema_url: str) -> None:
+    import sqlalchemy as sa
+
+    from connectors.hlwjg import connect_args
+    from connectors.hlwjg.config import HlwjgConfig
+
+    cfg = HlwjgConfig(type="hlwjg", url={"env": "X"}, statement_timeout_s=1)
+    url = sa.make_url(pg_schema_url)
+    engine = sa.create_engine(url, connect_args=connect_args(url, cfg))
+    started = time.monotonic()
+    try:
+        with engine.connect() as conn:
+            assert conn.scalar(sa.text("show search_path")).startswith("t_")  # the URL's options kept
+            with pytest.raises(sa.exc.OperationalError, match="statement timeout"):
+                conn.execute(sa.text("select pg_sleep(10)"))
+    finally:
+        engine.dispose()
+    assert time.monotonic() - started < 5
