@@ -25,7 +25,8 @@ import orjson
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from connectors.contract.config import RetryConfig
+from connectors.breaker import Breaker
+from connectors.contract.config import CircuitConfig, HttpSystemConfig, RetryConfig
 from connectors.contract.errors import (
     BadResponse,
     ConnectorError,
@@ -34,6 +35,7 @@ from connectors.contract.errors import (
     TargetRejected,
 )
 from connectors.contract.health import Health
+from connectors.deadline import DeadlineTransport, within
 
 T = TypeVar("T")
 log = structlog.get_logger("zhifa.http")
@@ -207,13 +209,17 @@ class HttpSession:
         *,
         timeout_s: float,
         max_connections: int,
+        deadline_s: float = 30.0,
+        max_bytes: int = 16 * 1024 * 1024,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.system = system
         self._base = base_url.rstrip("/")
-        self._transport = transport or httpx.HTTPTransport(
+        self._transport = transport or DeadlineTransport(
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         )
+        self.deadline_s = deadline_s
+        self.max_bytes = max_bytes
         self._timeout = httpx.Timeout(timeout_s).as_dict()
         self._headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         self._urls: dict[str, httpx.URL] = {}
@@ -250,14 +256,22 @@ class HttpSession:
         request = httpx.Request(
             method, url, content=content, headers=all_headers, extensions={"timeout": self._timeout}
         )
+        started = time.monotonic()
         try:
-            response = self._transport.handle_request(request)
-            response.request = request
-            try:
-                response.read()
-            finally:
-                response.close()
+            with within(self.deadline_s):
+                response = self._transport.handle_request(request)
+                response.request = request
+                try:
+                    self._read(response, started)
+                finally:
+                    response.close()
         except httpx.TimeoutException as exc:
+            if time.monotonic() - started >= self.deadline_s - 0.05:
+                raise RetriableError(
+                    f"{self.system} 响应超过总时限 {self.deadline_s:g} 秒 (连接与读取合计), 本次调用放弃",
+                    system=self.system,
+                    code="deadline",
+                ) from exc
             raise RetriableError(
                 f"{self.system} 响应超时 ({type(exc).__name__})", system=self.system
             ) from exc
@@ -267,8 +281,35 @@ class HttpSession:
             ) from exc
         return response
 
+    def _read(self, response: httpx.Response, started: float) -> None:
+        """Read the body chunk by chunk: never more than ``max_bytes``, never past the deadline (the
+        transport's reads are clamped to it too; this also covers a transport without that)."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise self._too_big()
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise self._too_big()
+            if time.monotonic() - started > self.deadline_s:
+                raise httpx.ReadTimeout("overall deadline passed", request=response.request)
+            chunks.append(chunk)
+        response._content = b"".join(chunks)  # what ``response.read()`` would have kept
+
+    def _too_big(self) -> RetriableError:
+        return RetriableError(
+            f"{self.system} 响应超过大小上限 {_size(self.max_bytes)}, 本次调用放弃 (未读完的内容已丢弃)",
+            system=self.system,
+            code="too_big",
+        )
+
     def close(self) -> None:
         self._transport.close()
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:g} MB" if n >= 1024 * 1024 else f"{n / 1024:g} KB"
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -306,6 +347,22 @@ def json_body(response: httpx.Response, system: str) -> Any:
     )
 
 
+_NO_CIRCUIT_CHANGE = CircuitConfig()  # the defaults (a frozen model: safe to share)
+
+
+@dataclass(frozen=True, slots=True)
+class CallLimits:
+    """How long a whole call may take, how big its answer may be, and when to stop calling at all."""
+
+    deadline_s: float = 30.0
+    max_response_bytes: int = 16 * 1024 * 1024
+    circuit: CircuitConfig = _NO_CIRCUIT_CHANGE
+
+    @classmethod
+    def of(cls, cfg: HttpSystemConfig) -> CallLimits:
+        return cls(cfg.deadline_s, cfg.max_response_bytes, cfg.circuit)
+
+
 class RestClient:
     """One REST system's connection: send (paced by the rate limit), retry, and classify by table."""
 
@@ -318,15 +375,24 @@ class RestClient:
         concurrency: int,
         rate_limit_per_s: float,
         retry: RetryConfig,
+        limits: CallLimits | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.system = system
+        limits = limits or CallLimits()
         self.session = HttpSession(
-            system, base_url, timeout_s=timeout_s, max_connections=concurrency + 2, transport=transport
+            system,
+            base_url,
+            timeout_s=timeout_s,
+            max_connections=concurrency + 2,
+            deadline_s=limits.deadline_s,
+            max_bytes=limits.max_response_bytes,
+            transport=transport,
         )
         self.limiter = RateLimiter(rate_limit_per_s)
         self.retry = RetryPolicy(retry, system)
         self.health = Health()
+        self.breaker = Breaker(system, limits.circuit, self.health)
 
     def send(
         self,
@@ -344,19 +410,28 @@ class RestClient:
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` under the retry policy (each attempt is built afresh: new signature, new nonce);
-        what came of it, once for all the attempts, goes to ``health``."""
+        what came of it, once for all the attempts, goes to ``health`` and the circuit breaker (while
+        it is open the call is not made: ``CircuitOpen``)."""
+        self.breaker.admit()
         try:
             result = self.retry(fn, *args)
         except RetriableError as exc:
             self.health.failed(str(exc))
+            self.breaker.failed()
             raise
         except FatalConnectorError as exc:
             self.health.refused(str(exc))
+            self.breaker.succeeded()  # it answered (no to our credentials): not what a breaker is for
             raise
         except ConnectorError:
             self.health.answered()  # the system answered: it refused this request, not us
+            self.breaker.succeeded()
+            raise
+        except BaseException:
+            self.breaker.failed()  # a crash of ours mid-call: never leave a half-open probe hanging
             raise
         self.health.answered()
+        self.breaker.succeeded()
         return result
 
     def fail(

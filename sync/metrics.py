@@ -61,3 +61,9 @@ RECONCILE_REPAIRED = Counter(
     ["pipeline", "target"],
     registry=REGISTRY,
 )
+CIRCUIT_OPEN = Gauge(
+    "zhifa_circuit_open",
+    "1 while a system's circuit breaker holds calls back (it failed too often in a row), else 0",
+    ["system"],
+    registry=REGISTRY,
+)

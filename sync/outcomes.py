@@ -22,6 +22,9 @@ from connectors.contract.states import Action, ErrorKind, RunStatus, Stage, labe
 from connectors.contract.validators import escape_controls, mask_text
 
 log = structlog.get_logger("zhifa.pipeline")
+# The most of a target's answer (and of a failure's message) the ledger keeps: enough to recognise an
+# error page or read the target's own message; a whole answer (up to the size cap) is never stored.
+MAX_STORED_ANSWER = 2000
 
 
 @dataclass(slots=True)
@@ -110,9 +113,11 @@ def failed(
     error_kind = getattr(exc, "kind", ErrorKind.INTERNAL)
     parked = isinstance(exc, MappingMissing)
     message = mask_text(
-        str(exc)
-        if isinstance(exc, ConnectorError | MappingMissing | RecordInvalid)
-        else f"内部错误 {type(exc).__name__}: {exc}"
+        (
+            str(exc)
+            if isinstance(exc, ConnectorError | MappingMissing | RecordInvalid)
+            else f"内部错误 {type(exc).__name__}: {exc}"
+        )[:MAX_STORED_ANSWER]
     )
     log.warning(
         "record_failed",
@@ -133,7 +138,7 @@ def failed(
         error_code=getattr(exc, "code", None),
         message=message,
         payload=masked_json(payload) if payload is not None else None,
-        response=mask_text(str(getattr(exc, "response", None) or "")) or None,
+        response=mask_text(str(getattr(exc, "response", None) or "")[:MAX_STORED_ANSWER]) or None,
         doc_no=record.doc_no,
         party_name=record.party_name,
         party_code=record.party_code,
@@ -195,8 +200,8 @@ def rejected_by_feedback(s: Subject, message: str) -> Outcome:
         Action.FAILED,
         stage=Stage.FEEDBACK,
         error_kind=ErrorKind.REJECTED,
-        message=f"{s.target} 反馈校验失败: {message}",
-        response=message,
+        message=f"{s.target} 反馈校验失败: {message[:MAX_STORED_ANSWER]}",
+        response=message[:MAX_STORED_ANSWER],
     )
 
 

@@ -15,7 +15,7 @@ from connectors.contract.config import Secrets
 from connectors.contract.health import HealthState
 from connectors.contract.roles import System
 from connectors.contract.states import RunStatus
-from sync import health, push_process
+from sync import health, metrics, push_process
 from sync.config import PipelineConfig, Settings, load_settings
 from sync.health import SystemHealth
 from sync.lag import read_until_key
@@ -160,6 +160,7 @@ class App:
                 return self.pipeline(name).run(stop, retries_only=retries_only)
             finally:
                 self.save_health()
+                self._report_circuits()
 
     def _apply_reread(self, name: str) -> None:
         """A re-read from a date an operator asked for: the cursor goes back to it (lease held)."""
@@ -195,6 +196,14 @@ class App:
             return Reconciler(self.pipeline(name), lister, readers, self.ledger, actor).run(
                 since, repair=repair
             )
+
+    def _report_circuits(self) -> None:
+        """Each built system's breaker state into the metrics (``/metrics``), after every run."""
+        for system_name, system in self._systems.items():
+            is_open = system.health().state is HealthState.CIRCUIT_OPEN
+            metrics.CIRCUIT_OPEN.labels(system_name).set(1 if is_open else 0)
+            if is_open:
+                log.warning("circuit_open", system=system_name)
 
     def run_once(
         self, names: Iterable[str] | None = None, stop: threading.Event | None = None

@@ -49,6 +49,14 @@ class RetryConfig(_Frozen):
     max_wait_s: float = Field(default=30.0, gt=0)
 
 
+class CircuitConfig(_Frozen):
+    """A circuit breaker per system: after ``failures`` transient failures in a row, calls fail fast for
+    ``cool_down_s``; then one probe call decides (success closes, failure opens again)."""
+
+    failures: int = Field(default=5, ge=1, le=1000)
+    cool_down_s: float = Field(default=60.0, gt=0)
+
+
 class SystemConfig(_Frozen):
     """What every system's configuration has: its ``type`` (which system package reads it) and, for
     each secret, a reference. Each system package defines its own model on top (``connectors/*/config.py``);
@@ -65,7 +73,10 @@ class HttpSystemConfig(SystemConfig):
     """A REST system: where it is, how long a call may take, how many at once, how fast, how often retried."""
 
     base_url: str
-    timeout_s: float = Field(default=30.0, gt=0)
+    timeout_s: float = Field(default=30.0, gt=0)  # per socket operation (connect, each read)
+    deadline_s: float = Field(default=30.0, gt=0)  # a whole call: connect + every read, however slow
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)  # a bigger answer is refused
+    circuit: CircuitConfig = CircuitConfig()
     concurrency: int = Field(default=4, ge=1, le=64)
     # client-side pace; each system defaults to its documented limit; 0 = no client-side limit
     rate_limit_per_s: float = Field(default=0, ge=0)

@@ -25,7 +25,7 @@ import structlog
 
 from connectors.contract.errors import ConnectorError, FatalConnectorError, RetriableError
 from connectors.credit.config import CreditConfig
-from connectors.rest import HTTP_BLIPS, Next, RestClient, Wire, WireTable, json_body, lookup
+from connectors.rest import HTTP_BLIPS, CallLimits, Next, RestClient, Wire, WireTable, json_body, lookup
 
 log = structlog.get_logger("zhifa.credit")
 AUTH_RETRIES = 2  # 401s in a row (re-signed each time) taken for blips; one more means wrong credentials
@@ -57,6 +57,7 @@ class CreditClient(RestClient):
             concurrency=cfg.concurrency,
             rate_limit_per_s=cfg.rate_limit_per_s or DEFAULT_RATE,
             retry=cfg.retry,
+            limits=CallLimits.of(cfg),
             transport=transport,
         )
         self._app_id = cfg.app_key

@@ -21,7 +21,7 @@ import structlog
 from connectors.contract.clock import beijing_now
 from connectors.contract.errors import BadResponse, RetriableError
 from connectors.district.config import DistrictConfig
-from connectors.rest import HTTP_BLIPS, Next, RestClient, Wire, WireTable, json_body, lookup
+from connectors.rest import HTTP_BLIPS, CallLimits, Next, RestClient, Wire, WireTable, json_body, lookup
 
 log = structlog.get_logger("zhifa.district")
 
@@ -50,6 +50,7 @@ class DistrictClient(RestClient):
             concurrency=cfg.concurrency,
             rate_limit_per_s=cfg.rate_limit_per_s,
             retry=cfg.retry,
+            limits=CallLimits.of(cfg),
             transport=transport,
         )
         self._username = cfg.username

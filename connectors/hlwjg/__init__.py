@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -25,6 +26,22 @@ from connectors.hlwjg.tables import supervise_item
 from connectors.hlwjg.target import HlwjgTarget
 
 
+def connect_args(url: sa.URL, cfg: HlwjgConfig) -> dict[str, Any]:
+    """How long connecting and one statement may take, in each driver's words (the 前置库 is a database:
+    a peer that stops answering must not hold a run forever, as an HTTP peer cannot either)."""
+    connect, statement = cfg.connect_timeout_s, cfg.statement_timeout_s
+    given = url.query.get("options", "")  # e.g. "-csearch_path=…": kept, the timeout added to it
+    options = " ".join(
+        [*(given if isinstance(given, tuple) else [given]), f"-c statement_timeout={statement * 1000}"]
+    )
+    table: dict[str, dict[str, Any]] = {
+        "postgresql": {"connect_timeout": connect, "options": options.strip()},
+        "mysql": {"connect_timeout": connect, "read_timeout": statement, "write_timeout": statement},
+        "sqlite": {"timeout": connect},  # the wait for a lock; SQLite has no server to hang
+    }
+    return table.get(url.get_backend_name(), {})
+
+
 def build(
     name: str,
     cfg: HlwjgConfig,
@@ -33,7 +50,9 @@ def build(
     engine: sa.Engine | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> Roles:
-    engine = engine if engine is not None else sa.create_engine(secrets.get(name, "url"), pool_pre_ping=True)
+    if engine is None:
+        url = sa.make_url(secrets.get(name, "url"))
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args(url, cfg))
     now = clock or (lambda: aware_now().replace(tzinfo=None))  # to the microsecond: CD_TIME orders batches
     catalogue = HlwjgCatalogue(name, engine, now)
     health = Health()

@@ -15,3 +15,5 @@ class HlwjgConfig(SystemConfig):
     batch_size: int = Field(default=200, ge=1, le=5000)  # rows per write batch (one CD_BATCH)
     submitter: str = "zhifa-sync"  # SUBMITTED_PERSONNEL
     feedback_timeout_minutes: int = Field(default=240, ge=1)  # rows without feedback this long show in status
+    connect_timeout_s: int = Field(default=10, ge=1)  # opening a connection to the 前置库
+    statement_timeout_s: int = Field(default=60, ge=1)  # one statement (where the driver allows it)

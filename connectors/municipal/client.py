@@ -26,7 +26,7 @@ from connectors.contract.records import RecordKind
 from connectors.contract.roles import Page
 from connectors.municipal.config import MunicipalConfig
 from connectors.paging import Position, iter_window
-from connectors.rest import Next, RestClient, Wire, WireTable, json_body, lookup, snippet
+from connectors.rest import CallLimits, Next, RestClient, Wire, WireTable, json_body, lookup, snippet
 
 SOURCE_TAG = "QJJR"  # wbxtly of records sent through the open API by a district
 PREFIX = {"inspection": "jcjl", "penalty": "xzcf"}
@@ -71,6 +71,7 @@ class MunicipalClient(RestClient):
             concurrency=cfg.concurrency,
             rate_limit_per_s=cfg.rate_limit_per_s,
             retry=cfg.retry,
+            limits=CallLimits.of(cfg),
             transport=transport,
         )
         self.region_code = cfg.region_code

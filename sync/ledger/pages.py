@@ -12,6 +12,7 @@ import structlog
 from sqlalchemy import Connection, and_, delete, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
+from connectors.breaker import NOT_CALLED
 from connectors.contract.roles import Cursor
 from connectors.contract.states import Action, FailureState
 from connectors.contract.validators import escape_controls, mask_text
@@ -292,11 +293,13 @@ class PagesPart(CursorsPart):
             "state": state,
             **{name: _safe(getattr(o, name)) for name in self._FAILURE_FIELDS},
         }
+        # A call not made (the target's circuit breaker was open) spends none of the retry budget.
+        counted = 0 if o.error_code == NOT_CALLED else 1
         existing = conn.scalar(select(failures.c.id).where(key))
         if existing is None:
             row = {"system": o.system, "kind": o.kind, "source_id": o.source_id, "target": o.target}
             inserted = conn.execute(
-                failures.insert().values(**row, attempts=1, first_seen=ts, **values)
+                failures.insert().values(**row, attempts=counted, first_seen=ts, **values)
             ).inserted_primary_key
             assert inserted is not None
             failure_id = inserted[0]
@@ -307,7 +310,7 @@ class PagesPart(CursorsPart):
                 update(failures)
                 .where(failures.c.id == failure_id)
                 .values(
-                    attempts=failures.c.attempts + 1,
+                    attempts=failures.c.attempts + counted,
                     resolution_note=None,
                     resolved_by=None,
                     resolved_at=None,

@@ -31,6 +31,7 @@ import yaml
 from simulators import daemon_config
 from simulators.harness import free_port, zhifa
 from tests.e2e.stack import Stack, make_stack
+from tests.support.hostile import Mode, hostile
 
 HOSTILE = "<script>alert(1)</script>' OR 1=1; DROP TABLE records;--"
 
@@ -354,3 +355,47 @@ def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
         cwd=Path(__file__).resolve().parents[2],
         env={**os.environ, **daemon_config.secrets_env(), "ZHIFA_LOG_FORMAT": "json"},
     )
+
+
+# -- hostile peers (issue 15 items 2, 10, 11): what the operator reads for each bad answer ----------
+HOSTILE_ANSWERS = {
+    Mode.DRIP: "响应超过总时限 1 秒",  # one byte a second: cut at the call's overall deadline
+    Mode.STALL: "响应超过总时限 1 秒",  # never answers
+    Mode.INFLATE: "响应超过大小上限 1 MB",  # a 4 MB answer against a 1 MB cap
+    Mode.TRUNCATE: "连接失败或被中断",  # Content-Length promised more than came
+    Mode.GARBLE: "返回了HTML 页面",  # an HTML error page with bytes that are not UTF-8
+    Mode.WRONG_SHAPE: "municipal",  # JSON of the wrong shape: named as the system's bad answer
+}
+
+
+@pytest.mark.parametrize("mode", list(HOSTILE_ANSWERS))
+def test_a_hostile_target_answer_is_a_clear_transient_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode
+) -> None:
+    """The municipal target behind the hostile proxy: every record fails as a transient failure whose
+    message says what the peer did (time limit, size cap, cut-off, not JSON); nothing is stored whole."""
+    with make_stack(tmp_path, monkeypatch, inspections=12, penalties=0) as stack:
+        with hostile(stack.municipal_url, drip_s=1.0, inflate_bytes=4 << 20) as peer:
+            peer.set("/", mode)
+            config = yaml.safe_load(stack.config_path.read_text(encoding="utf-8"))
+            municipal_cfg = config["systems"]["municipal"]
+            municipal_cfg.update(
+                base_url=peer.url,
+                deadline_s=1.0,
+                max_response_bytes=1 << 20,
+                push_process=False,
+                retry={"attempts": 1, "initial_wait_s": 0.01, "max_wait_s": 0.01},
+                circuit={"failures": 1000, "cool_down_s": 60},
+            )
+            config["pipelines"] = [p for p in config["pipelines"] if p["name"] == "district-inspections"]
+            stack.config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+            counts = stack.run()["district-inspections"]
+        assert counts.failed > 0 and counts.created == 0
+        app = stack.app()
+        try:
+            rows, _total = app.ledger.query_failures(state="unresolved", limit=100)
+        finally:
+            app.close()
+        assert rows and {r["error_kind"] for r in rows} == {"transient"}
+        assert all(HOSTILE_ANSWERS[mode] in r["message"] for r in rows), rows[0]["message"]
+        assert all(len(r.get("response") or "") <= 2000 for r in rows)
