@@ -14,6 +14,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from connectors.contract.cells import cells_as_text
 from connectors.contract.codes import INSPECTION_TYPES
 from connectors.contract.states import Kind, Timeliness, label
 from sync.report.figures import CREDIT_STATE_NAMES, Figures, MonthlyReport, iter_all
@@ -351,7 +352,9 @@ def build_workbook(report: MonthlyReport) -> Workbook:
 
 def write_xlsx(report: MonthlyReport, out: Path | str | BinaryIO) -> None:
     """Save the workbook to a path or a binary file."""
-    build_workbook(report).save(out)
+    wb = build_workbook(report)
+    cells_as_text(wb)  # party and system names come from outside: never formulas
+    wb.save(out)
 
 
 def xlsx_bytes(report: MonthlyReport) -> bytes:
