@@ -16,7 +16,8 @@ from sync.config import Settings
 from sync.ledger import Ledger
 
 if TYPE_CHECKING:
-    from console.auth import LoginLimiter
+    from console.auth import LoginGate
+    from console.limits import LoginLimiter
     from console.users import User
 
 StatusFn = Callable[[], dict[str, Any]]
@@ -31,6 +32,7 @@ class ConsoleState:
     status: StatusFn | None
     templates: Jinja2Templates
     limiter: LoginLimiter
+    login_gate: LoginGate
     clock: Callable[[], float]
     session_seconds: int
     page_size: int = 50

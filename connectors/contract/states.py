@@ -93,6 +93,16 @@ class AuditAction(StrEnum):
     MAPPINGS_REFUSED = "mappings_refused"
 
 
+class LoginLimit(StrEnum):
+    """Which console login limit refused an attempt (``console.limits``)."""
+
+    USER_ADDRESS = "user_address"  # wrong passwords for one name from one address
+    ADDRESS = "address"  # wrong passwords from one address, whatever the name
+    USER = "user"  # wrong passwords for one name, from every address
+    GLOBAL = "global"  # wrong passwords on the whole console
+    BUSY = "busy"  # too many logins being checked at the same moment
+
+
 class Deadline(StrEnum):
     """Where a decision stands against its 7-working-day 双公示 deadline (today)."""
 
@@ -177,6 +187,13 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         AuditAction.LOGIN_LOCKED: "登录锁定",
         AuditAction.MAPPINGS_RELOAD: "映射表更新",
         AuditAction.MAPPINGS_REFUSED: "映射表修改被拒绝",
+    },
+    LoginLimit: {
+        LoginLimit.USER_ADDRESS: "该账号在本机的登录",
+        LoginLimit.ADDRESS: "本机的登录",
+        LoginLimit.USER: "该账号 (来自多个地址) 的登录",
+        LoginLimit.GLOBAL: "控制台的全部登录",
+        LoginLimit.BUSY: "同时进行的登录",
     },
     Deadline: {
         Deadline.OVERDUE: "已逾期",
