@@ -8,7 +8,6 @@ schema equals this metadata.
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 from typing import Any
 
