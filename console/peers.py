@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -20,7 +21,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # What the console's uvicorn server must be given wherever it is started (service, ``console`` command,
 # tests): no proxy headers of its own, no logging config of its own (its loggers go through ours).
-SERVER_OPTIONS: dict[str, object] = {
+SERVER_OPTIONS: dict[str, Any] = {
     "proxy_headers": False,
     "server_header": False,
     "log_config": None,

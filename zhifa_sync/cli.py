@@ -235,7 +235,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     warning = exposure_warning(host, cfg)
     if warning:
         print(f"警告: {warning}", file=sys.stderr)
-    uvicorn.run(create_app(app.ledger, app.settings), host=host, port=args.port or cfg.port, **SERVER_OPTIONS)  # type: ignore[arg-type]
+    uvicorn.run(create_app(app.ledger, app.settings), host=host, port=args.port or cfg.port, **SERVER_OPTIONS)
     return 0
 
 

@@ -169,7 +169,7 @@ class Service:
         warning = exposure_warning(cfg.host, cfg)
         if warning:
             log.warning("console_exposed", message=warning)
-        server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, **SERVER_OPTIONS))  # type: ignore[arg-type]
+        server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, **SERVER_OPTIONS))
         # uvicorn installs no signal handlers outside the main thread: ours handle SIGTERM.
         thread = threading.Thread(target=server.run, name="console", daemon=True)
         thread.start()
