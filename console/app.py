@@ -6,12 +6,16 @@ default (``console.host``/``console.port`` in the configuration).
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import secrets
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
+import structlog
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -28,7 +32,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.contract.clock import BEIJING
 from console import actions, mappings, reconcile, report, steer, views
-from console.auth import LoginLimiter, login_page, login_submit, logout
+from console.auth import login_page, login_submit, logout
+from console.limits import LoginGate, LoginLimiter
+from console.peers import PeerAddress, networks
 from console.present import STATIC, make_env
 from console.web import ConsoleState, StatusFn, error_page, state
 from sync.config import ConsoleConfig, Settings
@@ -36,7 +42,9 @@ from sync.lag import pipeline_lag
 from sync.ledger import Ledger
 from sync.metrics import LAG_SECONDS, OPEN_FAILURES, REGISTRY
 
-SECRET_META_KEY = "console_secret"
+SESSION_COOKIE = "zhifa_console"
+SECRET_FILE = "console-secret"
+log = structlog.get_logger("console")
 
 # No inline script or style anywhere, so the policy can forbid both: injected markup cannot run.
 _HEADERS = {
@@ -50,11 +58,30 @@ _HEADERS = {
 }
 
 
-class SecurityHeaders:
-    """Adds the headers above; pages (not static files) are not cached, as they hold personal data."""
+def _secure_cookies(message: Message) -> None:
+    """Add the Secure flag to every cookie the response sets."""
+    message["headers"] = [
+        (k, v + b"; secure") if k.lower() == b"set-cookie" and b"secure" not in v.lower() else (k, v)
+        for k, v in message["headers"]
+    ]
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def add_security_headers(headers: MutableHeaders, path: str) -> None:
+    for name, value in _HEADERS.items():
+        headers.setdefault(name, value)
+    if not path.startswith("/static/"):
+        headers.setdefault("Cache-Control", "no-store")
+
+
+class SecurityHeaders:
+    """Adds the headers above; pages (not static files) are not cached, as they hold personal data.
+
+    With ``secure_cookies`` unset (``None``) a response to a request made over HTTPS (directly, or
+    through a trusted proxy that says so) sets its cookies ``Secure``; ``True``: always."""
+
+    def __init__(self, app: ASGIApp, secure_cookies: bool | None = None) -> None:
         self.app = app
+        self.secure_cookies = secure_cookies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,24 +90,78 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in _HEADERS.items():
-                    headers.setdefault(name, value)
-                if not scope["path"].startswith("/static/"):
-                    headers.setdefault("Cache-Control", "no-store")
+                add_security_headers(MutableHeaders(scope=message), scope["path"])
+                secure = self.secure_cookies
+                if secure is None:
+                    secure = scope.get("scheme") == "https"
+                if secure:
+                    _secure_cookies(message)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-def session_secret(ledger: Ledger) -> str:
-    """The cookie-signing key kept in the ledger's ``meta`` table, so sessions survive restarts."""
-    key = ledger.get_meta(SECRET_META_KEY)
-    if not key:
-        ledger.set_meta(SECRET_META_KEY, secrets.token_urlsafe(48))
-        key = ledger.get_meta(SECRET_META_KEY)  # another process may have written first: use what is stored
-    assert key
+def default_secret_file(database_url: str) -> Path | None:
+    """Beside a SQLite ledger; for a server database, in systemd's ``$STATE_DIRECTORY`` (or the working
+    directory); None for an in-memory ledger (a key per process)."""
+    if database_url.startswith("sqlite"):
+        db = database_url.split(":///", 1)[-1]
+        if not db or db == ":memory:" or database_url.endswith("://"):
+            return None
+        return Path(db).parent / SECRET_FILE
+    return Path(os.environ.get("STATE_DIRECTORY", ".").split(":")[0]) / SECRET_FILE
+
+
+def read_or_make_secret(path: Path) -> str:
+    """The key in ``path``, made (0600, in a 0700 directory if it has to make that) on first use."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)  # made by hand with the umask's mode: nobody else may read it
+            log.warning("console_secret_mode_fixed", file=str(path))
+    else:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(secrets.token_urlsafe(48) + "\n")
+    key = path.read_text(
+        encoding="utf-8"
+    ).strip()  # another process may have written first: use what is stored
+    if len(key) < 32:
+        raise ValueError(f"控制台会话密钥文件 {path} 内容过短 (至少 32 个字符)")
     return key
+
+
+def session_secret(ledger: Ledger, console_cfg: ConsoleConfig | None = None) -> str:
+    """The cookie-signing key: the configuration's secret reference, or a 0600 file (never the ledger:
+    whoever can read the ledger's file could forge any user's cookie with it)."""
+    cfg = console_cfg or ConsoleConfig()
+    if cfg.secret is not None:
+        return cfg.secret.resolve().get_secret_value()
+    path = cfg.secret_file or default_secret_file(ledger.engine.url.render_as_string(hide_password=True))
+    return secrets.token_urlsafe(48) if path is None else read_or_make_secret(path)
+
+
+def _loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: may be reachable from anywhere
+
+
+def exposure_warning(host: str, cfg: ConsoleConfig) -> str | None:
+    """Why serving the console on ``host`` is unsafe (in Chinese), or None: a non-loopback address with
+    no TLS proxy declared (``console.secure_cookies: true``) sends passwords and cookies in clear."""
+    if _loopback(host) or cfg.secure_cookies is True:
+        return None
+    return (
+        f"控制台监听在非本机地址 {host} 上, 且未声明前置的 HTTPS 反向代理: 密码和会话 cookie 会以明文在网络上传输。"
+        " 请改为监听 127.0.0.1 并由反向代理提供 HTTPS (见 README「Security」一节);"
+        " 已由 HTTPS 代理转发时请设置 console.secure_cookies: true 和 console.trusted_proxies。"
+    )
 
 
 def healthz(request: Request) -> Response:
@@ -127,7 +208,24 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     titles = {404: ("未找到", "您访问的页面不存在。"), 405: ("不支持的请求", "该地址不支持此请求方式。")}
     title, message = titles.get(exc.status_code, ("请求有误", "请求无法处理, 请返回上一页重试。"))
+    if exc.status_code == 400 and exc.detail and not exc.detail.isascii():
+        message = exc.detail  # our own message, in Chinese (e.g. a page number out of range)
     return error_page(request, exc.status_code, title, message)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """A 500: a plain page with the security headers, and the error in the masked structured log.
+
+    Starlette sends this from outside every middleware, so the headers are added here."""
+    log.error("console_error", path=request.url.path, error=type(exc).__name__, exc_info=exc)
+    response = Response(
+        "<!doctype html><meta charset=utf-8><title>内部错误</title><h1>内部错误</h1>"
+        "<p>控制台处理请求时出错, 详情已记入日志。请稍后重试。</p>",
+        status_code=500,
+        media_type="text/html",
+    )
+    add_security_headers(response.headers, request.url.path)
+    return response
 
 
 # Every page and action of the console (the handlers check login, role and CSRF themselves).
@@ -181,27 +279,34 @@ def create_app(
     """
     console_cfg = settings.console if settings else ConsoleConfig()
     session_seconds = console_cfg.session_minutes * 60
+    proxies = networks(console_cfg.trusted_proxies)
     console_state = ConsoleState(
         ledger=ledger,
         settings=settings,
         status=status,
         templates=Jinja2Templates(env=make_env(settings.zone if settings else BEIJING)),
         limiter=LoginLimiter(clock),
+        login_gate=LoginGate(),
         clock=clock,
         session_seconds=session_seconds,
         retry_now=retry_now,
     )
     middleware = [
-        Middleware(SecurityHeaders),
+        Middleware(PeerAddress, proxies=proxies),
+        Middleware(SecurityHeaders, secure_cookies=console_cfg.secure_cookies),
         Middleware(
             SessionMiddleware,
-            secret_key=secret_key or session_secret(ledger),
-            session_cookie="zhifa_console",
+            secret_key=secret_key or session_secret(ledger, console_cfg),
+            session_cookie=SESSION_COOKIE,
             max_age=session_seconds,
             same_site="lax",
-            https_only=False,  # served on loopback or behind the bureau's own TLS proxy
+            https_only=False,  # Secure is added by SecurityHeaders: always, or per request over HTTPS
         ),
     ]
-    app = Starlette(routes=ROUTES, middleware=middleware, exception_handlers={HTTPException: http_error})
+    app = Starlette(
+        routes=ROUTES,
+        middleware=middleware,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
     app.state.console = console_state
     return app

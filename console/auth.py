@@ -1,8 +1,10 @@
 """Logging in and out, sessions that expire, CSRF tokens, roles, and login rate limiting.
 
-The session is Starlette's signed cookie (HttpOnly, SameSite=Lax); it carries the user name, the
-login time and the CSRF token, never the password or the role (the role is read from the database on
-every request, so a changed role or a disabled account takes effect at once).
+The session is Starlette's signed cookie (HttpOnly, SameSite=Lax, Secure over HTTPS); it carries the
+user name, the login time, the user's session version and the CSRF token, never the password or the
+role (the role is read from the database on every request, so a changed role or a disabled account
+takes effect at once). Logout, a password change and disabling bump the user's session version in the
+ledger, which ends every session of that user at once, wherever its cookie is.
 """
 
 from __future__ import annotations
@@ -10,64 +12,26 @@ from __future__ import annotations
 import functools
 import hmac
 import secrets
-import threading
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
+import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from console.users import User, get_user, verify
+from connectors.contract.states import LoginLimit
+from console.limits import Refusal
+from console.passwords import MAX_PASSWORD
+from console.users import User, end_sessions, get_user, verify
 from console.web import error_page, flash, query_url, redirect, render, safe_next, state
+
+log = structlog.get_logger("console.auth")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 View = Callable[[Request], Response]
-
-
-class LoginLimiter:
-    """At most ``max_failures`` wrong passwords per (user name, client address) in ``window_s`` seconds."""
-
-    def __init__(self, clock: Callable[[], float], max_failures: int = 5, window_s: float = 300) -> None:
-        self.clock = clock
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        horizon = self.clock() - self.window_s
-        times = self._failures.get(key, deque())
-        while times and times[0] <= horizon:
-            times.popleft()
-        if not times:
-            self._failures.pop(key, None)
-        return times
-
-    def retry_after(self, key: tuple[str, str]) -> int:
-        """Seconds until ``key`` may try again (0 when it may now)."""
-        with self._lock:
-            times = self._recent(key)
-            if len(times) < self.max_failures:
-                return 0
-            return max(1, int(times[-self.max_failures] + self.window_s - self.clock()) + 1)
-
-    def fail(self, key: tuple[str, str]) -> bool:
-        """Count a wrong password; True when this one reached the limit."""
-        with self._lock:
-            if len(self._failures) > 10_000:  # guessing across many names: drop what has aged out
-                for k in list(self._failures):
-                    self._recent(k)
-            times = self._recent(key)
-            times.append(self.clock())
-            self._failures[key] = times
-            return len(times) == self.max_failures
-
-    def clear(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
 
 
 def csrf_ok(request: Request, form: FormData) -> bool:
@@ -89,7 +53,8 @@ def session_user(request: Request) -> User | None:
         request.state.expired = True
         return None
     user = get_user(st.ledger, username)
-    if user is None or user.disabled or user.id != session.get("uid"):
+    # The session version changes at logout, password change and disabling: every older cookie dies.
+    if user is None or user.disabled or user.id != session.get("uid") or user.session != session.get("ver"):
         session.clear()
         return None
     return user
@@ -146,7 +111,15 @@ def action(role: str = "operator") -> Callable[[View], Endpoint]:
 
 
 def _client(request: Request) -> str:
+    """The client's address: the TCP peer, or what a trusted proxy says (``console.peers``)."""
     return request.client.host if request.client else "unknown"
+
+
+def _origin(request: Request) -> str:
+    """Where a login came from, for the audit log and the log: the client, and the proxy it came through."""
+    peer = getattr(request.state, "peer", None)
+    client = _client(request)
+    return client if not peer or peer == client else f"{client} (经代理 {peer})"
 
 
 def _login_page(request: Request) -> Response:
@@ -161,53 +134,71 @@ async def login_page(request: Request) -> Response:
     return await run_in_threadpool(_login_page, request)
 
 
+def _refused(request: Request, refusal: Refusal) -> Response:
+    response = render(request, "error.html", {"title": "尝试次数过多", "message": refusal.message}, 429)
+    response.headers["Retry-After"] = str(refusal.retry_after)
+    return response
+
+
 def _login(request: Request, form: FormData) -> Response:
     st = state(request)
-    username = str(form.get("username") or "").strip()[:64]
+    username = str(form.get("username") or "").strip()[:64].lower()
     password = str(form.get("password") or "")
     nxt = safe_next(str(form.get("next") or ""))
     ctx: dict[str, Any] = {"next": nxt, "username": username}
     if not csrf_ok(request, form):
         # Most often a login page left open past the session lifetime: a fresh page fixes it.
         return render(request, "login.html", {**ctx, "error": "登录页已过期, 请重新输入。"}, 403)
-    key = (username.lower(), _client(request))
-    wait = st.limiter.retry_after(key)
-    if wait:
-        minutes = (wait + 59) // 60
-        return render(
-            request,
-            "error.html",
-            {
-                "title": "尝试次数过多",
-                "message": f"密码错误次数过多, 该账号在本机的登录已暂停, 请 {minutes} 分钟后再试。",
-            },
-            429,
-        )
-    user = verify(st.ledger, username, password)
+    attempt = st.limiter.reserve(username, _client(request))  # counted before the hash: no race
+    if isinstance(attempt, Refusal):
+        log.warning("login_refused", user=username, client=_origin(request), limit=attempt.scope.value)
+        return _refused(request, attempt)
+    user = None
+    try:
+        # No account has a longer password: not worth a hash of megabytes (still counted as wrong).
+        user = None if len(password) > MAX_PASSWORD else verify(st.ledger, username, password)
+    finally:
+        filled = st.limiter.settle(attempt, user is not None)
     if user is None:
-        if st.limiter.fail(key):
+        log.warning("login_failed", user=username, client=_origin(request))
+        if filled is not None:
             st.ledger.add_audit(
-                username or "(空)", "login_locked", f"来自 {_client(request)} 的密码错误次数达到上限"
+                username or "(空)",
+                "login_locked",
+                f"来自 {_origin(request)} 的密码错误次数达到上限 ({filled.value})",
             )
         return render(request, "login.html", {**ctx, "error": "用户名或密码错误。"}, 401)
-    st.limiter.clear(key)
     # A fresh session and CSRF token at login, so a token planted before login is worthless.
     request.session.clear()
     request.session.update(
-        {"user": user.username, "uid": user.id, "login": st.clock(), "csrf": secrets.token_urlsafe(32)}
+        {
+            "user": user.username,
+            "uid": user.id,
+            "ver": user.session,
+            "login": st.clock(),
+            "csrf": secrets.token_urlsafe(32),
+        }
     )
-    st.ledger.add_audit(user.username, "login", f"来自 {_client(request)}")
+    st.ledger.add_audit(user.username, "login", f"来自 {_origin(request)}")
+    log.info("login", user=user.username, client=_origin(request))
     return redirect(nxt)
 
 
 async def login_submit(request: Request) -> Response:
-    form = await request.form(max_files=0, max_fields=20)
-    return await run_in_threadpool(_login, request, form)
+    form = await request.form(max_files=0, max_fields=20, max_part_size=64 * 1024)
+    gate = state(request).login_gate
+    if not gate.enter():  # refused on the event loop, without a thread or a hash
+        return _refused(request, Refusal(LoginLimit.BUSY, 1))
+    try:
+        return await anyio.to_thread.run_sync(_login, request, form, limiter=gate.threads())
+    finally:
+        gate.leave()
 
 
 @action(role="viewer")
 def logout(request: Request) -> Response:
     user = request.state.user
+    end_sessions(state(request).ledger, user.username)  # every session of this user, on every device
     state(request).ledger.add_audit(user.username, "logout")
     request.session.clear()
     flash(request, "已退出登录")

@@ -18,11 +18,11 @@ from typing import Any, TextIO
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from console.passwords import password_problem
 from sync.ledger import Ledger
 
 ROLES = ("viewer", "operator", "admin")
 ROLE_LABELS = {"viewer": "只读", "operator": "操作员", "admin": "管理员"}
-MIN_PASSWORD = 8
 
 _hasher = PasswordHasher()
 # Checked against when the user does not exist, so a wrong name takes as long as a wrong password.
@@ -35,6 +35,7 @@ class User:
     username: str
     role: str
     disabled: bool = False
+    session: int = 0  # the session version: a cookie of an older one is dead
 
     def can(self, role: str) -> bool:
         """Whether this user's role is at least ``role`` (viewer < operator < admin)."""
@@ -45,18 +46,24 @@ class UserError(ValueError):
     """A user command that cannot be done (bad role, short password, duplicate name)."""
 
 
+def fold(username: str) -> str:
+    """User names are kept and looked up in lower case: ``ADMIN`` and ``admin`` are one account."""
+    return username.strip().lower()
+
+
 def _check(username: str, password: str | None, role: str | None) -> None:
     if not username or len(username) > 64 or any(c.isspace() for c in username):
         raise UserError("用户名应为1–64个字符, 不含空格")
     if role is not None and role not in ROLES:
         raise UserError(f"角色应为 {' / '.join(ROLES)} 之一, 实际为 {role!r}")
-    if password is not None and len(password) < MIN_PASSWORD:
-        raise UserError(f"密码至少 {MIN_PASSWORD} 个字符")
+    problem = None if password is None else password_problem(password, username)
+    if problem:
+        raise UserError(problem)
 
 
 def add_user(ledger: Ledger, username: str, password: str, role: str = "viewer") -> User:
     """Create an account; raises ``UserError`` when the name is taken or the input is bad."""
-    username = username.strip()
+    username = fold(username)
     _check(username, password, role)
     user_id = ledger.insert_user(username, _hasher.hash(password), role)
     if user_id is None:
@@ -65,17 +72,19 @@ def add_user(ledger: Ledger, username: str, password: str, role: str = "viewer")
 
 
 def _user(row: dict[str, Any]) -> User:
-    return User(row["id"], row["username"], row["role"], bool(row["disabled"]))
+    return User(
+        row["id"], row["username"], row["role"], bool(row["disabled"]), int(row.get("session_version") or 0)
+    )
 
 
 def get_user(ledger: Ledger, username: str) -> User | None:
-    row = ledger.user_row(username)
+    row = ledger.user_row(fold(username))
     return None if row is None else _user(row)
 
 
 def verify(ledger: Ledger, username: str, password: str) -> User | None:
     """The user when the password is right and the account enabled, else None."""
-    row = ledger.user_row(username.strip())
+    row = ledger.user_row(fold(username))
     try:
         _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
@@ -92,22 +101,29 @@ def list_users(ledger: Ledger) -> list[User]:
 
 
 def _update(ledger: Ledger, username: str, **values: object) -> None:
-    if not ledger.update_user(username, **values):
+    if not ledger.update_user(fold(username), **values):
         raise UserError(f"用户 {username} 不存在")
 
 
+def end_sessions(ledger: Ledger, username: str) -> None:
+    """End every console session of ``username`` at once (its cookies stop working)."""
+    ledger.end_user_sessions(fold(username))
+
+
 def set_password(ledger: Ledger, username: str, password: str) -> None:
-    _check(username, password, None)
+    _check(fold(username), password, None)
     _update(ledger, username, password_hash=_hasher.hash(password))
+    end_sessions(ledger, username)  # a cookie captured before the change is worthless
 
 
 def set_role(ledger: Ledger, username: str, role: str) -> None:
-    _check(username, None, role)
+    _check(fold(username), None, role)
     _update(ledger, username, role=role)
 
 
 def set_disabled(ledger: Ledger, username: str, disabled: bool) -> None:
     _update(ledger, username, disabled=disabled)
+    end_sessions(ledger, username)
 
 
 NO_TERMINAL = (

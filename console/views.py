@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -42,11 +43,18 @@ def system_label(st: ConsoleState, name: str | None) -> str:
     return label if kind == name else f"{label} ({name})"
 
 
-def _int(value: str | None, default: int, low: int = 1) -> int:
+MAX_PAGE = 100_000  # 5 million rows at 50 a page; a larger number overflowed PostgreSQL's OFFSET (a 500)
+
+
+def _int(value: str | None, default: int, low: int = 1, high: int = MAX_PAGE) -> int:
+    """A page number from the query string; a clear 400 when it is out of range."""
     try:
-        return max(low, int(value or default))
+        number = max(low, int((value or str(default))[:20]))
     except ValueError:
         return default
+    if number > high:
+        raise HTTPException(400, f"页码超出范围: 应为 {low} 到 {high} 之间的整数。")
+    return number
 
 
 def _pager(

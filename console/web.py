@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -16,17 +16,10 @@ from sync.config import Settings
 from sync.ledger import Ledger
 
 if TYPE_CHECKING:
+    from console.limits import LoginGate, LoginLimiter
     from console.users import User
 
 StatusFn = Callable[[], dict[str, Any]]
-
-
-class Limiter(Protocol):
-    """What the login handlers ask of the login limiter (console.auth.LoginLimiter)."""
-
-    def retry_after(self, key: tuple[str, str]) -> int: ...
-    def fail(self, key: tuple[str, str]) -> bool: ...
-    def clear(self, key: tuple[str, str]) -> None: ...
 
 
 @dataclass
@@ -37,7 +30,8 @@ class ConsoleState:
     settings: Settings | None
     status: StatusFn | None
     templates: Jinja2Templates
-    limiter: Limiter
+    limiter: LoginLimiter
+    login_gate: LoginGate
     clock: Callable[[], float]
     session_seconds: int
     page_size: int = 50

@@ -35,10 +35,19 @@ class RunningServer:
         self.thread.join(timeout=10)
 
 
-def start(app: Any, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-    """Start ``app`` on ``host:port`` (0 = any free port) in a daemon thread; returns once it accepts."""
+def start(app: Any, host: str = "127.0.0.1", port: int = 0, **options: Any) -> RunningServer:
+    """Start ``app`` on ``host:port`` (0 = any free port) in a daemon thread; returns once it accepts.
+
+    ``options`` go to ``uvicorn.Config`` over the defaults (the console passes its own)."""
     sock = _bind(host, port)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30)
+    settings: dict[str, Any] = {
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "on",
+        "timeout_keep_alive": 30,
+        **options,
+    }
+    config = uvicorn.Config(app, **settings)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -51,8 +60,8 @@ def start(app: Any, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
 
 
 @contextmanager
-def serving(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningServer]:
-    running = start(app, host, port)
+def serving(app: Any, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Iterator[RunningServer]:
+    running = start(app, host, port, **options)
     try:
         yield running
     finally:

@@ -7,6 +7,7 @@ shows in a ``repr``, a log line or an error message.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from connectors.contract.config import Secrets
+from connectors.contract.config import SecretRef, Secrets
 from connectors.contract.errors import ConfigError
 from connectors.systems import TYPES, SystemConfig
 
@@ -101,6 +102,26 @@ class ConsoleConfig(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(default=8640, ge=0, le=65535)
     session_minutes: int = Field(default=480, ge=1)
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For / X-Forwarded-Proto are believed;
+    # from anyone else those headers are ignored. None by default.
+    trusted_proxies: list[str] = []
+    # The session cookie's Secure flag: true / false, or unset: on for requests that came over HTTPS.
+    # true also tells ``check`` and the start-up warning that a TLS proxy serves the console.
+    secure_cookies: bool | None = None
+    # The cookie-signing key: a secret reference ({env: ...} / {file: ...}); unset: a 0600 file
+    # ``console-secret`` beside the SQLite ledger (or ``secret_file``), made on first start.
+    secret: SecretRef | None = None
+    secret_file: Path | None = None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"不是有效的 IP 地址或网段: {entry!r}") from None
+        return v
 
 
 class Settings(_Frozen):

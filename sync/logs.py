@@ -114,7 +114,8 @@ def configure(fmt: str = "auto", level: int = logging.INFO) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=False),
-        structlog.processors.format_exc_info if use_json else structlog.dev.set_exc_info,
+        # Tracebacks become text before masking, on a terminal too: a traceback can quote a 身份证号.
+        structlog.processors.format_exc_info,
         mask_personal_data,
     ]
     renderer: Any = CappedJSON() if use_json else structlog.dev.ConsoleRenderer()
@@ -125,8 +126,9 @@ def configure(fmt: str = "auto", level: int = logging.INFO) -> None:
         logger_factory=lambda *_: LineLogger(),
         cache_logger_on_first_use=False,
     )
-    # Libraries' own logging (uvicorn, apscheduler, alembic) at warning level, rendered and masked the same
-    # way, so that journald receives one format only.
+    # Libraries' own logging (uvicorn, starlette, apscheduler, alembic) at warning level, rendered and masked
+    # the same way, so that journald receives one format only. uvicorn is started with ``log_config=None``
+    # (``console.peers.SERVER_OPTIONS``) so its loggers have no handler of their own and come here.
     handler = LineHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -137,3 +139,7 @@ def configure(fmt: str = "auto", level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "starlette"):
+        library = logging.getLogger(name)
+        library.handlers[:] = []  # a handler uvicorn set up earlier in this process would print plain text
+        library.propagate = True

@@ -225,16 +225,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_console(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from console.app import create_app
+    from console.app import create_app, exposure_warning
+    from console.peers import SERVER_OPTIONS
 
     app = app_from_args(args)
     cfg = app.settings.console
-    uvicorn.run(
-        create_app(app.ledger, app.settings),
-        host=args.host or cfg.host,
-        port=args.port or cfg.port,
-        log_level="warning",
-    )
+    host = args.host or cfg.host
+    warning = exposure_warning(host, cfg)
+    if warning:
+        print(f"警告: {warning}", file=sys.stderr)
+    uvicorn.run(create_app(app.ledger, app.settings), host=host, port=args.port or cfg.port, **SERVER_OPTIONS)
     return 0
 
 

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = Path(args.state_dir)
     if state_dir.exists():
         shutil.rmtree(state_dir)
-    state_dir.mkdir(parents=True)
+    state_dir.mkdir(parents=True, mode=0o700)  # the ledger in it holds personal data
     sims = start_simulators(state_dir, args.inspections, args.seed)
     data = sims.data
     config = configure(sims, state_dir)

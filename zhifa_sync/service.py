@@ -207,15 +207,17 @@ class Service:
 
     def _start_console(self) -> None:
         try:
-            from console.app import create_app
+            from console.app import create_app, exposure_warning
+            from console.peers import SERVER_OPTIONS
         except ImportError:  # pragma: no cover - console package missing from an install
             log.warning("console_unavailable")
             return
         cfg = self.app.settings.console
         app = create_app(self.app.ledger, self.app.settings, status=self.status, retry_now=self.retry_now)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False)
-        )
+        warning = exposure_warning(cfg.host, cfg)
+        if warning:
+            log.warning("console_exposed", message=warning)
+        server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, **SERVER_OPTIONS))
         # uvicorn installs no signal handlers outside the main thread: ours handle SIGTERM.
         thread = threading.Thread(target=server.run, name="console", daemon=True)
         thread.start()

@@ -147,6 +147,10 @@ class _Checks:
         self.ok &= good
         print(f"[{'通过' if good else '失败'}] {name}" + (f": {detail}" if detail else ""))
 
+    def warn(self, name: str, detail: str) -> None:
+        """A risk the operator must see, that does not make the check fail."""
+        print(f"[警告] {name}: {detail}")
+
 
 def check(path: Path) -> int:
     """Validate config, database, mapping tables and reachability of every system; 0 when all good."""
@@ -163,6 +167,7 @@ def check(path: Path) -> int:
     _check_database(checks, settings)
     _check_mappings(checks, settings)
     _check_systems(checks, settings, secrets)
+    _check_console(checks, settings)
     print(
         f"\n检查于 {clock.for_people(clock.aware_now(), settings.zone)}: {'全部通过' if checks.ok else '有问题, 见上'}"
     )
@@ -192,6 +197,21 @@ def _check_mappings(checks: _Checks, settings: Settings) -> None:
         return
     lines = ["有误 (详见 zhifa-sync mappings check):", *(f"    {line}" for line in found.lines()[:20])]
     checks.report("映射表", False, "\n".join(lines))
+
+
+def _check_console(checks: _Checks, settings: Settings) -> None:
+    from console.app import exposure_warning
+
+    cfg = settings.console
+    warning = exposure_warning(cfg.host, cfg)
+    if warning:
+        checks.warn(f"控制台 {cfg.host}:{cfg.port}", warning)
+    else:
+        checks.report(
+            f"控制台 {cfg.host}:{cfg.port}",
+            True,
+            "仅本机可访问" if cfg.secure_cookies is not True else "经 HTTPS 代理",
+        )
 
 
 def _check_systems(checks: _Checks, settings: Settings, secrets: Secrets) -> None:

@@ -112,6 +112,16 @@ class Finding(StrEnum):
     DIVERGED = "diverged"  # same version, but the target's content is not what we sent
 
 
+class LoginLimit(StrEnum):
+    """Which console login limit refused an attempt (``console.limits``)."""
+
+    USER_ADDRESS = "user_address"  # wrong passwords for one name from one address
+    ADDRESS = "address"  # wrong passwords from one address, whatever the name
+    USER = "user"  # wrong passwords for one name, from every address
+    GLOBAL = "global"  # wrong passwords on the whole console
+    BUSY = "busy"  # too many logins being checked at the same moment
+
+
 class Deadline(StrEnum):
     """Where a decision stands against its 7-working-day 双公示 deadline (today)."""
 
@@ -219,6 +229,13 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         Finding.STALE: "版本落后",
         Finding.EXTRA: "多余",
         Finding.DIVERGED: "内容不一致",
+    },
+    LoginLimit: {
+        LoginLimit.USER_ADDRESS: "该账号在本机的登录",
+        LoginLimit.ADDRESS: "本机的登录",
+        LoginLimit.USER: "该账号 (来自多个地址) 的登录",
+        LoginLimit.GLOBAL: "控制台的全部登录",
+        LoginLimit.BUSY: "同时进行的登录",
     },
     Deadline: {
         Deadline.OVERDUE: "已逾期",

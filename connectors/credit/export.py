@@ -15,6 +15,8 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from connectors.contract.cells import cells_as_text
+
 # The spreadsheet template (manual upload): Chinese header → field, in the platform's order.
 XLSX_COLUMNS: tuple[tuple[str, str], ...] = (
     ("行政相对人名称", "CF_XDR_MC"),
@@ -65,5 +67,6 @@ def write_template(path: Path, rows: list[dict[str, Any]]) -> None:
     for column in sheet.iter_cols(min_row=2):
         for cell in column:
             cell.number_format = "@"  # text: Excel must not turn 2025-06-20 into a date or 0.12 into 0.12000
+    cells_as_text(wb)  # a party name like =HYPERLINK(...) is text, with the same value
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)

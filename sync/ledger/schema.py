@@ -7,6 +7,7 @@ schema equals this metadata.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -280,14 +281,38 @@ users = Table(
     Column("role", String(16), nullable=False),  # viewer | operator | admin
     Column("created_at", DateTime, nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
+    # Bumped by logout, password change and disabling: session cookies carry it and die with it.
+    Column("session_version", Integer, nullable=False, default=0, server_default="0"),
 )
 
 MIGRATIONS = Path(__file__).parents[1] / "migrations"
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Create a new SQLite ledger file 0600: it holds personal data. SQLite gives its -wal and -shm files
+    the database file's mode. An existing file is left as it is; a missing directory is not made (a
+    mistyped path must fail, not grow a tree)."""
+    path = url.split(":///", 1)[-1].split("?", 1)[0]
+    if not path or path == ":memory:" or url.endswith("://") or path.startswith("file:"):
+        return
+    db = Path(path)
+    if db.exists() or not db.parent.is_dir():
+        return
+    try:
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # SQLite will say what is wrong when it opens the file
+
+
 def make_engine(url: str, **kw: Any) -> Engine:
     """An engine with the settings the ledger needs on each backend."""
+    # A failed statement's message leaves its parameters out: they are record fields (身份证号) and reach
+    # tracebacks and logs.
+    kw.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kw)
 
         @event.listens_for(engine, "connect")

@@ -25,6 +25,7 @@ class UsersPart(Part):
                         role=role,
                         created_at=now(),
                         disabled=False,
+                        session_version=0,
                     )
                 )
                 key = result.inserted_primary_key
@@ -41,6 +42,16 @@ class UsersPart(Part):
     def user_rows(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(select(users).order_by(users.c.username))]
+
+    def end_user_sessions(self, username: str) -> bool:
+        """Bump the user's session version: every session cookie made before is refused from now on."""
+        with self.engine.begin() as conn:
+            stmt = (
+                update(users)
+                .where(users.c.username == username)
+                .values(session_version=users.c.session_version + 1)
+            )
+            return conn.execute(stmt).rowcount > 0
 
     def update_user(self, username: str, **values: Any) -> bool:
         """Change an account; False when there is none by that name."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from connectors.contract.cells import csv_cell
 from connectors.contract.clock import beijing_now
 from connectors.contract.errors import RecordInvalid
 from connectors.contract.mapping import TABLES, Mappings
@@ -149,7 +150,7 @@ def scan(app: Any, maps: Mappings) -> list[Unmapped]:
 def csv_line(values: list[str]) -> str:
     """One CSV line as Excel writes it (quoted where needed), without the line break."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow(values)
+    csv.writer(buf, lineterminator="").writerow([csv_cell(v) for v in values])
     return buf.getvalue()
 
 

@@ -339,6 +339,8 @@ def write_workbook(maps: Mappings, out: Path) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Font, PatternFill
 
+    from connectors.contract.cells import cells_as_text
+
     wb = Workbook()
     for sheet in list(wb.worksheets):  # the empty default sheet
         wb.remove(sheet)
@@ -375,5 +377,6 @@ def write_workbook(maps: Mappings, out: Path) -> None:
     for col, width in zip("ABCD", (26, 16, 34, 80), strict=True):
         notes.column_dimensions[col].width = width
     notes.freeze_panes = "A2"
+    cells_as_text(wb)  # a code or name typed as =... stays text, with the same value
     out.parent.mkdir(parents=True, exist_ok=True)
     wb.save(out)

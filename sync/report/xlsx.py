@@ -15,6 +15,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 
+from connectors.contract.cells import cells_as_text
 from connectors.contract.clock import for_people
 from connectors.contract.codes import INSPECTION_TYPES
 from connectors.contract.states import Kind, Timeliness, label
@@ -353,7 +354,9 @@ def build_workbook(report: MonthlyReport) -> Workbook:
 
 def write_xlsx(report: MonthlyReport, out: Path | str | BinaryIO) -> None:
     """Save the workbook to a path or a binary file."""
-    build_workbook(report).save(out)
+    wb = build_workbook(report)
+    cells_as_text(wb)  # party and system names come from outside: never formulas
+    wb.save(out)
 
 
 def xlsx_bytes(report: MonthlyReport) -> bytes:

@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from connectors.contract.errors import MappingMissing
 from console import users as console_users
 from console.app import create_app
+from console.peers import SERVER_OPTIONS
 from console.users import add_user
 from simulators.server import serving
 from sync.config import Settings
@@ -302,7 +303,7 @@ class Console:
 def console(ledger: Ledger, users: None) -> Iterator[Console]:
     clock = FakeClock()
     seeded = seed(ledger)
-    with serving(create_app(ledger, SETTINGS, clock=clock)) as server:
+    with serving(create_app(ledger, SETTINGS, clock=clock), **SERVER_OPTIONS) as server:
         c = Console(server.url, clock, ledger, seeded, [])
         yield c
         for client in c.clients:

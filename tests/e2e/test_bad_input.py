@@ -399,3 +399,40 @@ def test_a_hostile_target_answer_is_a_clear_transient_failure(
         assert rows and {r["error_kind"] for r in rows} == {"transient"}
         assert all(HOSTILE_ANSWERS[mode] in r["message"] for r in rows), rows[0]["message"]
         assert all(len(r.get("response") or "") <= 2000 for r in rows)
+
+
+def test_hostile_login_input_is_answered_clearly(tmp_path: Path) -> None:
+    """Bad input at the console's login (issue 15): a NUL in the name, a 10 000-character name, a 60 KB
+    password, a garbage X-Forwarded-For, a case-changed name: each gets a clear Chinese answer (401, or
+    429 once the address's limit is reached), never a 500, and nobody is logged in by it."""
+    import re
+
+    import httpx
+
+    from console.app import create_app
+    from console.peers import SERVER_OPTIONS
+    from console.users import add_user
+    from simulators.server import serving
+    from sync.ledger import Ledger
+
+    ledger = Ledger.connect(f"sqlite:///{tmp_path}/ledger.db")
+    add_user(ledger, "admin", "a long enough passphrase", "admin")
+    cases = [
+        ({"username": "\x00admin", "password": "a long enough passphrase"}, {}),
+        ({"username": "A" * 10_000, "password": "x"}, {}),
+        ({"username": "admin", "password": "p" * 60_000}, {}),
+        ({"username": "admin", "password": "wrong"}, {"X-Forwarded-For": "<script>, 999.1.1.1, ::ffff:1"}),
+        ({"username": "ADMIN", "password": "wrong"}, {"X-Forwarded-Proto": "gopher"}),
+    ]
+    try:
+        with serving(create_app(ledger), **SERVER_OPTIONS) as server, httpx.Client(base_url=server.url) as c:
+            for form, headers in cases:
+                token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
+                r = c.post("/login", data={**form, "csrf": token}, headers=headers)
+                assert r.status_code in (401, 429), (form["username"][:10], r.status_code)
+                assert "用户名或密码错误" in r.text or "登录尝试过多" in r.text
+                assert "set-cookie" not in r.headers or "zhifa_console" in r.headers["set-cookie"]
+            assert c.get("/").status_code == 303  # still not logged in
+        assert all("<script>" not in str(a["detail"]) for a in ledger.audit())
+    finally:
+        ledger.close()

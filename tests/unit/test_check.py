@@ -101,3 +101,20 @@ def test_broken_mapping_table_fails(stack: Stack, capsys: pytest.CaptureFixture[
     officers.write_text("user,who\nu1001,黎文\n", encoding="utf-8")  # the columns are not the ones expected
     rc, out = check(stack, capsys)
     assert rc == 1 and "[失败] 映射表" in out and "officers.csv" in out
+
+
+def test_console_on_a_non_loopback_address_without_tls_is_a_loud_warning(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``console.host: 0.0.0.0`` without a declared HTTPS proxy: a [警告] line that says what to do
+    (the check still passes: it is a risk, not a broken set-up)."""
+    config = yaml.safe_load(stack.config_path.read_text(encoding="utf-8"))
+    config["console"] = {**(config.get("console") or {}), "host": "0.0.0.0"}
+    stack.config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    rc, out = check(stack, capsys)
+    line = next(x for x in out.splitlines() if x.startswith("[警告] 控制台 0.0.0.0"))
+    assert "明文" in line and "反向代理" in line and "secure_cookies" in line
+    assert rc == 0
+    edit_config(stack, {"console.secure_cookies": True})
+    rc, out = check(stack, capsys)
+    assert "[警告]" not in out and "[通过] 控制台 0.0.0.0" in out

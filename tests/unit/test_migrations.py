@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -126,3 +127,41 @@ def test_upgrade_from_the_first_release_keeps_the_data(ledger_url: str) -> None:
         assert ledger.get_cursor("p") == {"v": 1, "ts": "2025-03-01 09:00:00", "ids": []}
     finally:
         ledger.close()
+
+
+def test_0007_folds_user_names_disables_case_duplicates_and_drops_the_signing_key(
+    ledger_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """``ADMIN`` and ``admin``: the lower-case one keeps the name, the other is disabled and reported;
+    ``Zhang`` becomes ``zhang``; ``meta.console_secret`` is gone; sessions get a version."""
+    engine = db.make_engine(ledger_url)
+    try:
+        cfg = db.alembic_config(engine.url.render_as_string(hide_password=False))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0005")
+        with engine.begin() as conn:
+            for name in ("ADMIN", "admin", "Zhang"):
+                conn.execute(
+                    text(
+                        "insert into users (username, password_hash, role, created_at, disabled)"
+                        " values (:n, 'h', 'viewer', :t, false)"
+                    ),
+                    {"n": name, "t": T},
+                )
+            conn.execute(
+                text("insert into meta (key, value, updated_at) values ('console_secret', 'forgeable', :t)"),
+                {"t": T},
+            )
+        db.upgrade(engine)
+        with engine.connect() as conn:
+            rows = {
+                r.username: (bool(r.disabled), r.session_version)
+                for r in conn.execute(text("select username, disabled, session_version from users"))
+            }
+            secret = conn.execute(text("select value from meta where key = 'console_secret'")).first()
+        assert rows == {"admin": (False, 0), "ADMIN": (True, 0), "zhang": (False, 0)}
+        assert secret is None
+        assert "ADMIN" in capfd.readouterr().err
+    finally:
+        engine.dispose()

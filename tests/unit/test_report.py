@@ -415,3 +415,18 @@ def test_report_after_a_real_sync_matches_the_simulators_records(
         d.inspections,
         d.decisions,
     )
+
+
+def test_workbook_writes_formula_like_names_as_text(ledger: Ledger, tmp_path: Path) -> None:
+    """A department or unit name that starts with = (from a mapping file or a source) is a text cell."""
+    build(ledger.engine)
+    hostile = '=HYPERLINK("http://evil.example/x","点击")'
+    report = monthly_report(
+        ledger, OCT, departments={**DEPTS, "D1": hostile}, calendar=WorkCalendar(), as_of=AS_OF, unit="-1+1"
+    )
+    path = tmp_path / "report.xlsx"
+    report_xlsx.write_xlsx(report, path)
+    cells = [c for ws in openpyxl.load_workbook(path).worksheets for row in ws.iter_rows() for c in row]
+    risky = [c for c in cells if isinstance(c.value, str) and c.value[:1] in "=+-@"]
+    assert any(c.value == hostile for c in risky)
+    assert all(c.data_type == "s" and c.quotePrefix for c in risky)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.cn import uscc as stdnum_uscc
 
@@ -14,6 +14,7 @@ from connectors.contract.validators import (
     normalize_decision_no,
     uscc_problem,
 )
+from tests.support.ids import first_valid_id_passing_uscc, unmasked_ids, valid_ids
 
 body = st.text(alphabet=USCC_ALPHABET, min_size=16, max_size=16)
 
@@ -72,3 +73,54 @@ def test_decision_numbers_normalise_brackets_width_and_spaces() -> None:
     assert a == normalize_decision_no("(滨海)应急罚[2021]45号")
     assert a == normalize_decision_no("（滨海） 应急罚【２０２１】４５号")
     assert a != normalize_decision_no("（滨海）应急罚〔2021〕46号")
+
+
+def test_an_id_that_also_passes_the_uscc_check_is_masked() -> None:
+    """The issue's number: a valid 身份证号 that is also a valid USCC is personal data first."""
+    assert uscc_problem("120116199206059513") is None
+    assert mask_text("120116199206059513") == "1201**********9513"
+    other = first_valid_id_passing_uscc()
+    assert other not in mask_text(f"证件 {other}")
+
+
+def test_ids_glued_to_letters_after_percent_escapes_and_inside_longer_numbers_are_masked() -> None:
+    number = "11010519491231002X"
+    for text in (
+        f"ID{number}",
+        f"q%3D{number}&page=2",
+        f"99{number}00",
+        f'{{"zjhm":"{number}"}}',
+        number.lower(),
+    ):
+        assert unmasked_ids(mask_text(text)) == [], text
+
+
+CONTEXT = st.sampled_from(
+    [
+        ("", ""),
+        ("证件号码 ", "。"),
+        ("ID", "X"),
+        ("/failures?q=", "&page=2"),
+        ("q%3D", "%26"),
+        ('{"DSR_ZJHM": "', '", "FKJE": "3000"}'),
+        ("abc", "def"),
+        ("7", "1234"),
+        ("91120116MA05JD8N7C", "91120116MA05JD8N7C"),
+        ("<td>", "</td>"),
+        ("\t", "\n"),
+    ]
+)
+
+
+@given(st.lists(st.tuples(CONTEXT, valid_ids), min_size=1, max_size=4), st.text(max_size=8))
+@settings(max_examples=400)
+def test_no_valid_id_survives_masking_in_any_context(
+    parts: list[tuple[tuple[str, str], str]], glue: str
+) -> None:
+    """Property: whatever surrounds them, no valid 身份证号 is left in the masked text."""
+    text = glue.join(before + number + after for (before, after), number in parts)
+    masked = mask_text(text)
+    assert unmasked_ids(masked) == []
+    for _, number in parts:
+        assert number not in masked
+    assert len(masked) == len(text)
