@@ -17,13 +17,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from connectors.contract.config import Secrets
+from connectors.contract.config import SecretRef, Secrets
 from connectors.contract.errors import ConfigError
 from connectors.systems import TYPES, SystemConfig
 
@@ -109,16 +108,18 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 
 def load_settings(path: Path | str, *, base_dir: Path | None = None) -> tuple[Settings, Secrets]:
-    """Read, validate and cross-check the file; raise ``ConfigError`` listing every problem with its path."""
+    """Read, validate and cross-check the file; raise ``ConfigError`` listing every problem with its path.
+
+    Secrets are not read here: the returned ``Secrets`` resolves a system's references when that system
+    is built (``Secrets.require`` checks them all at once, as ``run``, ``sync`` and ``check`` do)."""
     path = Path(path)
     settings = _validated(_read(path))
     base = base_dir or path.parent
     settings = _with_absolute_paths(settings, base)
     errors = _cross_check(settings)
-    secrets = _resolve_secrets(settings, base, errors)
     if errors:
         raise ConfigError(errors)
-    return settings, secrets
+    return settings, _secret_refs(settings, base)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -172,14 +173,12 @@ def _cross_check(settings: Settings) -> list[str]:
     return errors
 
 
-def _resolve_secrets(settings: Settings, base: Path, errors: list[str]) -> Secrets:
-    secrets: dict[str, SecretStr] = {}
+def _secret_refs(settings: Settings, base: Path) -> Secrets:
+    """Each system's secret references, files made absolute; resolved only when that system is used."""
+    refs: dict[str, SecretRef] = {}
     for name, system in settings.systems.items():
         for field, ref in system.secret_refs().items():
             if ref.file is not None and not ref.file.is_absolute():
                 ref = ref.model_copy(update={"file": base / ref.file})
-            try:
-                secrets[f"{name}.{field}"] = ref.resolve()
-            except ValueError as exc:
-                errors.append(f"systems.{name}.{field}: {exc}")
-    return Secrets(secrets)
+            refs[f"{name}.{field}"] = ref
+    return Secrets(refs=refs)

@@ -42,6 +42,15 @@ class App:
         ledger = Ledger.connect(settings.database.url, upgrade=settings.database.auto_upgrade)
         return cls(settings, secrets, ledger)
 
+    def systems_of(self, pipelines: Iterable[str] | None = None) -> set[str]:
+        """The systems these pipelines (the enabled ones when None) read from or write to."""
+        chosen = set(pipelines) if pipelines else {p.name for p in self.settings.pipelines if p.enabled}
+        found: set[str] = set()
+        for p in self.settings.pipelines:
+            if p.name in chosen:
+                found.update([p.source, *p.targets])
+        return found
+
     def system(self, name: str) -> System:
         """The configured system ``name``, built on first use."""
         if name not in self._systems:

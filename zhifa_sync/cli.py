@@ -54,6 +54,7 @@ def print_counts(results: dict[str, Any]) -> None:
 def cmd_sync(args: argparse.Namespace) -> int:
     app = app_from_args(args)
     try:
+        app.secrets.require(app.systems_of(args.pipelines or None))  # every missing secret at once
         app.mappings.current()  # a broken set is reported once, before any pipeline runs
         results = app.run_once(args.pipelines or None)
     except KeyError as exc:
@@ -76,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     app = app_from_args(args)
     try:
+        app.secrets.require(app.systems_of())  # a missing secret is a configuration error (exit 2)
         app.mappings.current()  # a broken set at start is fatal: there is no last good set to keep
         Service(app, console=not args.no_console).serve_forever()
     finally:

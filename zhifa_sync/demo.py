@@ -112,17 +112,28 @@ def main(argv: list[str] | None = None) -> int:
         _quiet(cli, ["-c", str(config_path), "sync", "--once"], state_dir)
     print("\n== zhifa-sync status ==")
     cli(["-c", str(config_path), "status"])
-    print(f"""
-下一步 (what to look at next):
-  失败记录:   .venv/bin/zhifa-sync -c {config_path} failures list
-  某条详情:   .venv/bin/zhifa-sync -c {config_path} failures show <编号>
-  运维控制台: .venv/bin/zhifa-sync -c {config_path} users add admin --role admin
-              .venv/bin/zhifa-sync -c {config_path} console   (http://127.0.0.1:8640/)
-  日志:       {state_dir / "zhifa-sync.log"} (JSON, 身份证号已脱敏)
+    print("\n下一步 (what to look at next; 无需设置任何密钥环境变量):")
+    for what, command in next_steps(config_path):
+        print(f"  {what:8} {command}")
+    print(f"""  日志:       {state_dir / "zhifa-sync.log"} (JSON, 身份证号已脱敏)
   账本:       {state_dir / "ledger.db"} (SQLite; 保留在原处)
 模拟系统随本命令退出而停止; 再次运行 make demo 会重新生成。""")
     sims.stop()
     return 0
+
+
+def next_steps(config_path: Path) -> list[tuple[str, str]]:
+    """The follow-up commands the demo prints, as a user pastes them from the checkout's folder.
+
+    None of them contacts a system, so none needs the simulators' secrets (tests run them as printed)."""
+    cli = f".venv/bin/zhifa-sync -c {config_path}"
+    return [
+        ("失败记录:", f"{cli} failures list"),
+        ("某条详情:", f"{cli} failures show <编号>"),
+        ("运行状态:", f"{cli} status"),
+        ("控制台账号:", f"{cli} users add admin --role admin"),
+        ("运维控制台:", f"{cli} console   (http://127.0.0.1:8640/)"),
+    ]
 
 
 def _quiet(cli: Any, argv: list[str], state_dir: Path) -> int:

@@ -95,6 +95,7 @@ def check(path: Path) -> int:
     checks = _Checks()
     try:
         settings, secrets = load_settings(path)
+        secrets.require()
     except ConfigError as exc:
         checks.report(f"配置文件 {path}", False)
         print("\n".join(f"    {e}" for e in exc.errors))

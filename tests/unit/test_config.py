@@ -53,14 +53,33 @@ def test_every_error_has_its_path(tmp_path: Path) -> None:
     assert "pipelines[1].targets" in text
 
 
-def test_cross_references_and_missing_secrets(tmp_path: Path) -> None:
-    """Unknown systems and unset environment variables are named."""
+def test_cross_references_are_named(tmp_path: Path) -> None:
+    """Unknown systems are named."""
     bad = GOOD.replace("targets: [municipal]", "targets: [credit]")
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, bad))
-    text = "\n".join(info.value.errors)
-    assert "pipelines[0].targets[0]: 未定义的系统 credit" in text
-    assert "systems.district.password: 环境变量 ZS_TEST_PW 未设置" in text
+    assert "pipelines[0].targets[0]: 未定义的系统 credit" in "\n".join(info.value.errors)
+
+
+def test_secrets_are_resolved_only_when_asked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unset variable does not stop loading (ledger-only commands); using it, or ``require``, names it."""
+    monkeypatch.delenv("ZS_TEST_PW", raising=False)
+    (tmp_path / "secret.txt").write_text("s3cr3t-value\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(GOOD.replace("{file: secret.txt}", "{file: missing.txt}"), encoding="utf-8")
+    _settings, secrets = load_settings(path)
+    with pytest.raises(ConfigError) as info:
+        secrets.get("district", "password")
+    assert info.value.errors == ["systems.district.password: 环境变量 ZS_TEST_PW 未设置"]
+    with pytest.raises(ConfigError) as info:
+        secrets.require()
+    assert (
+        len(info.value.errors) == 2
+        and "systems.municipal.app_secret: 无法读取密钥文件" in info.value.errors[1]
+    )
+    assert secrets.problems(["nowhere"]) == []
+    monkeypatch.setenv("ZS_TEST_PW", "pw")
+    assert secrets.only("district").get("district", "password") == "pw"
 
 
 def test_secret_written_in_the_file_is_refused(tmp_path: Path) -> None:
