@@ -7,6 +7,7 @@ shows in a ``repr``, a log line or an error message.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -107,7 +108,9 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out or "(根)"
 
 
-def load_settings(path: Path | str, *, base_dir: Path | None = None) -> tuple[Settings, Secrets]:
+def load_settings(
+    path: Path | str, *, base_dir: Path | None = None, secrets_dir: Path | None = None
+) -> tuple[Settings, Secrets]:
     """Read, validate and cross-check the file; raise ``ConfigError`` listing every problem with its path.
 
     Secrets are not read here: the returned ``Secrets`` resolves a system's references when that system
@@ -119,7 +122,7 @@ def load_settings(path: Path | str, *, base_dir: Path | None = None) -> tuple[Se
     errors = _cross_check(settings)
     if errors:
         raise ConfigError(errors)
-    return settings, _secret_refs(settings, base)
+    return settings, _secret_refs(settings, base, secrets_dir)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -146,11 +149,33 @@ def _validated(data: dict[str, Any]) -> Settings:
 
 
 def _with_absolute_paths(settings: Settings, base: Path) -> Settings:
-    """Relative paths are taken from the configuration file's folder."""
+    """Relative paths are taken from the configuration file's folder, whatever the working directory:
+    ``mappings_dir``, ``holidays_file`` and an SQLite ledger's file (``sqlite:///zhifa-sync.db``)."""
+    update: dict[str, Any] = {}
     for key in ("mappings_dir", "holidays_file"):
         if not getattr(settings, key).is_absolute():
-            settings = settings.model_copy(update={key: (base / getattr(settings, key)).resolve()})
-    return settings
+            update[key] = (base / getattr(settings, key)).resolve()
+    url = sqlite_url_against(settings.database.url, base)
+    if url != settings.database.url:
+        update["database"] = settings.database.model_copy(update={"url": url})
+    return settings.model_copy(update=update) if update else settings
+
+
+def sqlite_url_against(url: str, base: Path) -> str:
+    """An SQLite URL with a relative file made absolute against ``base``; any other URL unchanged."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # reported by whoever connects
+    db = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not db or db == ":memory:" or db.startswith("file:"):
+        return url
+    if Path(db).is_absolute():
+        return url
+    return parsed.set(database=str((base / db).resolve())).render_as_string(hide_password=False)
 
 
 def _cross_check(settings: Settings) -> list[str]:
@@ -173,12 +198,27 @@ def _cross_check(settings: Settings) -> list[str]:
     return errors
 
 
-def _secret_refs(settings: Settings, base: Path) -> Secrets:
-    """Each system's secret references, files made absolute; resolved only when that system is used."""
+CREDENTIALS_ROOT = Path("/run/credentials")  # systemd puts a unit's LoadCredential= files under here
+
+
+def _secret_refs(settings: Settings, base: Path, secrets_dir: Path | None) -> Secrets:
+    """Each system's secret references, files made absolute; resolved only when that system is used.
+
+    A file under ``/run/credentials/UNIT/`` (where the unit's ``LoadCredential=`` puts it) is read from
+    ``secrets_dir`` when given (``--secrets-dir /etc/zhifa-sync/credentials``: the files the unit loads),
+    else from ``$CREDENTIALS_DIRECTORY`` when set (any unit or ``systemd-run`` with the same
+    ``LoadCredential=`` lines), so ``check`` runs outside the service with the same credentials."""
+    credentials = secrets_dir or (Path(d) if (d := os.environ.get("CREDENTIALS_DIRECTORY")) else None)
     refs: dict[str, SecretRef] = {}
     for name, system in settings.systems.items():
         for field, ref in system.secret_refs().items():
             if ref.file is not None and not ref.file.is_absolute():
                 ref = ref.model_copy(update={"file": base / ref.file})
+            if (
+                ref.file is not None
+                and credentials is not None
+                and ref.file.parent.parent == CREDENTIALS_ROOT
+            ):
+                ref = ref.model_copy(update={"file": credentials / ref.file.name})
             refs[f"{name}.{field}"] = ref
     return Secrets(refs=refs)

@@ -37,8 +37,8 @@ class App:
         self.leases = Leases(ledger.engine)  # one instance at a time per pipeline, across processes
 
     @classmethod
-    def from_config(cls, path: Path | str) -> App:
-        settings, secrets = load_settings(path)
+    def from_config(cls, path: Path | str, *, secrets_dir: Path | None = None) -> App:
+        settings, secrets = load_settings(path, secrets_dir=secrets_dir)
         ledger = Ledger.connect(settings.database.url, upgrade=settings.database.auto_upgrade)
         return cls(settings, secrets, ledger)
 

@@ -107,15 +107,44 @@ def test_the_documented_example_stays_valid(tmp_path: Path, monkeypatch: pytest.
     example = Path(__file__).resolve().parents[2] / "config" / "zhifa-sync.example.yaml"
     text = example.read_text(encoding="utf-8")
     text = re.sub(r"\{file: /run/credentials/zhifa-sync\.service/(\w+)\}", r"{env: ZS_EX_\1}", text)
-    text = text.replace("../mappings", str(example.parents[1] / "mappings"))
+    text = text.replace(": mappings", f": {example.parents[1] / 'mappings'}")
     for name in (
-        "ZHIFA_DISTRICT_PASSWORD",
+        "ZS_EX_district_password",
         "ZS_EX_municipal_app_secret",
         "ZS_EX_credit_app_secret",
         "ZS_EX_hlwjg_url",
     ):
         monkeypatch.setenv(name, "x")
     (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
-    settings, _ = load_settings(tmp_path / "c.yaml")
+    settings, secrets = load_settings(tmp_path / "c.yaml")
+    secrets.require()
     assert {p.kind for p in settings.pipelines} == {"inspection", "penalty", "credit_event"}
     assert {s.type for s in settings.systems.values()} == {"district", "municipal", "credit", "hlwjg"}
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    """Issue 18.8: `db upgrade` run from / with a config elsewhere makes the ledger next to the config;
+    mappings_dir and holidays_file resolve there too (never against the working directory)."""
+    import subprocess
+    import sys
+
+    conf = tmp_path / "etc"
+    conf.mkdir()
+    text = GOOD.replace('"sqlite:///x.db"', '"sqlite:///state/ledger.db"') + "holidays_file: maps/h.csv\n"
+    (conf / "state").mkdir()
+    path = write(conf, text)
+    settings, _ = load_settings(path)
+    assert settings.database.url == f"sqlite:///{conf / 'state' / 'ledger.db'}"
+    assert settings.mappings_dir == conf / "maps" and settings.holidays_file == conf / "maps" / "h.csv"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no secret set: db upgrade needs none
+    done = subprocess.run(
+        [sys.executable, "-m", "zhifa_sync", "-c", str(path), "db", "upgrade"],
+        cwd="/",
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (conf / "state" / "ledger.db").is_file()
+    assert not Path("/ledger.db").exists() and not (Path("/state") / "ledger.db").exists()
