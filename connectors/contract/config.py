@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.contract.errors import ConfigError
 
@@ -72,6 +73,16 @@ class HttpSystemConfig(SystemConfig):
     concurrency: int = Field(default=4, ge=1, le=64)
     rate_limit_per_s: float = Field(default=0, ge=0)  # 0 = no client-side limit
     retry: RetryConfig = RetryConfig()
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"网址无效: {v!r}; 应以 http:// 或 https:// 开头并含主机名, 如 https://zfjd.example.gov.cn"
+            )
+        return v
 
 
 class Secrets:

@@ -148,3 +148,34 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert (conf / "state" / "ledger.db").is_file()
     assert not Path("/ledger.db").exists() and not (Path("/state") / "ledger.db").exists()
+
+
+def test_every_mistake_at_once_in_chinese_with_suggestions(tmp_path: Path) -> None:
+    """Issue 18.7: a typo'd key suggests the right one and the required key is named as missing; a URL
+    without a scheme, an inline secret, a bad number and a bad choice all reported together, in Chinese."""
+    bad = (
+        GOOD.replace('base_url: "http://d"', 'base_ulr: "http://d"')
+        .replace('base_url: "http://m"', 'base_url: "yjzf.example.gov.cn"')
+        .replace("password: {env: ZS_TEST_PW}", "password: hunter2, timeout_s: -1")
+        .replace("kind: inspection", "kind: inspektion, enabeld: false")
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, bad))
+    errors = info.value.errors
+    assert "systems.district.base_ulr: 未知的配置项 base_ulr; 是否应为 base_url?" in errors
+    assert "systems.district.base_url: 缺少必填项" in errors
+    assert "pipelines[0].enabeld: 未知的配置项 enabeld; 是否应为 enabled?" in errors
+    assert any(e.startswith("systems.municipal.base_url: 网址无效") and "http://" in e for e in errors)
+    assert any(e.startswith("systems.district.password: 密钥不能直接写在配置文件中") for e in errors)
+    assert "systems.district.timeout_s: 应大于 0" in errors
+    assert "pipelines[0].kind: 应为以下之一: 'inspection', 'penalty', 'credit_event'" in errors
+    assert len(errors) == 7, errors
+    text = "\n".join(errors)
+    assert "hunter2" not in text
+    assert not any(word in text for word in ("Input should", "Extra inputs", "Field required")), text
+
+
+def test_unknown_key_without_a_close_match_lists_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, GOOD + "console: {zzz: 1}\n"))
+    assert info.value.errors == ["console.zzz: 未知的配置项 zzz; 可用的配置项: host, port, session_minutes"]
