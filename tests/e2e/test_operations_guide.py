@@ -14,7 +14,16 @@ from pathlib import Path
 from tests.support.pasted import REPO, paste
 
 GUIDE = REPO / "docs" / "operations.md"
-SKIP = ("useradd", "python3.11 -m venv", "/opt/zhifa-sync/venv/bin/pip", "systemctl", "systemd-run", "#")
+# ".venv/": the trial against the simulators (tests/simulators/test_serve.py runs it)
+SKIP = (
+    "useradd",
+    "python3.11 -m venv",
+    "/opt/zhifa-sync/venv/bin/pip",
+    "systemctl",
+    "systemd-run",
+    "#",
+    ".venv/",
+)
 
 
 def guide_commands(sections: tuple[str, ...] = ("## 1.", "## 2.")) -> list[str]:
