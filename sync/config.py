@@ -7,10 +7,12 @@ shows in a ``repr``, a log line or an error message.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -19,7 +21,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -170,17 +171,21 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out or "(根)"
 
 
-def load_settings(path: Path | str, *, base_dir: Path | None = None) -> tuple[Settings, Secrets]:
-    """Read, validate and cross-check the file; raise ``ConfigError`` listing every problem with its path."""
+def load_settings(
+    path: Path | str, *, base_dir: Path | None = None, secrets_dir: Path | None = None
+) -> tuple[Settings, Secrets]:
+    """Read, validate and cross-check the file; raise ``ConfigError`` listing every problem with its path.
+
+    Secrets are not read here: the returned ``Secrets`` resolves a system's references when that system
+    is built (``Secrets.require`` checks them all at once, as ``run``, ``sync`` and ``check`` do)."""
     path = Path(path)
     settings = _validated(_read(path))
     base = base_dir or path.parent
     settings = _with_absolute_paths(settings, base)
     errors = _cross_check(settings)
-    secrets = _resolve_secrets(settings, base, errors)
     if errors:
         raise ConfigError(errors)
-    return settings, secrets
+    return settings, _secret_refs(settings, base, secrets_dir)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -201,17 +206,132 @@ def _validated(data: dict[str, Any]) -> Settings:
     except ValidationError as exc:
         errors = []
         for err in exc.errors(include_url=False, include_input=False):
-            loc = _loc(tuple(p for p in err["loc"] if not str(p).startswith("function-")))
-            errors.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
+            raw = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+            errors.append(f"{_loc(raw)}: {_message(err, raw)}")
         raise ConfigError(errors) from None
 
 
+# pydantic's error types, in the operator's words ({…} from the error's context).
+_MESSAGES: dict[str, str] = {
+    "missing": "缺少必填项",
+    "greater_than": "应大于 {gt}",
+    "greater_than_equal": "应不小于 {ge}",
+    "less_than": "应小于 {lt}",
+    "less_than_equal": "应不大于 {le}",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "int_from_float": "应为整数",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "bool_parsing": "应为 true 或 false",
+    "bool_type": "应为 true 或 false",
+    "string_type": "应为文本",
+    "list_type": "应为列表 ([a, b])",
+    "dict_type": "应为映射 (key: value)",
+    "model_type": "应为映射 (key: value)",
+    "literal_error": "应为以下之一: {expected}",
+    "union_tag_invalid": "未知的系统类型 {tag}; 应为以下之一: {expected_tags}",
+    "union_tag_not_found": "缺少 type (系统类型: district, municipal, credit, hlwjg)",
+    "string_pattern_mismatch": "格式不符 (应匹配 {pattern})",
+    "too_short": "至少应有 {min_length} 项",
+    "too_long": "至多可有 {max_length} 项",
+    "datetime_from_date_parsing": "应为日期时间, 如 2024-01-01 00:00:00",
+}
+
+
+def _message(err: Any, loc: tuple[int | str, ...]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return _unknown_key(loc)
+    if kind == "model_type" and err.get("ctx", {}).get("class_name") == "SecretRef":
+        return "密钥不能直接写在配置文件中: 请写 {env: 环境变量名} 或 {file: /密钥文件路径}"
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    template = _MESSAGES.get(kind)
+    if template is None:
+        return f"无效的值 ({err['msg']})"
+    return template.format_map(_Default(err.get("ctx") or {}))
+
+
+class _Default(dict[str, Any]):
+    """An error's context for a message: numbers as written (0, not 0.0), lists with commas."""
+
+    def __init__(self, ctx: dict[str, Any]) -> None:
+        super().__init__({k: _shown(v) for k, v in ctx.items()})
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        return value.replace(" or ", ", ")
+    return value
+
+
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    key = str(loc[-1])
+    known = sorted(_model_at(loc[:-1]).model_fields)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"; 是否应为 {close[0]}?" if close else f"; 可用的配置项: {', '.join(known)}"
+    return f"未知的配置项 {key}{hint}"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel]:
+    """The model that validates the mapping at ``loc`` (pydantic's path, with the systems' type tags)."""
+    model: type[BaseModel] = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if part in TYPES and model is not Settings:
+            model = TYPES[part].config
+            continue
+        field = model.model_fields.get(part)
+        inner = _inner_model(field.annotation) if field is not None else None
+        if inner is not None:
+            model = inner
+    return model
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if (found := _inner_model(arg)) is not None:
+            return found
+    return None
+
+
 def _with_absolute_paths(settings: Settings, base: Path) -> Settings:
-    """Relative paths are taken from the configuration file's folder."""
+    """Relative paths are taken from the configuration file's folder, whatever the working directory:
+    ``mappings_dir``, ``holidays_file`` and an SQLite ledger's file (``sqlite:///zhifa-sync.db``)."""
+    update: dict[str, Any] = {}
     for key in ("mappings_dir", "holidays_file"):
         if not getattr(settings, key).is_absolute():
-            settings = settings.model_copy(update={key: (base / getattr(settings, key)).resolve()})
-    return settings
+            update[key] = (base / getattr(settings, key)).resolve()
+    url = sqlite_url_against(settings.database.url, base)
+    if url != settings.database.url:
+        update["database"] = settings.database.model_copy(update={"url": url})
+    return settings.model_copy(update=update) if update else settings
+
+
+def sqlite_url_against(url: str, base: Path) -> str:
+    """An SQLite URL with a relative file made absolute against ``base``; any other URL unchanged."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # reported by whoever connects
+    db = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not db or db == ":memory:" or db.startswith("file:"):
+        return url
+    if Path(db).is_absolute():
+        return url
+    return parsed.set(database=str((base / db).resolve())).render_as_string(hide_password=False)
 
 
 def _cross_check(settings: Settings) -> list[str]:
@@ -234,14 +354,27 @@ def _cross_check(settings: Settings) -> list[str]:
     return errors
 
 
-def _resolve_secrets(settings: Settings, base: Path, errors: list[str]) -> Secrets:
-    secrets: dict[str, SecretStr] = {}
+CREDENTIALS_ROOT = Path("/run/credentials")  # systemd puts a unit's LoadCredential= files under here
+
+
+def _secret_refs(settings: Settings, base: Path, secrets_dir: Path | None) -> Secrets:
+    """Each system's secret references, files made absolute; resolved only when that system is used.
+
+    A file under ``/run/credentials/UNIT/`` (where the unit's ``LoadCredential=`` puts it) is read from
+    ``secrets_dir`` when given (``--secrets-dir /etc/zhifa-sync/credentials``: the files the unit loads),
+    else from ``$CREDENTIALS_DIRECTORY`` when set (any unit or ``systemd-run`` with the same
+    ``LoadCredential=`` lines), so ``check`` runs outside the service with the same credentials."""
+    credentials = secrets_dir or (Path(d) if (d := os.environ.get("CREDENTIALS_DIRECTORY")) else None)
+    refs: dict[str, SecretRef] = {}
     for name, system in settings.systems.items():
         for field, ref in system.secret_refs().items():
             if ref.file is not None and not ref.file.is_absolute():
                 ref = ref.model_copy(update={"file": base / ref.file})
-            try:
-                secrets[f"{name}.{field}"] = ref.resolve()
-            except ValueError as exc:
-                errors.append(f"systems.{name}.{field}: {exc}")
-    return Secrets(secrets)
+            if (
+                ref.file is not None
+                and credentials is not None
+                and ref.file.parent.parent == CREDENTIALS_ROOT
+            ):
+                ref = ref.model_copy(update={"file": credentials / ref.file.name})
+            refs[f"{name}.{field}"] = ref
+    return Secrets(refs=refs)

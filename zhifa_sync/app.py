@@ -47,10 +47,19 @@ class App:
         self.leases = Leases(ledger.engine)  # one instance at a time per pipeline, across processes
 
     @classmethod
-    def from_config(cls, path: Path | str) -> App:
-        settings, secrets = load_settings(path)
+    def from_config(cls, path: Path | str, *, secrets_dir: Path | None = None) -> App:
+        settings, secrets = load_settings(path, secrets_dir=secrets_dir)
         ledger = Ledger.connect(settings.database.url, upgrade=settings.database.auto_upgrade)
         return cls(settings, secrets, ledger)
+
+    def systems_of(self, pipelines: Iterable[str] | None = None) -> set[str]:
+        """The systems these pipelines (the enabled ones when None) read from or write to."""
+        chosen = set(pipelines) if pipelines else {p.name for p in self.settings.pipelines if p.enabled}
+        found: set[str] = set()
+        for p in self.settings.pipelines:
+            if p.name in chosen:
+                found.update([p.source, *p.targets])
+        return found
 
     def system(self, name: str) -> System:
         """The configured system ``name``, built on first use — once: the scheduler starts pipelines in
