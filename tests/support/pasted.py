@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,4 +63,39 @@ def start(command: str, *, cwd: Path = REPO, env: dict[str, str] | None = None) 
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+    )
+
+
+def paste_at_terminal(
+    command: str, *, answers: list[str], prompt: str, cwd: Path = REPO, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in ``sh`` on a terminal (a pseudo-terminal for stdin and stderr, as when an
+    administrator pastes it into a shell), typing each of ``answers`` once ``prompt`` shows (a
+    password prompt flushes what was typed before it, as a real terminal does)."""
+    master, slave = os.openpty()
+    seen = b""
+    try:
+        proc = subprocess.Popen(
+            ["sh", "-c", command],
+            cwd=cwd,
+            env=clean_env(),
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            start_new_session=True,  # no controlling terminal: getpass uses the terminal on stdin
+        )
+        deadline = time.monotonic() + timeout
+        pending = list(answers)
+        while proc.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                seen += os.read(master, 4096)
+                if pending and seen.decode(errors="replace").count(prompt) > len(answers) - len(pending):
+                    os.write(master, (pending.pop(0) + "\n").encode())
+        out = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))[0]
+    finally:
+        os.close(slave)
+        os.close(master)
+    return subprocess.CompletedProcess(
+        proc.args, proc.returncode, out.decode(), seen.decode(errors="replace")
     )

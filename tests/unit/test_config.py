@@ -211,4 +211,6 @@ def test_every_mistake_at_once_in_chinese_with_suggestions(tmp_path: Path) -> No
 def test_unknown_key_without_a_close_match_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, GOOD + "console: {zzz: 1}\n"))
-    assert info.value.errors == ["console.zzz: 未知的配置项 zzz; 可用的配置项: host, port, session_minutes"]
+    assert info.value.errors == [
+        "console.zzz: 未知的配置项 zzz; 可用的配置项: host, port, secret, secret_file, secure_cookies, session_minutes, trusted_proxies"
+    ]
