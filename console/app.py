@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from console import actions, report, views
+from console import actions, report, trace, views
 from console.auth import LoginLimiter, login_page, login_submit, logout
 from console.present import STATIC, make_env
 from console.web import ConsoleState, StatusFn, error_page, state
@@ -137,6 +137,7 @@ ROUTES = [
     Route("/audit", views.audit),
     Route("/unmapped", views.unmapped),
     Route("/report", report.report_page),
+    Route("/trace", trace.trace_page),
     Route("/report.xlsx", report.report_download),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),
 ]

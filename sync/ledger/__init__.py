@@ -6,7 +6,8 @@ redone finds the targets already hold it (each target is written idempotently by
 
 All reads and writes of the ledger's tables go through ``Ledger``, whose parts are split by what they
 are about: ``cursors``, ``deliveries``, ``pages`` (the page transaction), ``failures``, ``runs``,
-``reports`` (the queries of status, deadlines and the monthly report), ``users`` (console accounts).
+``reports`` (the queries of status, deadlines and the monthly report), ``users`` (console accounts),
+``trace`` (versions and pushes of one record).
 The schema and its migrations are in ``schema``.
 """
 
@@ -24,10 +25,11 @@ from sync.ledger.failures import FailuresPart
 from sync.ledger.pages import PagesPart, RecordSnapshot
 from sync.ledger.reports import ReportsPart
 from sync.ledger.runs import RunsPart
+from sync.ledger.trace import TracePart
 from sync.ledger.users import UsersPart
 
 
-class Ledger(PagesPart, DeliveriesPart, FailuresPart, RunsPart, UsersPart, ReportsPart):
+class Ledger(PagesPart, DeliveriesPart, FailuresPart, RunsPart, UsersPart, ReportsPart, TracePart):
     """All reads and writes of the ledger database go through here."""
 
     def __init__(self, engine: Engine) -> None:
