@@ -31,7 +31,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.contract.clock import BEIJING
-from console import actions, mappings, reconcile, report, steer, views
+from console import actions, mappings, reconcile, report, steer, trace, views
 from console.auth import login_page, login_submit, logout
 from console.limits import LoginGate, LoginLimiter
 from console.peers import PeerAddress, networks
@@ -257,6 +257,7 @@ ROUTES = [
     Route("/mappings/versions/{version_id:int}/rollback", mappings.rollback_version, methods=["POST"]),
     Route("/reconcile", reconcile.reconcile_page),
     Route("/report", report.report_page),
+    Route("/trace", trace.trace_page),
     Route("/report.xlsx", report.report_download),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),
 ]

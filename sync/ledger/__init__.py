@@ -9,7 +9,7 @@ All reads and writes of the ledger's tables go through ``Ledger``, whose parts a
 are about: ``cursors``, ``deliveries``, ``pages`` (the page transaction), ``failures``, ``runs``,
 ``reports`` (the queries of status, deadlines and the monthly report), ``users`` (console accounts),
 ``controls`` (pause, run now, re-read: what operators asked of each pipeline), ``reconcile``
-(reconciliation runs and their findings).
+(reconciliation runs and their findings), ``trace`` (versions and pushes of one record).
 The schema and its migrations are in ``schema``.
 """
 
@@ -30,6 +30,7 @@ from sync.ledger.pages import PagesPart, RecordSnapshot
 from sync.ledger.reconcile import ReconcilePart
 from sync.ledger.reports import ReportsPart
 from sync.ledger.runs import RunsPart
+from sync.ledger.trace import TracePart
 from sync.ledger.users import UsersPart
 
 
@@ -43,6 +44,7 @@ class Ledger(
     ControlsPart,
     MappingVersionsPart,
     ReconcilePart,
+    TracePart,
 ):
     """All reads and writes of the ledger database go through here."""
 
