@@ -10,9 +10,9 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -125,6 +125,79 @@ class ConsoleConfig(_Frozen):
         return v
 
 
+class WebhookChannel(_Frozen):
+    """A generic JSON webhook: POST {"title", "text", "urgent", "key"}."""
+
+    type: Literal["webhook"]
+    name: str | None = None
+    url: str | SecretRef
+
+
+class WecomChannel(_Frozen):
+    """A 企业微信 group robot; its URL carries the robot's key, so it is a secret reference."""
+
+    type: Literal["wecom"]
+    name: str | None = None
+    url: SecretRef
+
+
+class DingtalkChannel(_Frozen):
+    """A 钉钉 robot; with ``secret`` (加签) each call is signed (timestamp + HMAC-SHA256)."""
+
+    type: Literal["dingtalk"]
+    name: str | None = None
+    url: SecretRef
+    secret: SecretRef | None = None
+
+
+class SmtpChannel(_Frozen):
+    """Mail through an SMTP server: STARTTLS (587), SSL (465) or none (a local relay)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    type: Literal["smtp"]
+    name: str | None = None
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretRef | None = None
+    sender: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    timeout_s: float = Field(default=15.0, gt=0)
+
+
+Channel = Annotated[
+    WebhookChannel | WecomChannel | DingtalkChannel | SmtpChannel, Field(discriminator="type")
+]
+
+
+class AlertsConfig(_Frozen):
+    """Where alerts go and when (docs/alerts.md)."""
+
+    channels: list[Channel] = []
+    quiet_hours: str | None = "22:00-07:00"  # non-urgent alerts wait till it ends; None: never quiet
+    min_interval_minutes: float = Field(default=60, ge=0)  # the same alert at most this often
+    due_within_workdays: int = Field(default=2, ge=0, le=7)  # "due soon" on the credit platform
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            quiet_window(v)
+        except ValueError:
+            raise ValueError(f"应为 HH:MM-HH:MM, 如 22:00-07:00 (得到 {v!r})") from None
+        return v
+
+
+def quiet_window(text: str) -> tuple[time, time]:
+    """``"22:00-07:00"`` as (start, end); raises ``ValueError`` when it is not that shape."""
+    start, end = text.split("-")
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+
 class Settings(_Frozen):
     database: DatabaseConfig = DatabaseConfig()
     mappings_dir: Path = Path("mappings")
@@ -134,6 +207,7 @@ class Settings(_Frozen):
     pipelines: list[PipelineConfig]
     console: ConsoleConfig = ConsoleConfig()
     reconcile: ReconcileConfig = ReconcileConfig()  # every pipeline's, unless it has its own
+    alerts: AlertsConfig = AlertsConfig()
     log_format: Literal["auto", "json", "console"] = "auto"
     # The zone times are shown in and cron schedules read in (the ledger and the wire stay Beijing time).
     timezone: str = "Asia/Shanghai"

@@ -263,6 +263,20 @@ reconcile_findings = Table(
     Column("repaired", Boolean, nullable=False, default=False),
 )
 
+# Alerts (``sync.alerts``): each alert's key, whether its condition is open and was told, when it was
+# last sent, and a mark (the failures digest: the highest failure id already digested).
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("is_open", Boolean, nullable=False, default=False),
+    Column("notified", Boolean, nullable=False, default=False),
+    Column("opened_at", DateTime),
+    Column("last_sent_at", DateTime),
+    Column("title", Text),
+    Column("mark", Text),
+)
+
 meta = Table(
     "meta",
     metadata,
