@@ -126,18 +126,19 @@ class Alerter:
         return last_sent is not None and _naive(now) - last_sent < interval
 
     def _opened(self, c: Condition, now: datetime) -> Message | None:
-        st = self.states.get(c.key) or AlertState(c.key)
+        before = self.states.get(c.key)
+        st = before or AlertState(c.key)
         if not st.is_open:
-            st = st.but(is_open=True, notified=False, opened_at=_naive(now))
+            st = st.but(is_open=True, notified=False, opened_at=_naive(now), title=c.title)
         if st.notified or self._held(c.urgent, st.last_sent_at, now):
-            self._put(st.but(title=c.title) if st != self.states.get(c.key) else st)
+            if st != before:
+                self._put(st)
             return None
+        sent = st.but(last_sent_at=_naive(now), title=c.title)
         if c.event:  # a digest is told and done: the next one starts after what it named
-            self._put(
-                st.but(is_open=False, notified=False, last_sent_at=_naive(now), mark=c.mark, title=c.title)
-            )
+            self._put(sent.but(is_open=False, mark=c.mark))
         else:
-            self._put(st.but(notified=True, last_sent_at=_naive(now), title=c.title))
+            self._put(sent.but(notified=True))
         return Message.of(c.key, ("【紧急】" if c.urgent else "") + c.title, c.text, c.urgent)
 
     def _cleared(self, st: AlertState, now: datetime) -> Message | None:
