@@ -51,8 +51,11 @@ def _secret(ref: Any) -> str:
 
 
 def _post(url: str, body: dict[str, Any], params: dict[str, str] | None = None) -> httpx.Response:
+    target = httpx.URL(url)
+    if params:  # added to the robot's own query (access_token=...), which httpx's params= would replace
+        target = target.copy_merge_params(params)
     try:
-        resp = httpx.post(url, json=body, params=params, timeout=TIMEOUT_S)
+        resp = httpx.post(target, json=body, timeout=TIMEOUT_S)
     except httpx.HTTPError as exc:
         raise DeliveryError(f"无法连接: {type(exc).__name__}") from None
     if resp.status_code >= 300:

@@ -1,0 +1,232 @@
+"""Alerts against a local webhook receiver and a local SMTP server: what arrives, and when."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert
+
+from connectors.contract.clock import BEIJING
+from sync.alerts.delivery import Dispatcher
+from sync.alerts.engine import Alerter, in_quiet_hours
+from sync.config import Settings
+from sync.ledger import Ledger
+from sync.ledger.schema import failures
+from tests.support.alert_receivers import WebhookReceiver, smtp_receiver, webhook_receiver
+from tests.support.ids import id_number, unmasked_ids
+from zhifa_sync.cli import main
+
+PERSON = id_number(110101, date(1980, 5, 17), 123)
+DAY = datetime(2026, 12, 7, 10, 0, tzinfo=BEIJING)
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    led = Ledger.connect(f"sqlite:///{tmp_path / 'ledger.db'}")
+    yield led
+    led.close()
+
+
+@pytest.fixture
+def rx() -> Iterator[WebhookReceiver]:
+    with webhook_receiver() as receiver:
+        yield receiver
+
+
+def settings(channels: list[dict[str, Any]], **alerts: Any) -> Settings:
+    return Settings.model_validate({"systems": {}, "pipelines": [], "alerts": {"channels": channels, **alerts}})
+
+
+_STARTED: list[Dispatcher] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_dispatchers() -> Iterator[None]:
+    yield
+    while _STARTED:
+        d = _STARTED.pop()
+        d.flush()
+        d.stop()
+
+
+def alerter(ledger: Ledger, s: Settings, clock: Clock) -> Alerter:
+    dispatcher = Dispatcher(s.alerts.channels, attempts=3, wait_s=0.01)
+    _STARTED.append(dispatcher)
+    return Alerter(ledger, s, dispatcher, clock=clock)
+
+
+def add_failure(ledger: Ledger, sid: str, *, kind: str = "rejected", pipeline: str = "district-penalties") -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(insert(failures).values(
+            pipeline=pipeline, system="district", kind="penalty", source_id=sid, target="credit", stage="push",
+            error_kind=kind, message=f"当事人证件号 {PERSON} 不合规", doc_no=f"X罚〔2026〕{sid}号",
+            party_name="张三", attempts=1, first_seen=DAY.replace(tzinfo=None),
+            last_seen=DAY.replace(tzinfo=None), state="open",
+        ))  # fmt: skip
+
+
+def test_a_digest_of_new_failures_per_pipeline_and_kind_masked_and_sent_once(
+    ledger: Ledger, rx: WebhookReceiver
+) -> None:
+    add_failure(ledger, "old")  # before the first start: history, not news
+    s = settings([{"type": "webhook", "url": rx.url + "/hook"}])
+    a = alerter(ledger, s, Clock(DAY))
+    assert a.evaluate() == []
+    for sid in ("1", "2", "3"):
+        add_failure(ledger, sid)
+    add_failure(ledger, "4", kind="transient", pipeline="district-inspections")
+    sent = a.evaluate()
+    a.dispatcher.flush()
+    assert len(sent) == 1 and len(rx.hits) == 1  # one digest, not one message per record
+    body = rx.hits[0].body
+    assert body["title"] == "新增失败记录 (4 条)"
+    assert "district-penalties · 目标拒收: 3 条" in body["text"]
+    assert "district-inspections · 暂时故障: 1 条" in body["text"]
+    assert "X罚〔2026〕1号" in body["text"] and "old" not in body["text"]
+    assert PERSON not in body["text"] and not unmasked_ids(body["text"])
+    assert PERSON[:4] + "*" * 10 + PERSON[-4:] in body["text"]
+    assert a.evaluate() == []  # nothing new: nothing sent
+    a.dispatcher.flush()
+    assert len(rx.hits) == 1
+
+
+def test_an_open_condition_is_told_once_then_recovery(ledger: Ledger, rx: WebhookReceiver) -> None:
+    clock = Clock(DAY)
+    a = alerter(ledger, settings([{"type": "webhook", "url": rx.url}]), clock)
+    a.evaluate(lambda: {"credit": True})
+    clock.at = DAY.replace(minute=1)
+    a.evaluate(lambda: {"credit": True})  # still open: not told again
+    clock.at = DAY.replace(minute=2)
+    a.evaluate(lambda: {"credit": False})
+    a.dispatcher.flush()
+    titles = [h.body["title"] for h in rx.hits]
+    assert titles == ["【紧急】目标系统熔断 (credit)", "已恢复: 目标系统熔断 (credit)"]
+    assert "已恢复" in rx.hits[1].body["text"]
+
+
+def test_what_was_told_survives_a_restart(ledger: Ledger, rx: WebhookReceiver) -> None:
+    s = settings([{"type": "webhook", "url": rx.url}])
+    alerter(ledger, s, Clock(DAY)).evaluate(mapping_problems=lambda: ["地区代码.csv:3: 重复的键"])
+    again = alerter(ledger, s, Clock(DAY.replace(minute=5)))
+    assert again.evaluate(mapping_problems=lambda: ["地区代码.csv:3: 重复的键"]) == []
+
+
+def test_a_flapping_condition_is_told_at_most_once_per_interval(ledger: Ledger, rx: WebhookReceiver) -> None:
+    clock = Clock(DAY)
+    a = alerter(ledger, settings([{"type": "webhook", "url": rx.url}], min_interval_minutes=60), clock)
+    opened, closed = (lambda: {"credit": True}), (lambda: {"credit": False})
+    assert len(a.evaluate(opened)) == 1
+    clock.at = DAY.replace(minute=1)
+    assert len(a.evaluate(closed)) == 1  # 已恢复
+    clock.at = DAY.replace(minute=2)
+    assert a.evaluate(opened) == []  # within the hour: held
+    clock.at = DAY.replace(hour=11, minute=3)
+    assert [m.title for m in a.evaluate(opened)] == ["【紧急】目标系统熔断 (credit)"]
+
+
+def test_quiet_hours_hold_a_digest_but_not_an_urgent_alert(ledger: Ledger, rx: WebhookReceiver) -> None:
+    night = datetime(2026, 12, 7, 23, 30, tzinfo=BEIJING)
+    clock = Clock(night)
+    a = alerter(ledger, settings([{"type": "webhook", "url": rx.url}], quiet_hours="22:00-07:00"), clock)
+    a.evaluate()
+    add_failure(ledger, "1")
+    assert [m.title for m in a.evaluate(lambda: {"credit": True})] == ["【紧急】目标系统熔断 (credit)"]
+    add_failure(ledger, "2")
+    clock.at = night.replace(day=8, hour=6, minute=59)
+    assert [m.key for m in a.evaluate(lambda: {"credit": True})] == []
+    clock.at = night.replace(day=8, hour=7, minute=0)
+    sent = a.evaluate(lambda: {"credit": True})
+    assert [m.title for m in sent] == ["新增失败记录 (2 条)"]  # held, then both in one digest
+
+
+def test_quiet_hours_windows() -> None:
+    at = datetime(2026, 12, 7, 12, 0, tzinfo=BEIJING)
+    assert in_quiet_hours("22:00-07:00", at.replace(hour=23))
+    assert in_quiet_hours("22:00-07:00", at.replace(hour=3))
+    assert not in_quiet_hours("22:00-07:00", at)
+    assert in_quiet_hours("12:00-13:00", at) and not in_quiet_hours(None, at)
+
+
+def test_wecom_and_dingtalk_robots_signed(ledger: Ledger, rx: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WECOM_URL", rx.url + "/cgi-bin/webhook/send?key=abc")
+    monkeypatch.setenv("DING_URL", rx.url + "/robot/send?access_token=t0k")
+    monkeypatch.setenv("DING_SECRET", "SEC-ding")
+    s = settings([
+        {"type": "wecom", "url": {"env": "WECOM_URL"}},
+        {"type": "dingtalk", "url": {"env": "DING_URL"}, "secret": {"env": "DING_SECRET"}},
+    ])  # fmt: skip
+    a = alerter(ledger, s, Clock(DAY))
+    a.evaluate(lambda: {"municipal": True})
+    a.dispatcher.flush()
+    wecom, ding = sorted(rx.hits, key=lambda h: h.path)
+    assert wecom.path == "/cgi-bin/webhook/send" and wecom.query == {"key": "abc"}
+    assert wecom.body["msgtype"] == "markdown" and "目标系统熔断 (municipal)" in wecom.body["markdown"]["content"]
+    assert ding.body["msgtype"] == "markdown" and ding.body["markdown"]["title"].endswith("(municipal)")
+    ts = ding.query["timestamp"]
+    expected = base64.b64encode(hmac.new(b"SEC-ding", f"{ts}\nSEC-ding".encode(), hashlib.sha256).digest())
+    assert ding.query["access_token"] == "t0k"
+    assert base64.urlsafe_b64decode(ding.query["sign"]) == base64.b64decode(expected)
+    assert abs(int(ts) - datetime.now().timestamp() * 1000) < 60_000
+
+
+def test_a_failing_channel_is_retried_and_never_blocks(ledger: Ledger, rx: WebhookReceiver) -> None:
+    rx.statuses = [500, 503]
+    a = alerter(ledger, settings([{"type": "webhook", "url": rx.url}]), Clock(DAY))
+    a.evaluate(lambda: {"credit": True})
+    assert rx.wait(1)[0].body["title"] == "【紧急】目标系统熔断 (credit)"
+
+
+def test_mail_through_a_local_smtp_server(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTP_PASSWORD", "s3cret")
+    with smtp_receiver(password="s3cret") as smtp:
+        channel = {
+            "type": "smtp", "host": "127.0.0.1", "port": smtp.port, "security": "none", "username": "alerts",
+            "password": {"env": "SMTP_PASSWORD"}, "from": "zhifa@example.gov.cn", "to": ["ops@example.gov.cn"],
+        }  # fmt: skip
+        a = alerter(ledger, settings([channel]), Clock(DAY))
+        a.evaluate()
+        add_failure(ledger, "9")
+        a.evaluate()
+        mail = smtp.wait(1)[0]
+    assert mail["Subject"] == "[执法数据同步] 新增失败记录 (1 条)"
+    assert mail["To"] == "ops@example.gov.cn"
+    text = mail.get_content()
+    assert "X罚〔2026〕9号" in text and PERSON not in text
+
+
+def test_the_alerts_test_command_reports_every_channel(
+    tmp_path: Path, rx: WebhookReceiver, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DING_URL", rx.url + "/robot/send")
+    monkeypatch.setenv("DING_SECRET", "x")
+    cfg = tmp_path / "zhifa-sync.yaml"
+    cfg.write_text(
+        "systems: {}\npipelines: []\nalerts:\n  channels:\n"
+        f"    - {{type: webhook, name: 值班群, url: '{rx.url}/hook'}}\n"
+        "    - {type: dingtalk, url: {env: DING_URL}, secret: {env: DING_SECRET}}\n"
+        "    - {type: wecom, url: {env: NOT_SET_ANYWHERE}}\n",
+        encoding="utf-8",
+    )
+    rc = main(["-c", str(cfg), "alerts", "test"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "值班群 (webhook): 已发送" in out
+    assert "dingtalk#2 (dingtalk): 已发送" in out
+    assert "wecom#3 (wecom): 失败 — 环境变量 NOT_SET_ANYWHERE 未设置" in out
+    assert {h.path for h in rx.hits} == {"/hook", "/robot/send"}
+    assert all(h.body.get("title") == "告警测试" or "告警测试" in str(h.body) for h in rx.hits)
