@@ -6,6 +6,7 @@ Every text is masked (``mask_text``) when the ``Message`` is made, so no channel
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import smtplib
@@ -50,12 +51,18 @@ def _secret(ref: Any) -> str:
     return ref if isinstance(ref, str) else str(ref.resolve().get_secret_value())
 
 
+@functools.cache
+def _client() -> httpx.Client:
+    """One client for every alert (making one per call builds an SSL context each time)."""
+    return httpx.Client(timeout=TIMEOUT_S)
+
+
 def _post(url: str, body: dict[str, Any], params: dict[str, str] | None = None) -> httpx.Response:
     target = httpx.URL(url)
     if params:  # added to the robot's own query (access_token=...), which httpx's params= would replace
         target = target.copy_merge_params(params)
     try:
-        resp = httpx.post(target, json=body, timeout=TIMEOUT_S)
+        resp = _client().post(target, json=body)
     except httpx.HTTPError as exc:
         raise DeliveryError(f"无法连接: {type(exc).__name__}") from None
     if resp.status_code >= 300:

@@ -230,3 +230,27 @@ def test_the_alerts_test_command_reports_every_channel(
     assert "wecom#3 (wecom): 失败 — 环境变量 NOT_SET_ANYWHERE 未设置" in out
     assert {h.path for h in rx.hits} == {"/hook", "/robot/send"}
     assert all(h.body.get("title") == "告警测试" or "告警测试" in str(h.body) for h in rx.hits)
+
+
+def test_the_ledger_unreachable_is_urgent_and_clears_nothing_else(
+    ledger: Ledger, rx: WebhookReceiver, tmp_path: Path
+) -> None:
+    from sqlalchemy import create_engine
+
+    clock = Clock(datetime(2026, 12, 7, 23, 0, tzinfo=BEIJING))  # quiet hours: urgent goes anyway
+    a = alerter(ledger, settings([{"type": "webhook", "url": rx.url}]), clock)
+    a.evaluate(mapping_problems=lambda: ["地区代码.csv:3: 重复的键"])
+    good = ledger.engine
+    ledger.engine = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'ledger.db'}")
+    try:
+        assert [m.title for m in a.evaluate(mapping_problems=lambda: ["地区代码.csv:3: 重复的键"])] == [
+            "【紧急】账本数据库无法连接"
+        ]
+    finally:
+        ledger.engine.dispose()
+        ledger.engine = good
+    clock.at = clock.at.replace(minute=1)
+    assert [m.title for m in a.evaluate(mapping_problems=lambda: ["地区代码.csv:3: 重复的键"])] == [
+        "已恢复: 账本数据库无法连接"
+    ]
+    assert "ledger_down" in ledger.alert_states()  # what it held in memory is written once the ledger is back
