@@ -254,3 +254,43 @@ def test_the_ledger_unreachable_is_urgent_and_clears_nothing_else(
         "已恢复: 账本数据库无法连接"
     ]
     assert "ledger_down" in ledger.alert_states()  # what it held in memory is written once the ledger is back
+
+
+def _penalty(ledger: Ledger, sid: str, decided: str) -> None:
+    import json
+
+    from sqlalchemy import insert as ins
+
+    from sync.ledger.schema import records
+
+    body = {
+        "id": sid, "origin": "district", "status": "decided", "procedure": "general", "decided_on": decided,
+        "decision_no": f"（滨海）应急罚〔2026〕{sid}号", "party": {"name": f"王五 {PERSON}"},
+    }  # fmt: skip
+    at = DAY.replace(tzinfo=None)
+    with ledger.engine.begin() as conn:
+        conn.execute(ins(records).values(
+            system="district", kind="penalty", source_id=sid, status="decided", event_date=date.fromisoformat(decided),
+            record_hash="h", body=json.dumps(body, ensure_ascii=False), first_seen=at, last_seen=at,
+        ))  # fmt: skip
+
+
+def test_penalties_overdue_are_urgent_and_due_soon_wait_for_the_day(ledger: Ledger, rx: WebhookReceiver) -> None:
+    s = Settings.model_validate({
+        "systems": {
+            "district": {"type": "district", "base_url": "http://d", "username": "u", "password": {"env": "P"}},
+            "credit": {"type": "credit", "base_url": "http://c", "app_key": "k", "app_secret": {"env": "S"}},
+        },
+        "pipelines": [{"name": "district-penalties", "source": "district", "kind": "penalty", "targets": ["credit"]}],
+        "alerts": {"channels": [{"type": "webhook", "url": rx.url}], "due_within_workdays": 2},
+    })  # fmt: skip
+    _penalty(ledger, "P1", "2026-11-20")  # due 2026-12-01: overdue on 12-07
+    _penalty(ledger, "P2", "2026-11-30")  # due 2026-12-09: within 2 working days of 12-07
+    clock = Clock(DAY.replace(hour=23))
+    a = alerter(ledger, s, clock)
+    sent = a.evaluate()
+    assert [m.title for m in sent] == ["【紧急】双公示已逾期 (credit 1 件)"]
+    assert "应急罚〔2026〕P1号" in sent[0].text and PERSON not in sent[0].text
+    clock.at = DAY.replace(day=8, hour=8)
+    (soon,) = a.evaluate()
+    assert soon.title == "双公示即将到期 (credit 1 件)" and "P2号" in soon.text and "期限 2026-12-09" in soon.text
