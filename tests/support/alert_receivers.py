@@ -51,7 +51,7 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     rx = WebhookReceiver("")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             parts = urlsplit(self.path)
             status = rx.statuses.pop(0) if rx.statuses else 200
@@ -98,13 +98,17 @@ def smtp_receiver(user: str = "alerts", password: str = "s3cret") -> Iterator[Sm
     rx = SmtpReceiver(free_port(), user, password)
 
     class Handler:
-        async def handle_DATA(self, _server: Any, _session: Any, envelope: Envelope) -> str:  # noqa: N802
+        async def handle_DATA(self, _server: Any, _session: Any, envelope: Envelope) -> str:
             raw = envelope.original_content or b""
             rx.mails.append(message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
             return "250 OK"
 
     def authenticator(_server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and data.login.decode() == user and data.password.decode() == password
+        ok = (
+            isinstance(data, LoginPassword)
+            and data.login.decode() == user
+            and data.password.decode() == password
+        )
         return AuthResult(success=ok)
 
     controller = Controller(

@@ -49,7 +49,9 @@ def rx() -> Iterator[WebhookReceiver]:
 
 
 def settings(channels: list[dict[str, Any]], **alerts: Any) -> Settings:
-    return Settings.model_validate({"systems": {}, "pipelines": [], "alerts": {"channels": channels, **alerts}})
+    return Settings.model_validate(
+        {"systems": {}, "pipelines": [], "alerts": {"channels": channels, **alerts}}
+    )
 
 
 _STARTED: list[Dispatcher] = []
@@ -70,7 +72,9 @@ def alerter(ledger: Ledger, s: Settings, clock: Clock) -> Alerter:
     return Alerter(ledger, s, dispatcher, clock=clock)
 
 
-def add_failure(ledger: Ledger, sid: str, *, kind: str = "rejected", pipeline: str = "district-penalties") -> None:
+def add_failure(
+    ledger: Ledger, sid: str, *, kind: str = "rejected", pipeline: str = "district-penalties"
+) -> None:
     with ledger.engine.begin() as conn:
         conn.execute(insert(failures).values(
             pipeline=pipeline, system="district", kind="penalty", source_id=sid, target="credit", stage="push",
@@ -162,7 +166,9 @@ def test_quiet_hours_windows() -> None:
     assert in_quiet_hours("12:00-13:00", at) and not in_quiet_hours(None, at)
 
 
-def test_wecom_and_dingtalk_robots_signed(ledger: Ledger, rx: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wecom_and_dingtalk_robots_signed(
+    ledger: Ledger, rx: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WECOM_URL", rx.url + "/cgi-bin/webhook/send?key=abc")
     monkeypatch.setenv("DING_URL", rx.url + "/robot/send?access_token=t0k")
     monkeypatch.setenv("DING_SECRET", "SEC-ding")
@@ -175,7 +181,10 @@ def test_wecom_and_dingtalk_robots_signed(ledger: Ledger, rx: WebhookReceiver, m
     a.dispatcher.flush()
     wecom, ding = sorted(rx.hits, key=lambda h: h.path)
     assert wecom.path == "/cgi-bin/webhook/send" and wecom.query == {"key": "abc"}
-    assert wecom.body["msgtype"] == "markdown" and "目标系统熔断 (municipal)" in wecom.body["markdown"]["content"]
+    assert (
+        wecom.body["msgtype"] == "markdown"
+        and "目标系统熔断 (municipal)" in wecom.body["markdown"]["content"]
+    )
     assert ding.body["msgtype"] == "markdown" and ding.body["markdown"]["title"].endswith("(municipal)")
     ts = ding.query["timestamp"]
     expected = base64.b64encode(hmac.new(b"SEC-ding", f"{ts}\nSEC-ding".encode(), hashlib.sha256).digest())
@@ -275,7 +284,9 @@ def _penalty(ledger: Ledger, sid: str, decided: str) -> None:
         ))  # fmt: skip
 
 
-def test_penalties_overdue_are_urgent_and_due_soon_wait_for_the_day(ledger: Ledger, rx: WebhookReceiver) -> None:
+def test_penalties_overdue_are_urgent_and_due_soon_wait_for_the_day(
+    ledger: Ledger, rx: WebhookReceiver
+) -> None:
     s = Settings.model_validate({
         "systems": {
             "district": {"type": "district", "base_url": "http://d", "username": "u", "password": {"env": "P"}},
@@ -293,4 +304,8 @@ def test_penalties_overdue_are_urgent_and_due_soon_wait_for_the_day(ledger: Ledg
     assert "应急罚〔2026〕P1号" in sent[0].text and PERSON not in sent[0].text
     clock.at = DAY.replace(day=8, hour=8)
     (soon,) = a.evaluate()
-    assert soon.title == "双公示即将到期 (credit 1 件)" and "P2号" in soon.text and "期限 2026-12-09" in soon.text
+    assert (
+        soon.title == "双公示即将到期 (credit 1 件)"
+        and "P2号" in soon.text
+        and "期限 2026-12-09" in soon.text
+    )
