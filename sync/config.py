@@ -167,6 +167,13 @@ class SmtpChannel(_Frozen):
     timeout_s: float = Field(default=15.0, gt=0)
 
 
+CHANNEL_MODELS: dict[str, type[BaseModel]] = {
+    "wecom": WecomChannel,
+    "dingtalk": DingtalkChannel,
+    "smtp": SmtpChannel,
+    "webhook": WebhookChannel,
+}
+CHANNEL_TYPES = tuple(CHANNEL_MODELS)
 Channel = Annotated[
     WebhookChannel | WecomChannel | DingtalkChannel | SmtpChannel, Field(discriminator="type")
 ]
@@ -239,6 +246,8 @@ class Settings(_Frozen):
 def _loc(loc: tuple[int | str, ...]) -> str:
     if len(loc) > 2 and loc[0] == "systems" and loc[2] in TYPES:
         loc = loc[:2] + loc[3:]  # the union's tag (the system's type) is not part of the path in the file
+    if len(loc) > 3 and loc[:2] == ("alerts", "channels") and loc[3] in CHANNEL_TYPES:
+        loc = loc[:3] + loc[4:]  # likewise a channel's type
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -319,6 +328,10 @@ def _message(err: Any, loc: tuple[int | str, ...]) -> str:
         return _unknown_key(loc)
     if kind == "model_type" and err.get("ctx", {}).get("class_name") == "SecretRef":
         return "密钥不能直接写在配置文件中: 请写 {env: 环境变量名} 或 {file: /密钥文件路径}"
+    if kind.startswith("union_tag_") and loc[:2] == ("alerts", "channels"):
+        tag = err.get("ctx", {}).get("tag")
+        head = f"未知的告警渠道类型 {tag}" if kind == "union_tag_invalid" else "缺少 type (告警渠道类型)"
+        return f"{head}; 应为以下之一: {', '.join(CHANNEL_TYPES)}"
     if kind == "value_error":
         return str(err["msg"]).removeprefix("Value error, ")
     template = _MESSAGES.get(kind)
@@ -361,6 +374,9 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel]:
             continue
         if part in TYPES and model is not Settings:
             model = TYPES[part].config
+            continue
+        if part in CHANNEL_MODELS and model in CHANNEL_MODELS.values():
+            model = CHANNEL_MODELS[part]  # a channel's tag, after the union's first model
             continue
         field = model.model_fields.get(part)
         inner = _inner_model(field.annotation) if field is not None else None

@@ -309,3 +309,25 @@ def test_penalties_overdue_are_urgent_and_due_soon_wait_for_the_day(
         and "P2号" in soon.text
         and "期限 2026-12-09" in soon.text
     )
+
+
+def test_channel_mistakes_are_named_by_their_path_in_chinese(tmp_path: Path) -> None:
+    from connectors.contract.errors import ConfigError
+    from sync.config import load_settings
+
+    cfg = tmp_path / "zhifa-sync.yaml"
+    cfg.write_text(
+        "systems: {}\npipelines: []\nalerts:\n  quiet_hours: '25:00'\n  channels:\n"
+        "    - {type: smtp, host: h, from: a@b, to: [c@d], pasword: x}\n"
+        "    - {type: wecom, url: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k'}\n"
+        "    - {type: sms}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    assert info.value.errors == [
+        "alerts.channels[0].pasword: 未知的配置项 pasword; 是否应为 password?",
+        "alerts.channels[1].url: 密钥不能直接写在配置文件中: 请写 {env: 环境变量名} 或 {file: /密钥文件路径}",
+        "alerts.channels[2]: 未知的告警渠道类型 sms; 应为以下之一: wecom, dingtalk, smtp, webhook",
+        "alerts.quiet_hours: 应为 HH:MM-HH:MM, 如 22:00-07:00 (得到 '25:00')",
+    ]
