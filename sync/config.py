@@ -268,6 +268,7 @@ def load_settings(
     errors = _cross_check(settings)
     if errors:
         raise ConfigError(errors)
+    settings = _alert_secrets_placed(settings, base, credentials_dir(secrets_dir))
     return settings, _secret_refs(settings, base, secrets_dir)
 
 
@@ -454,17 +455,32 @@ def _secret_refs(settings: Settings, base: Path, secrets_dir: Path | None) -> Se
     ``secrets_dir`` when given (``--secrets-dir /etc/zhifa-sync/credentials``: the files the unit loads),
     else from ``$CREDENTIALS_DIRECTORY`` when set (any unit or ``systemd-run`` with the same
     ``LoadCredential=`` lines), so ``check`` runs outside the service with the same credentials."""
-    credentials = secrets_dir or (Path(d) if (d := os.environ.get("CREDENTIALS_DIRECTORY")) else None)
+    credentials = credentials_dir(secrets_dir)
     refs: dict[str, SecretRef] = {}
     for name, system in settings.systems.items():
         for field, ref in system.secret_refs().items():
-            if ref.file is not None and not ref.file.is_absolute():
-                ref = ref.model_copy(update={"file": base / ref.file})
-            if (
-                ref.file is not None
-                and credentials is not None
-                and ref.file.parent.parent == CREDENTIALS_ROOT
-            ):
-                ref = ref.model_copy(update={"file": credentials / ref.file.name})
-            refs[f"{name}.{field}"] = ref
+            refs[f"{name}.{field}"] = _placed(ref, base, credentials)
     return Secrets(refs=refs)
+
+
+def credentials_dir(secrets_dir: Path | None) -> Path | None:
+    return secrets_dir or (Path(d) if (d := os.environ.get("CREDENTIALS_DIRECTORY")) else None)
+
+
+def _placed(ref: SecretRef, base: Path, credentials: Path | None) -> SecretRef:
+    """A secret file relative to the configuration file's folder, a unit's credential from ``credentials``."""
+    if ref.file is not None and not ref.file.is_absolute():
+        ref = ref.model_copy(update={"file": base / ref.file})
+    if ref.file is not None and credentials is not None and ref.file.parent.parent == CREDENTIALS_ROOT:
+        ref = ref.model_copy(update={"file": credentials / ref.file.name})
+    return ref
+
+
+def _alert_secrets_placed(settings: Settings, base: Path, credentials: Path | None) -> Settings:
+    """The alert channels' secret files found as the systems' are (their secrets are read when sent)."""
+    channels = []
+    for channel in settings.alerts.channels:
+        update = {k: _placed(v, base, credentials) for k, v in channel if isinstance(v, SecretRef)}
+        channels.append(channel.model_copy(update=update))
+    alerts = settings.alerts.model_copy(update={"channels": channels})
+    return settings.model_copy(update={"alerts": alerts})

@@ -222,12 +222,12 @@ def test_the_alerts_test_command_reports_every_channel(
     tmp_path: Path, rx: WebhookReceiver, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DING_URL", rx.url + "/robot/send")
-    monkeypatch.setenv("DING_SECRET", "x")
+    (tmp_path / "ding.secret").write_text("x\n", encoding="utf-8")  # beside the file, named relative to it
     cfg = tmp_path / "zhifa-sync.yaml"
     cfg.write_text(
         "systems: {}\npipelines: []\nalerts:\n  channels:\n"
         f"    - {{type: webhook, name: 值班群, url: '{rx.url}/hook'}}\n"
-        "    - {type: dingtalk, url: {env: DING_URL}, secret: {env: DING_SECRET}}\n"
+        "    - {type: dingtalk, url: {env: DING_URL}, secret: {file: ding.secret}}\n"
         "    - {type: wecom, url: {env: NOT_SET_ANYWHERE}}\n",
         encoding="utf-8",
     )
