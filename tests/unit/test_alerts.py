@@ -331,3 +331,23 @@ def test_channel_mistakes_are_named_by_their_path_in_chinese(tmp_path: Path) -> 
         "alerts.channels[2]: 未知的告警渠道类型 sms; 应为以下之一: wecom, dingtalk, smtp, webhook",
         "alerts.quiet_hours: 应为 HH:MM-HH:MM, 如 22:00-07:00 (得到 '25:00')",
     ]
+
+
+def test_the_service_reads_the_alerts_every_minute(ledger: Ledger, rx: WebhookReceiver) -> None:
+    from connectors.contract.clock import aware_now
+    from connectors.contract.config import Secrets
+    from zhifa_sync.app import App
+    from zhifa_sync.service import Service
+
+    s = settings([{"type": "webhook", "url": rx.url}], quiet_hours=None)  # the real clock: any hour
+    service = Service(App(s, Secrets(), ledger), console=False)
+    assert service.alerter is not None
+    _STARTED.append(service.alerter.dispatcher)
+    service.add_jobs(aware_now(s.zone))
+    job = service.scheduler.get_job("alerts")
+    assert job is not None and job.trigger.interval.total_seconds() == 60
+    service._alerts_job()  # noqa: SLF001 - the job the scheduler runs
+    add_failure(ledger, "7")
+    service._alerts_job()  # noqa: SLF001
+    assert rx.wait(1)[0].body["title"] == "新增失败记录 (1 条)"
+    assert Service(App(settings([]), Secrets(), ledger), console=False).alerter is None  # no channels: no job
