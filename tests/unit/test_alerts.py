@@ -346,8 +346,8 @@ def test_the_service_reads_the_alerts_every_minute(ledger: Ledger, rx: WebhookRe
     service.add_jobs(aware_now(s.zone))
     job = service.scheduler.get_job("alerts")
     assert job is not None and job.trigger.interval.total_seconds() == 60
-    service._alerts_job()  # noqa: SLF001 - the job the scheduler runs
+    service._alerts_job()
     add_failure(ledger, "7")
-    service._alerts_job()  # noqa: SLF001
+    service._alerts_job()
     assert rx.wait(1)[0].body["title"] == "新增失败记录 (1 条)"
     assert Service(App(settings([]), Secrets(), ledger), console=False).alerter is None  # no channels: no job
