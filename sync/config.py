@@ -10,9 +10,9 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -125,6 +125,86 @@ class ConsoleConfig(_Frozen):
         return v
 
 
+class WebhookChannel(_Frozen):
+    """A generic JSON webhook: POST {"title", "text", "urgent", "key"}."""
+
+    type: Literal["webhook"]
+    name: str | None = None
+    url: str | SecretRef
+
+
+class WecomChannel(_Frozen):
+    """A 企业微信 group robot; its URL carries the robot's key, so it is a secret reference."""
+
+    type: Literal["wecom"]
+    name: str | None = None
+    url: SecretRef
+
+
+class DingtalkChannel(_Frozen):
+    """A 钉钉 robot; with ``secret`` (加签) each call is signed (timestamp + HMAC-SHA256)."""
+
+    type: Literal["dingtalk"]
+    name: str | None = None
+    url: SecretRef
+    secret: SecretRef | None = None
+
+
+class SmtpChannel(_Frozen):
+    """Mail through an SMTP server: STARTTLS (587), SSL (465) or none (a local relay)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    type: Literal["smtp"]
+    name: str | None = None
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretRef | None = None
+    sender: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    timeout_s: float = Field(default=15.0, gt=0)
+
+
+CHANNEL_MODELS: dict[str, type[BaseModel]] = {
+    "wecom": WecomChannel,
+    "dingtalk": DingtalkChannel,
+    "smtp": SmtpChannel,
+    "webhook": WebhookChannel,
+}
+CHANNEL_TYPES = tuple(CHANNEL_MODELS)
+Channel = Annotated[
+    WebhookChannel | WecomChannel | DingtalkChannel | SmtpChannel, Field(discriminator="type")
+]
+
+
+class AlertsConfig(_Frozen):
+    """Where alerts go and when (docs/alerts.md)."""
+
+    channels: list[Channel] = []
+    quiet_hours: str | None = "22:00-07:00"  # non-urgent alerts wait till it ends; None: never quiet
+    min_interval_minutes: float = Field(default=60, ge=0)  # the same alert at most this often
+    due_within_workdays: int = Field(default=2, ge=0, le=7)  # "due soon" on the credit platform
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            quiet_window(v)
+        except ValueError:
+            raise ValueError(f"应为 HH:MM-HH:MM, 如 22:00-07:00 (得到 {v!r})") from None
+        return v
+
+
+def quiet_window(text: str) -> tuple[time, time]:
+    """``"22:00-07:00"`` as (start, end); raises ``ValueError`` when it is not that shape."""
+    start, end = text.split("-")
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+
 class Settings(_Frozen):
     database: DatabaseConfig = DatabaseConfig()
     mappings_dir: Path = Path("mappings")
@@ -134,6 +214,7 @@ class Settings(_Frozen):
     pipelines: list[PipelineConfig]
     console: ConsoleConfig = ConsoleConfig()
     reconcile: ReconcileConfig = ReconcileConfig()  # every pipeline's, unless it has its own
+    alerts: AlertsConfig = AlertsConfig()
     log_format: Literal["auto", "json", "console"] = "auto"
     # The zone times are shown in and cron schedules read in (the ledger and the wire stay Beijing time).
     timezone: str = "Asia/Shanghai"
@@ -165,6 +246,8 @@ class Settings(_Frozen):
 def _loc(loc: tuple[int | str, ...]) -> str:
     if len(loc) > 2 and loc[0] == "systems" and loc[2] in TYPES:
         loc = loc[:2] + loc[3:]  # the union's tag (the system's type) is not part of the path in the file
+    if len(loc) > 3 and loc[:2] == ("alerts", "channels") and loc[3] in CHANNEL_TYPES:
+        loc = loc[:3] + loc[4:]  # likewise a channel's type
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -185,6 +268,7 @@ def load_settings(
     errors = _cross_check(settings)
     if errors:
         raise ConfigError(errors)
+    settings = _alert_secrets_placed(settings, base, credentials_dir(secrets_dir))
     return settings, _secret_refs(settings, base, secrets_dir)
 
 
@@ -245,6 +329,10 @@ def _message(err: Any, loc: tuple[int | str, ...]) -> str:
         return _unknown_key(loc)
     if kind == "model_type" and err.get("ctx", {}).get("class_name") == "SecretRef":
         return "密钥不能直接写在配置文件中: 请写 {env: 环境变量名} 或 {file: /密钥文件路径}"
+    if kind.startswith("union_tag_") and loc[:2] == ("alerts", "channels"):
+        tag = err.get("ctx", {}).get("tag")
+        head = f"未知的告警渠道类型 {tag}" if kind == "union_tag_invalid" else "缺少 type (告警渠道类型)"
+        return f"{head}; 应为以下之一: {', '.join(CHANNEL_TYPES)}"
     if kind == "value_error":
         return str(err["msg"]).removeprefix("Value error, ")
     template = _MESSAGES.get(kind)
@@ -287,6 +375,9 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel]:
             continue
         if part in TYPES and model is not Settings:
             model = TYPES[part].config
+            continue
+        if part in CHANNEL_MODELS and model in CHANNEL_MODELS.values():
+            model = CHANNEL_MODELS[part]  # a channel's tag, after the union's first model
             continue
         field = model.model_fields.get(part)
         inner = _inner_model(field.annotation) if field is not None else None
@@ -364,17 +455,32 @@ def _secret_refs(settings: Settings, base: Path, secrets_dir: Path | None) -> Se
     ``secrets_dir`` when given (``--secrets-dir /etc/zhifa-sync/credentials``: the files the unit loads),
     else from ``$CREDENTIALS_DIRECTORY`` when set (any unit or ``systemd-run`` with the same
     ``LoadCredential=`` lines), so ``check`` runs outside the service with the same credentials."""
-    credentials = secrets_dir or (Path(d) if (d := os.environ.get("CREDENTIALS_DIRECTORY")) else None)
+    credentials = credentials_dir(secrets_dir)
     refs: dict[str, SecretRef] = {}
     for name, system in settings.systems.items():
         for field, ref in system.secret_refs().items():
-            if ref.file is not None and not ref.file.is_absolute():
-                ref = ref.model_copy(update={"file": base / ref.file})
-            if (
-                ref.file is not None
-                and credentials is not None
-                and ref.file.parent.parent == CREDENTIALS_ROOT
-            ):
-                ref = ref.model_copy(update={"file": credentials / ref.file.name})
-            refs[f"{name}.{field}"] = ref
+            refs[f"{name}.{field}"] = _placed(ref, base, credentials)
     return Secrets(refs=refs)
+
+
+def credentials_dir(secrets_dir: Path | None) -> Path | None:
+    return secrets_dir or (Path(d) if (d := os.environ.get("CREDENTIALS_DIRECTORY")) else None)
+
+
+def _placed(ref: SecretRef, base: Path, credentials: Path | None) -> SecretRef:
+    """A secret file relative to the configuration file's folder, a unit's credential from ``credentials``."""
+    if ref.file is not None and not ref.file.is_absolute():
+        ref = ref.model_copy(update={"file": base / ref.file})
+    if ref.file is not None and credentials is not None and ref.file.parent.parent == CREDENTIALS_ROOT:
+        ref = ref.model_copy(update={"file": credentials / ref.file.name})
+    return ref
+
+
+def _alert_secrets_placed(settings: Settings, base: Path, credentials: Path | None) -> Settings:
+    """The alert channels' secret files found as the systems' are (their secrets are read when sent)."""
+    channels = []
+    for channel in settings.alerts.channels:
+        update = {k: _placed(v, base, credentials) for k, v in channel if isinstance(v, SecretRef)}
+        channels.append(channel.model_copy(update=update))
+    alerts = settings.alerts.model_copy(update={"channels": channels})
+    return settings.model_copy(update={"alerts": alerts})

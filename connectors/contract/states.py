@@ -155,6 +155,17 @@ class ClockSkew(StrEnum):
     BEHIND_CURSOR = "behind_cursor"  # new or changed, yet stamped before what the pipeline had read
 
 
+class Alert(StrEnum):
+    """What an alert is about (``sync.alerts``); urgent ones are sent even in quiet hours."""
+
+    FAILURES = "failures"  # a digest of the failures new since the last one
+    DUE_SOON = "due_soon"  # 双公示 decisions due within N working days
+    OVERDUE = "overdue"
+    CIRCUIT_OPEN = "circuit_open"
+    MAPPINGS_REFUSED = "mappings_refused"
+    LEDGER_DOWN = "ledger_down"
+
+
 # -- the one table of words shown to people --------------------------------------------------------
 LABELS: dict[type[StrEnum], dict[str, str]] = {
     Action: {
@@ -257,6 +268,14 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         Kind.INSPECTION: "检查",
         Kind.PENALTY: "行政处罚",
         Kind.CREDIT_EVENT: "信用事件",
+    },
+    Alert: {
+        Alert.FAILURES: "新增失败记录",
+        Alert.DUE_SOON: "双公示即将到期",
+        Alert.OVERDUE: "双公示已逾期",
+        Alert.CIRCUIT_OPEN: "目标系统熔断",
+        Alert.MAPPINGS_REFUSED: "映射表被拒绝",
+        Alert.LEDGER_DOWN: "账本数据库无法连接",
     },
 }
 

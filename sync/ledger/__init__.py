@@ -9,7 +9,8 @@ All reads and writes of the ledger's tables go through ``Ledger``, whose parts a
 are about: ``cursors``, ``deliveries``, ``pages`` (the page transaction), ``failures``, ``runs``,
 ``reports`` (the queries of status, deadlines and the monthly report), ``users`` (console accounts),
 ``controls`` (pause, run now, re-read: what operators asked of each pipeline), ``reconcile``
-(reconciliation runs and their findings), ``trace`` (versions and pushes of one record).
+(reconciliation runs and their findings), ``trace`` (versions and pushes of one record), ``alerts``
+(what the alerts last said).
 The schema and its migrations are in ``schema``.
 """
 
@@ -21,6 +22,7 @@ import uuid
 from sqlalchemy import Engine, text
 
 from sync.ledger import schema
+from sync.ledger.alerts import AlertsPart, AlertState
 from sync.ledger.base import now
 from sync.ledger.controls import Control, ControlsPart
 from sync.ledger.deliveries import DeliveriesPart
@@ -45,6 +47,7 @@ class Ledger(
     MappingVersionsPart,
     ReconcilePart,
     TracePart,
+    AlertsPart,
 ):
     """All reads and writes of the ledger database go through here."""
 
@@ -68,4 +71,4 @@ class Ledger(
         self.engine.dispose()
 
 
-__all__ = ["Control", "Ledger", "MappingVersion", "RecordSnapshot", "now"]
+__all__ = ["AlertState", "Control", "Ledger", "MappingVersion", "RecordSnapshot", "now"]

@@ -205,20 +205,6 @@ push_attempts = Table(
     Index("ix_push_attempts_record", "system", "kind", "source_id"),
 )
 
-# Alerts: the conditions open now (and when they opened) and when each alert key was last sent, so
-# de-duplication, minimum intervals and "已恢复" survive restarts and hold across instances.
-alert_state = Table(
-    "alert_state",
-    metadata,
-    Column("key", String(200), primary_key=True),
-    Column("open", Boolean, nullable=False, default=False),
-    Column("opened_at", DateTime),
-    Column("last_sent_at", DateTime),
-    Column("last_fingerprint", String(64)),
-    Column("held", Text),  # a message held back by quiet hours (JSON), sent when they end
-    Column("updated_at", DateTime, nullable=False),
-)
-
 runs = Table(
     "runs",
     metadata,
@@ -315,6 +301,20 @@ reconcile_findings = Table(
     Column("finding", String(16), nullable=False),  # missing | stale | extra | diverged
     Column("detail", Text),
     Column("repaired", Boolean, nullable=False, default=False),
+)
+
+# Alerts (``sync.alerts``): each alert's key, whether its condition is open and was told, when it was
+# last sent, and a mark (the failures digest: the highest failure id already digested).
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("is_open", Boolean, nullable=False, default=False),
+    Column("notified", Boolean, nullable=False, default=False),
+    Column("opened_at", DateTime),
+    Column("last_sent_at", DateTime),
+    Column("title", Text),
+    Column("mark", Text),
 )
 
 meta = Table(

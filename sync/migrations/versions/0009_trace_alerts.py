@@ -1,4 +1,4 @@
-"""record_versions, push_attempts (trace) and alert_state (alerts)
+"""record_versions, push_attempts (trace)
 
 Revision ID: 0009
 Revises: 0007
@@ -51,21 +51,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_push_attempts"),
     )
     op.create_index("ix_push_attempts_record", "push_attempts", ["system", "kind", "source_id"])
-    op.create_table(
-        "alert_state",
-        sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("open", sa.Boolean(), nullable=False),
-        sa.Column("opened_at", sa.DateTime(), nullable=True),
-        sa.Column("last_sent_at", sa.DateTime(), nullable=True),
-        sa.Column("last_fingerprint", sa.String(length=64), nullable=True),
-        sa.Column("held", sa.Text(), nullable=True),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("key", name="pk_alert_state"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("alert_state")
     op.drop_index("ix_push_attempts_record", table_name="push_attempts")
     op.drop_table("push_attempts")
     op.drop_table("record_versions")
