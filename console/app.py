@@ -31,7 +31,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.contract.clock import BEIJING
-from console import actions, mappings, reconcile, report, steer, views
+from console import accounts, actions, mappings, reconcile, report, steer, views
 from console.auth import login_page, login_submit, logout
 from console.limits import LoginGate, LoginLimiter
 from console.peers import PeerAddress, networks
@@ -255,6 +255,12 @@ ROUTES = [
     Route("/mappings/check", mappings.check_upload, methods=["POST"]),
     Route("/mappings/apply", mappings.apply_upload, methods=["POST"]),
     Route("/mappings/versions/{version_id:int}/rollback", mappings.rollback_version, methods=["POST"]),
+    Route("/users", accounts.users_page, methods=["GET"]),
+    Route("/users", accounts.create, methods=["POST"]),
+    Route("/users/{user_id:int}/disable", accounts.disable, methods=["POST"]),
+    Route("/users/{user_id:int}/enable", accounts.enable, methods=["POST"]),
+    Route("/users/{user_id:int}/password", accounts.reset_password, methods=["POST"]),
+    Route("/users/{user_id:int}/role", accounts.change_role, methods=["POST"]),
     Route("/reconcile", reconcile.reconcile_page),
     Route("/report", report.report_page),
     Route("/report.xlsx", report.report_download),
