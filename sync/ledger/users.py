@@ -19,11 +19,21 @@ class LastActiveAdmin(Exception):
     """The change would leave the console without an enabled administrator."""
 
 
-def _active_admins(conn: Connection) -> list[str]:
-    """The enabled administrators' names, their rows locked till the end of the transaction
-    (PostgreSQL: two admins demoting each other at once are serialised; SQLite locks the whole file)."""
-    query = select(users.c.username).where(users.c.role == ADMIN, users.c.disabled.is_(False))
-    return list(conn.scalars(query.with_for_update()))
+def _active_admins(conn: Connection) -> int:
+    return conn.scalar(
+        select(func.count()).select_from(users).where(users.c.role == ADMIN, users.c.disabled.is_(False))
+    ) or 0
+
+
+def _lock_admins(conn: Connection) -> None:
+    """Lock the enabled administrators' rows till the end of the transaction, so that two changes
+    to them are made one after the other (PostgreSQL: two admins demoting each other at once would
+    each still see the other one). SQLite needs none: its write lock, taken by the UPDATE that comes
+    first, already makes writers wait for each other."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(
+            select(users.c.id).where(users.c.role == ADMIN, users.c.disabled.is_(False)).with_for_update()
+        )
 
 
 class UsersPart(Part):
@@ -97,20 +107,22 @@ class UsersPart(Part):
     ) -> bool:
         """Change an account and write its audit entry in one transaction; False when there is none.
 
-        ``end_sessions`` bumps the session version (every cookie of that user dies); ``keep_an_admin``
-        raises ``LastActiveAdmin`` instead of leaving no enabled administrator."""
+        ``end_sessions`` bumps the session version (every cookie of that user dies); with
+        ``keep_an_admin`` a change that would leave no enabled administrator is rolled back and raises
+        ``LastActiveAdmin``."""
         with self.engine.begin() as conn:
-            admins = _active_admins(conn) if keep_an_admin else []
-            if keep_an_admin and admins == [username]:
-                still_admin = values.get("role", ADMIN) == ADMIN and not values.get("disabled", False)
-                if not still_admin:
-                    raise LastActiveAdmin(username)
+            if keep_an_admin:
+                _lock_admins(conn)
             stmt = update(users).where(users.c.username == username).values(**values)
             if end_sessions:
                 stmt = stmt.values(session_version=users.c.session_version + 1)
             if conn.execute(stmt).rowcount == 0:
                 return False
-            conn.execute(audit_log.insert().values(at=now(), actor=actor, action=action.value, detail=detail))
+            if keep_an_admin and _active_admins(conn) == 0:
+                raise LastActiveAdmin(username)  # leaving the block rolls the change back
+            conn.execute(
+                audit_log.insert().values(at=now(), actor=actor, action=action.value, detail=detail)
+            )
         return True
 
     def last_logins(self) -> dict[str, datetime]:
