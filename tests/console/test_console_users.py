@@ -4,6 +4,8 @@ viewers get 403 and no link; a disabled user's open session ends at once."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from console.users import get_user, verify
@@ -38,7 +40,10 @@ def test_the_users_page_lists_accounts_in_chinese_with_last_login(console: Conso
     assert 'href="/users"' in html
     for word in ("账号管理", "管理员", "操作员", "只读", "已停用", "最近登录"):
         assert word in html, word
-    assert html.count("—") >= 1  # op never logged in
+    (login,) = [at for actor, at in console.ledger.last_logins().items() if actor == "admin"]
+    rows = dict(re.findall(r"<tr>\s*<td>([^<\s]+)(.*?)</tr>", html, re.S))
+    assert f"{login:%Y-%m-%d %H:%M}" in rows["admin"]
+    assert "—" in rows["op"] and f"{login:%Y-%m-%d}" not in rows["op"]  # never logged in
 
 
 def test_an_admin_creates_an_account_under_the_password_rules(console: Console) -> None:
