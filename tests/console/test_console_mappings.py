@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from console.app import create_app
 from simulators import daemon_config, municipal
@@ -140,27 +139,18 @@ def live_site(ledger: Ledger, users: None, tmp_path: Path, monkeypatch: pytest.M
     """The console as the service serves it: ``check_live`` from an ``App`` whose municipal system is the
     simulator on loopback and whose 前置库 cannot be opened (its catalogue is unreachable)."""
     mappings = daemon_config.copy_mappings(tmp_path / "mappings")
-    monkeypatch.setenv("ZS_MUNICIPAL_SECRET", municipal.MUNICIPAL_APP_SECRET)
-    monkeypatch.setenv("ZS_HLWJG_URL", f"sqlite:///{tmp_path / 'no-such-dir' / 'hlwjg.db'}")
+    for name, value in daemon_config.secrets_env(
+        f"sqlite:///{tmp_path / 'no-such-dir' / 'hlwjg.db'}"
+    ).items():
+        monkeypatch.setenv(name, value)
     with serving(municipal.create_app(municipal.MunicipalState())) as m:
-        config = {
-            "database": {"url": f"sqlite:///{tmp_path / 'service-ledger.db'}"},
-            "mappings_dir": str(mappings),
-            "systems": {
-                "municipal": {
-                    "type": "municipal",
-                    "base_url": m.url,
-                    "app_key": municipal.MUNICIPAL_APP_KEY,
-                    "app_secret": {"env": "ZS_MUNICIPAL_SECRET"},
-                    "region_code": "120116",
-                },
-                "hlwjg": {"type": "hlwjg", "url": {"env": "ZS_HLWJG_URL"}},
-            },
-            "pipelines": [],
-        }
-        path = tmp_path / "zhifa-sync.yaml"
-        path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-        service = App.from_config(path)
+        config = daemon_config.build(
+            {"municipal": m.url, "hlwjg": ""},
+            db_url=f"sqlite:///{tmp_path / 'service-ledger.db'}",
+            mappings_dir=mappings,
+            flows=(),
+        )
+        service = App.from_config(daemon_config.write(config, tmp_path / "zhifa-sync.yaml"))
         app = create_app(ledger, service.settings, check_live=service.check_mappings_live)
         with serving(app) as server:
             yield Site(server.url, mappings, ledger)
