@@ -20,9 +20,13 @@ class LastActiveAdmin(Exception):
 
 
 def _active_admins(conn: Connection) -> int:
-    return conn.scalar(
-        select(func.count()).select_from(users).where(users.c.role == ADMIN, users.c.disabled.is_(False))
-    ) or 0
+    """How many enabled administrators there are (as this transaction sees it)."""
+    return (
+        conn.scalar(
+            select(func.count()).select_from(users).where(users.c.role == ADMIN, users.c.disabled.is_(False))
+        )
+        or 0
+    )
 
 
 def _lock_admins(conn: Connection) -> None:
@@ -120,9 +124,7 @@ class UsersPart(Part):
                 return False
             if keep_an_admin and _active_admins(conn) == 0:
                 raise LastActiveAdmin(username)  # leaving the block rolls the change back
-            conn.execute(
-                audit_log.insert().values(at=now(), actor=actor, action=action.value, detail=detail)
-            )
+            conn.execute(audit_log.insert().values(at=now(), actor=actor, action=action.value, detail=detail))
         return True
 
     def last_logins(self) -> dict[str, datetime]:
