@@ -13,6 +13,7 @@ import structlog
 from connectors import systems
 from connectors.contract.config import Secrets
 from connectors.contract.health import HealthState
+from connectors.contract.mapping import Mappings
 from connectors.contract.roles import System
 from connectors.contract.states import RunStatus
 from sync import health, metrics, push_process
@@ -21,6 +22,7 @@ from sync.health import SystemHealth
 from sync.lag import read_until_key
 from sync.lease import Leases
 from sync.ledger import Ledger
+from sync.mapping.check import LiveCheck, check_live_where_reachable
 from sync.mapping.store import MappingStore
 from sync.outcomes import RunCounts
 from sync.pipeline import Pipeline
@@ -69,6 +71,15 @@ class App:
             if name not in self._systems:
                 self._systems[name] = systems.create(name, self.settings.systems[name], self.secrets)
             return self._systems[name]
+
+    def check_mappings_live(self, maps: Mappings) -> LiveCheck:
+        """``maps`` against the live catalogues of the configured systems, skipping (and naming) those
+        that cannot be reached; each system built afresh and closed (the pipelines' are left alone)."""
+
+        def connect(name: str) -> System:
+            return systems.create(name, self.settings.systems[name], self.secrets)
+
+        return check_live_where_reachable(self.settings.systems, connect, maps)
 
     def built_system(self, name: str) -> System | None:
         """System ``name`` if something has used it already (looking does not connect)."""

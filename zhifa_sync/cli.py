@@ -235,7 +235,8 @@ def cmd_console(args: argparse.Namespace) -> int:
     warning = exposure_warning(host, cfg)
     if warning:
         print(f"警告: {warning}", file=sys.stderr)
-    uvicorn.run(create_app(app.ledger, app.settings), host=host, port=args.port or cfg.port, **SERVER_OPTIONS)
+    console = create_app(app.ledger, app.settings, check_live=app.check_mappings_live)
+    uvicorn.run(console, host=host, port=args.port or cfg.port, **SERVER_OPTIONS)
     return 0
 
 

@@ -249,7 +249,13 @@ class Service:
             log.warning("console_unavailable")
             return
         cfg = self.app.settings.console
-        app = create_app(self.app.ledger, self.app.settings, status=self.status, retry_now=self.retry_now)
+        app = create_app(
+            self.app.ledger,
+            self.app.settings,
+            status=self.status,
+            retry_now=self.retry_now,
+            check_live=self.app.check_mappings_live,
+        )
         warning = exposure_warning(cfg.host, cfg)
         if warning:
             log.warning("console_exposed", message=warning)

@@ -101,6 +101,11 @@ class AuditAction(StrEnum):
     MAPPINGS_UPLOAD = "mappings_upload"
     MAPPINGS_ROLLBACK = "mappings_rollback"
     RECONCILE_REPAIR = "reconcile_repair"
+    USER_CREATE = "user_create"
+    USER_DISABLE = "user_disable"
+    USER_ENABLE = "user_enable"
+    USER_PASSWORD = "user_password"
+    USER_ROLE = "user_role"
 
 
 class Finding(StrEnum):
@@ -234,6 +239,11 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         AuditAction.MAPPINGS_UPLOAD: "上传并应用映射表",
         AuditAction.MAPPINGS_ROLLBACK: "恢复映射表的上一版本",
         AuditAction.RECONCILE_REPAIR: "对账补推",
+        AuditAction.USER_CREATE: "新建账号",
+        AuditAction.USER_DISABLE: "停用账号",
+        AuditAction.USER_ENABLE: "启用账号",
+        AuditAction.USER_PASSWORD: "重设密码",
+        AuditAction.USER_ROLE: "修改角色",
     },
     Finding: {
         Finding.MISSING: "缺失",
