@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, or_, select
 
 from connectors.contract.states import Action
-from connectors.contract.validators import mask_text, normalize_decision_no
+from connectors.contract.validators import escape_controls, mask_text, normalize_decision_no
 from sync.ledger.base import Part
 from sync.ledger.schema import deliveries, failures, push_attempts, record_versions, records
 from sync.ledger.upsert import upsert
@@ -77,8 +77,9 @@ def write_attempts(conn: Connection, run_id: str, outcomes: Sequence[Outcome], t
             "action": str(o.action),
             "target_id": o.target_id,
             "target_version": o.target_version,
-            "payload": o.payload[:TEXT_CAP] if o.payload else None,
-            "response": mask_text(_answer(o))[:TEXT_CAP],
+            # control characters written out as text: PostgreSQL refuses NUL, a person cannot read them
+            "payload": escape_controls(o.payload)[:TEXT_CAP] if o.payload else None,
+            "response": escape_controls(mask_text(_answer(o)))[:TEXT_CAP],
         }
         for o in outcomes
         if o.failed or o.action in _PUSHED
