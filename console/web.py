@@ -37,6 +37,8 @@ class ConsoleState:
     page_size: int = 50
     # Run queued retries of these pipelines now (the service provides it); None: the next scheduled run does.
     retry_now: Callable[[list[str]], None] | None = None
+    # What the running service adds to /healthz (stuck runs, open circuits); None: the console alone.
+    health: Callable[[], dict[str, Any]] | None = None
 
 
 def state(request: Request) -> ConsoleState:
