@@ -4,11 +4,14 @@ the service within the stop grace although a call is still hanging (issue 15 ite
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import create_engine, func, select
 
 from simulators import daemon_config
@@ -58,10 +61,46 @@ def _runs(db_url: str) -> int:
         engine.dispose()
 
 
-def test_a_stalled_source_is_reported_stuck_abandoned_and_sigterm_still_stops(tmp_path: Path) -> None:
-    """/healthz says stuck within seconds, the next run starts, SIGTERM exits 0 within the grace."""
+class Systemd:
+    """A NOTIFY_SOCKET as systemd offers it, recording when each assignment arrived."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.got: list[tuple[float, str]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._done.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            self.got.extend((time.monotonic(), line) for line in data.decode().splitlines())
+
+    def pings(self, since: float) -> int:
+        return sum(1 for at, line in self.got if line == "WATCHDOG=1" and at >= since)
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+def test_a_stalled_source_is_reported_stuck_abandoned_and_sigterm_still_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/healthz says stuck within seconds, the watchdog pings stop, the next run starts, SIGTERM exits 0
+    within the grace."""
     db_url = f"sqlite:///{tmp_path / 'ledger.db'}"
     port = free_port()
+    systemd = Systemd(tmp_path / "notify.sock")
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # a ping every 0.2 s while healthy
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
     with simulators(inspections=20, penalties=5, seed=41) as sims, hostile(sims.district_url) as peer:
         peer.set("/", Mode.STALL)  # reads the request, never answers
         urls = {"district": peer.url, "municipal": sims.municipal_url}
@@ -77,15 +116,21 @@ def test_a_stalled_source_is_reported_stuck_abandoned_and_sigterm_still_stops(tm
                 return found.get("status") == "stuck"
 
             wait_for(stuck, 30, "/healthz to report the stuck run", every=0.2)
+            reported = time.monotonic()
             assert PIPELINE in {s["pipeline"] for s in found["stuck"]}
             assert all(s["idle_s"] >= STUCK_AFTER_S and "卡住" in s["message"] for s in found["stuck"])
             # abandoned: the next scheduled run (every 3 s) starts instead of being skipped
             wait_for(lambda: _runs(db_url) >= 2, 30, "the next run to start", every=0.2)
+            # no WATCHDOG=1 while the abandoned runs still hang (their calls run for a minute)
+            assert systemd.pings(reported + 0.5) == 0, "the watchdog was fed while a run was stuck"
             sent = time.monotonic()
             rc = stop(proc, timeout=30)
             took = time.monotonic() - sent
         finally:
             proc.kill()
+            systemd.close()
+    assert any(line == "READY=1" for _at, line in systemd.got)
+    assert systemd.pings(0) > systemd.pings(reported), "no WATCHDOG=1 before the run got stuck"
     events = log_events(log)
     names = [e.get("event") for e in events]
     assert rc == 0, events[-5:]
