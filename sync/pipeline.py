@@ -169,6 +169,7 @@ class Pipeline:
         stop = stop or self._progress.stop
         run_id = self.ledger.start_run(self.name)
         counts = RunCounts()
+        self._progress.run_id, self._progress.counts = run_id, counts
         structlog.contextvars.bind_contextvars(pipeline=self.name, run_id=run_id)
         self._debug = log.bind().is_enabled_for(logging.DEBUG)
         started = time.monotonic()
@@ -232,7 +233,8 @@ class Pipeline:
         self._remotes = {}
         for pool in self._pools.values():
             pool.shutdown(wait=True)
-        self.ledger.finish_run(run_id, counts, status, mask_text(error) if error else None)
+        if not self._progress.abandoned:  # an abandoned run was closed by the service as stuck
+            self.ledger.finish_run(run_id, counts, status, mask_text(error) if error else None)
         if status in (RunStatus.OK, RunStatus.FAILED):
             metrics.LAST_SUCCESS.labels(self.name).set(time.time())
         log.info(

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sync.outcomes import RunCounts
+
 
 @dataclass(slots=True, eq=False)
 class Progress:
@@ -22,6 +24,10 @@ class Progress:
     stop: threading.Event = field(default_factory=threading.Event)
     last: float = field(init=False)
     abandoned: bool = False
+    # the run's row and counts so far (set by the pipeline once the run has started): what the service
+    # closes the run with when it gives it up
+    run_id: str | None = None
+    counts: RunCounts | None = None
 
     def __post_init__(self) -> None:
         self.last = self.clock()

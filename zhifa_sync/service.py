@@ -33,6 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from connectors.contract.clock import BEIJING, aware_now, beijing_now
 from connectors.contract.health import HealthState
+from connectors.contract.states import RunStatus
 from sync import metrics
 from sync.config import PipelineConfig
 from sync.health import health_row
@@ -145,6 +146,13 @@ class Service:
         idle = round(watched.progress.idle_s(), 1)
         watched.progress.abandon()
         self.app.abandon(watched.pipeline)
+        progress = watched.progress
+        if progress.run_id is not None and progress.counts is not None:
+            note = f"运行卡住: {idle} 秒无进展 (未读到新页, 未完成推送), 已放弃"
+            try:  # closed now, not as "crashed" by the next run
+                self.app.ledger.finish_run(progress.run_id, progress.counts, RunStatus.ERROR, note)
+            except Exception:  # the ledger unreachable: the next run closes it as crashed
+                log.exception("stuck_run_not_closed", pipeline=watched.pipeline)
         with self._guard:
             if id(watched.progress) in self._runs:  # still hanging
                 self._stuck[id(watched.progress)] = Stuck(watched.pipeline, idle, time.monotonic())

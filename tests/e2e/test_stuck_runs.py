@@ -90,11 +90,22 @@ class Systemd:
         self.sock.close()
 
 
+def _closed_as_stuck(db_url: str) -> list[str]:
+    """The statuses of the runs closed with the stuck note (none may be left as "crashed")."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(runs.c.status, runs.c.error).where(runs.c.pipeline == PIPELINE))
+            return [r.status for r in rows if r.error and "卡住" in r.error]
+    finally:
+        engine.dispose()
+
+
 def test_a_stalled_source_is_reported_stuck_abandoned_and_sigterm_still_stops(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """/healthz says stuck within seconds, the watchdog pings stop, the next run starts, SIGTERM exits 0
-    within the grace."""
+    """Healthy (idle between runs): WATCHDOG=1. The source stalls: /healthz says stuck within seconds,
+    the pings stop, the run is closed as stuck, the next run starts, SIGTERM exits 0 within the grace."""
     db_url = f"sqlite:///{tmp_path / 'ledger.db'}"
     port = free_port()
     systemd = Systemd(tmp_path / "notify.sock")
@@ -102,11 +113,12 @@ def test_a_stalled_source_is_reported_stuck_abandoned_and_sigterm_still_stops(
     monkeypatch.setenv("WATCHDOG_USEC", "400000")  # a ping every 0.2 s while healthy
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     with simulators(inspections=20, penalties=5, seed=41) as sims, hostile(sims.district_url) as peer:
-        peer.set("/", Mode.STALL)  # reads the request, never answers
         urls = {"district": peer.url, "municipal": sims.municipal_url}
         log = tmp_path / "run.log"
         proc = zhifa(_config(tmp_path, urls, db_url, port), "run", log=log)
         try:
+            wait_for(lambda: systemd.pings(0) >= 3, 30, "the watchdog pings of a healthy service", every=0.1)
+            peer.set("/", Mode.STALL)  # from now on: reads the request, never answers
             found: dict[str, Any] = {}
 
             def stuck() -> bool:
@@ -120,7 +132,8 @@ def test_a_stalled_source_is_reported_stuck_abandoned_and_sigterm_still_stops(
             assert PIPELINE in {s["pipeline"] for s in found["stuck"]}
             assert all(s["idle_s"] >= STUCK_AFTER_S and "卡住" in s["message"] for s in found["stuck"])
             # abandoned: the next scheduled run (every 3 s) starts instead of being skipped
-            wait_for(lambda: _runs(db_url) >= 2, 30, "the next run to start", every=0.2)
+            before = _runs(db_url)
+            wait_for(lambda: _runs(db_url) > before, 30, "the next run to start", every=0.2)
             # no WATCHDOG=1 while the abandoned runs still hang (their calls run for a minute)
             assert systemd.pings(reported + 0.5) == 0, "the watchdog was fed while a run was stuck"
             sent = time.monotonic()
@@ -130,7 +143,8 @@ def test_a_stalled_source_is_reported_stuck_abandoned_and_sigterm_still_stops(
             proc.kill()
             systemd.close()
     assert any(line == "READY=1" for _at, line in systemd.got)
-    assert systemd.pings(0) > systemd.pings(reported), "no WATCHDOG=1 before the run got stuck"
+    closed = _closed_as_stuck(db_url)
+    assert closed and all(status == "error" for status in closed), closed
     events = log_events(log)
     names = [e.get("event") for e in events]
     assert rc == 0, events[-5:]
