@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -102,25 +103,31 @@ class Service:
         stop grace is over."""
         if self.stop.is_set():
             return
-        watched = self._launch(name)
+        watched = self._launch(
+            name, lambda p: self.app.run_pipeline(name, p.stop, progress=p), failed="pipeline_job_failed"
+        )
+        self._watch(watched, stuck=True)
+
+    def _watch(self, watched: Watched, *, stuck: bool) -> None:
+        """Wait for a run to end, be given up as stuck (if ``stuck``), or outlast the stop grace."""
         while watched.thread.is_alive():
             watched.thread.join(WATCH_S)
             if self.stop.is_set():
                 watched.progress.stop.set()
                 if self._stop_at is not None and time.monotonic() >= self._stop_at:
                     return
-            elif watched.progress.idle_s() >= self.app.settings.stuck_after_s:
+            elif stuck and watched.progress.idle_s() >= self.app.settings.stuck_after_s:
                 self._abandon(watched)
                 return
 
-    def _launch(self, name: str) -> Watched:
+    def _launch(self, name: str, body: Callable[[Progress], object], *, failed: str) -> Watched:
         progress = Progress()
 
         def run() -> None:
             try:
-                self.app.run_pipeline(name, progress.stop, progress=progress)
-            except Exception:  # logged by the pipeline; the scheduler must keep going
-                log.exception("pipeline_job_failed", pipeline=name)
+                body(progress)
+            except Exception:  # logged where it happened; the scheduler must keep going
+                log.exception(failed, pipeline=name)
             finally:
                 self._ended(id(progress))
 
@@ -195,10 +202,14 @@ class Service:
             return
         cfg = self.app.settings.reconcile_of(name)
         since = beijing_now() - timedelta(days=cfg.window_days) if cfg.window_days else None
-        try:
-            self.app.reconcile(name, since, repair=cfg.repair, actor="schedule")
-        except Exception:  # stored as an error run by the reconciler; the scheduler must keep going
-            log.exception("reconcile_job_failed", pipeline=name)
+        # In a watched thread too, so that a reconciliation in a hanging call cannot hold up a stop
+        # (it has no heartbeat: never given up as stuck). Its errors are stored as an error run.
+        watched = self._launch(
+            name,
+            lambda _p: self.app.reconcile(name, since, repair=cfg.repair, actor="schedule"),
+            failed="reconcile_job_failed",
+        )
+        self._watch(watched, stuck=False)
 
     def status(self) -> dict[str, Any]:
         """What the console's overview shows about the running service."""
