@@ -86,3 +86,65 @@ def test_an_abandoned_run_stops_at_its_next_step() -> None:
     progress = Progress(clock=lambda: 0.0)
     progress.abandon()
     assert progress.stop.is_set() and progress.abandoned
+
+
+def test_the_next_run_shares_the_lease_of_an_abandoned_run_which_keeps_it_until_then(tmp_path: Any) -> None:
+    """After ``abandon`` the next run of the pipeline gets its lock and the lease (shared), and the
+    hanging run gives the lease up only once that run has ended: no other instance slips in between."""
+    from connectors.contract.config import Secrets
+    from sync.config import Settings
+    from sync.ledger import Ledger
+    from zhifa_sync.app import App
+
+    settings = Settings.model_validate(
+        {
+            "systems": {
+                "district": {
+                    "type": "district",
+                    "base_url": "http://127.0.0.1:1",
+                    "username": "sync",
+                    "password": {"env": "ZHIFA_TEST_UNUSED"},
+                },
+            },
+            "pipelines": [
+                {
+                    "name": "district-penalties",
+                    "source": "district",
+                    "kind": "penalty",
+                    "targets": ["district"],
+                }
+            ],
+        }
+    )
+    ledger = Ledger.connect(f"sqlite:///{tmp_path / 'ledger.db'}")
+    app = App(settings, Secrets({}), ledger)
+    name = "district-penalties"
+    other = App(settings, Secrets({}), ledger)  # another instance on the same ledger
+    try:
+        holding, release, released = threading.Event(), threading.Event(), threading.Event()
+
+        def hanging() -> None:
+            with app._locks[name], app._lease(name) as held:
+                assert held
+                holding.set()
+                release.wait(10)
+            released.set()
+
+        thread = threading.Thread(target=hanging, daemon=True)
+        thread.start()
+        assert holding.wait(5)
+        app.abandon(name)
+        with app._locks[name], app._lease(name) as next_held:
+            assert next_held  # shared with the abandoned run
+            release.set()  # the hanging call ends while the next run still works
+            assert not released.wait(0.3)
+            with other._lease(name) as elsewhere:
+                assert not elsewhere  # still ours
+        thread.join(5)
+        assert released.is_set()
+        with other._lease(name) as elsewhere:
+            assert elsewhere  # given up once nobody here uses it
+    finally:
+        app.leases.close()
+        other.leases.close()
+        ledger.close()
