@@ -32,7 +32,8 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.contract.clock import BEIJING
-from console import actions, mappings, reconcile, report, steer, views
+from connectors.contract.mapping import Mappings
+from console import accounts, actions, mappings, reconcile, report, steer, trace, views
 from console.auth import login_page, login_submit, logout
 from console.limits import LoginGate, LoginLimiter
 from console.peers import PeerAddress, networks
@@ -41,6 +42,7 @@ from console.web import ConsoleState, StatusFn, error_page, state
 from sync.config import ConsoleConfig, Settings
 from sync.lag import pipeline_lag
 from sync.ledger import Ledger
+from sync.mapping.check import LiveCheck
 from sync.metrics import LAG_SECONDS, OPEN_FAILURES, REGISTRY
 
 SESSION_COOKIE = "zhifa_console"
@@ -261,8 +263,15 @@ ROUTES = [
     Route("/mappings/check", mappings.check_upload, methods=["POST"]),
     Route("/mappings/apply", mappings.apply_upload, methods=["POST"]),
     Route("/mappings/versions/{version_id:int}/rollback", mappings.rollback_version, methods=["POST"]),
+    Route("/users", accounts.users_page, methods=["GET"]),
+    Route("/users", accounts.create, methods=["POST"]),
+    Route("/users/{user_id:int}/disable", accounts.disable, methods=["POST"]),
+    Route("/users/{user_id:int}/enable", accounts.enable, methods=["POST"]),
+    Route("/users/{user_id:int}/password", accounts.reset_password, methods=["POST"]),
+    Route("/users/{user_id:int}/role", accounts.change_role, methods=["POST"]),
     Route("/reconcile", reconcile.reconcile_page),
     Route("/report", report.report_page),
+    Route("/trace", trace.trace_page),
     Route("/report.xlsx", report.report_download),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),
 ]
@@ -277,11 +286,13 @@ def create_app(
     clock: Callable[[], float] = time.time,
     retry_now: Callable[[list[str]], None] | None = None,
     health: Callable[[], dict[str, Any]] | None = None,
+    check_live: Callable[[Mappings], LiveCheck] | None = None,
 ) -> Starlette:
     """The console app over ``ledger``.
 
     ``status`` (from the running service) tells the pipelines' schedules and the systems' health;
-    without it the console shows what ``settings`` and the ledger say. ``clock`` is for tests
+    without it the console shows what ``settings`` and the ledger say. ``check_live`` (from the service)
+    checks an uploaded mapping table against the systems' live catalogues. ``clock`` is for tests
     (session expiry, login rate limit).
     """
     console_cfg = settings.console if settings else ConsoleConfig()
@@ -298,6 +309,7 @@ def create_app(
         session_seconds=session_seconds,
         retry_now=retry_now,
         health=health,
+        check_live=check_live,
     )
     middleware = [
         Middleware(PeerAddress, proxies=proxies),

@@ -82,6 +82,14 @@ def page(fn: View) -> Endpoint:
     return endpoint
 
 
+# What a user whose role is too low is told, by the role an action needs.
+_NOT_ALLOWED = {
+    "viewer": "您的账号不能执行此操作。",
+    "operator": "您的账号为只读角色, 不能执行此操作。",
+    "admin": "只有管理员可以执行此操作。",
+}
+
+
 def action(role: str = "operator") -> Callable[[View], Endpoint]:
     """A form POST: needs a live session, the session's CSRF token and at least ``role``; else 403."""
 
@@ -96,7 +104,7 @@ def action(role: str = "operator") -> Callable[[View], Endpoint]:
                     request, 403, "请求无效", "表单校验失败 (缺少或错误的安全令牌)。请返回上一页刷新后重试。"
                 )
             if not user.can(role):
-                return error_page(request, 403, "权限不足", "您的账号为只读角色, 不能执行此操作。")
+                return error_page(request, 403, "权限不足", _NOT_ALLOWED[role])
             request.state.form = form
             return fn(request)
 

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
@@ -26,7 +27,9 @@ from console.auth import action, csrf_ok, page, session_user
 from console.web import error_page, flash, redirect, render, state
 from sync.mapping import files as mapping_files
 from sync.mapping import upload
-from sync.mapping.check import systems_in_use
+from sync.mapping.check import LiveCheck, systems_in_use
+
+log = structlog.get_logger("console.mappings")
 
 STAGED_TTL_S = 15 * 60
 STAGED_MAX = 20  # uploads waiting for "apply", across all administrators
@@ -138,12 +141,33 @@ def check_upload(request: Request, form: FormData) -> Response:
     except upload.UploadRefused as exc:
         flash(request, str(exc), "error")
         return redirect("/mappings")
-    token = STAGING.put(request.state.user.username, staged) if staged.ok else None
+    live = _live(request, staged)
+    clean = staged.ok and (live is None or live.report.ok)
+    token = STAGING.put(request.state.user.username, staged) if clean else None
     return render(
         request,
         "mapping_check.html",
-        {"staged": staged, "uploaded": filename, "token": token, "label": TABLES[staged.table].label},
+        {
+            "staged": staged,
+            "live": live,
+            "uploaded": filename,
+            "token": token,
+            "label": TABLES[staged.table].label,
+        },
     )
+
+
+def _live(request: Request, staged: upload.Staged) -> LiveCheck | None:
+    """The set with the upload checked against the live catalogues, or None when the console cannot
+    (run alone, without the service) or the set did not load."""
+    check = state(request).check_live
+    if check is None or staged.maps is None:
+        return None
+    try:
+        return check(staged.maps)
+    except Exception as exc:  # a broken connection must not break the page: the offline check stands
+        log.warning("mapping_live_check_failed", error=type(exc).__name__)
+        return None
 
 
 @action(role="admin")

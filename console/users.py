@@ -18,11 +18,14 @@ from typing import Any, TextIO
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from connectors.contract.states import AuditAction
 from console.passwords import password_problem
 from sync.ledger import Ledger
+from sync.ledger.users import LastActiveAdmin
 
 ROLES = ("viewer", "operator", "admin")
 ROLE_LABELS = {"viewer": "只读", "operator": "操作员", "admin": "管理员"}
+CLI_ACTOR = "zhifa-sync users"  # the audit's actor for changes made with the command
 
 _hasher = PasswordHasher()
 # Checked against when the user does not exist, so a wrong name takes as long as a wrong password.
@@ -61,11 +64,15 @@ def _check(username: str, password: str | None, role: str | None) -> None:
         raise UserError(problem)
 
 
-def add_user(ledger: Ledger, username: str, password: str, role: str = "viewer") -> User:
-    """Create an account; raises ``UserError`` when the name is taken or the input is bad."""
+def add_user(
+    ledger: Ledger, username: str, password: str, role: str = "viewer", *, actor: str = CLI_ACTOR
+) -> User:
+    """Create an account (audited as done by ``actor``); raises ``UserError`` when the name is taken or
+    the input is bad."""
     username = fold(username)
     _check(username, password, role)
-    user_id = ledger.insert_user(username, _hasher.hash(password), role)
+    detail = f"{username} (角色: {ROLE_LABELS[role]})"
+    user_id = ledger.insert_user(username, _hasher.hash(password), role, actor=actor, detail=detail)
     if user_id is None:
         raise UserError(f"用户 {username} 已存在")
     return User(user_id, username, role)
@@ -100,8 +107,42 @@ def list_users(ledger: Ledger) -> list[User]:
     return [_user(r) for r in ledger.user_rows()]
 
 
-def _update(ledger: Ledger, username: str, **values: object) -> None:
-    if not ledger.update_user(fold(username), **values):
+LAST_ADMIN = (
+    "{name} 是最后一个启用的管理员: 不能停用或降级, 否则没有人能管理账号。请先让另一个账号成为管理员。"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Who changes an account, and whether the change may leave no enabled administrator."""
+
+    actor: str = CLI_ACTOR
+    keep_an_admin: bool = False  # the console's rule; the command line is the way back in
+
+
+def _update(
+    ledger: Ledger,
+    username: str,
+    values: dict[str, object],
+    action: AuditAction,
+    detail: str,
+    change: Change,
+    end: bool = False,
+) -> None:
+    name = fold(username)
+    try:
+        found = ledger.change_user(
+            name,
+            values,
+            actor=change.actor,
+            action=action,
+            detail=f"{name}{detail}",
+            end_sessions=end,
+            keep_an_admin=change.keep_an_admin,
+        )
+    except LastActiveAdmin:
+        raise UserError(LAST_ADMIN.format(name=name)) from None
+    if not found:
         raise UserError(f"用户 {username} 不存在")
 
 
@@ -110,20 +151,22 @@ def end_sessions(ledger: Ledger, username: str) -> None:
     ledger.end_user_sessions(fold(username))
 
 
-def set_password(ledger: Ledger, username: str, password: str) -> None:
+def set_password(ledger: Ledger, username: str, password: str, change: Change = Change()) -> None:
+    """A new password; every session of that user ends (a cookie captured before is worthless)."""
     _check(fold(username), password, None)
-    _update(ledger, username, password_hash=_hasher.hash(password))
-    end_sessions(ledger, username)  # a cookie captured before the change is worthless
+    values: dict[str, object] = {"password_hash": _hasher.hash(password)}
+    _update(ledger, username, values, AuditAction.USER_PASSWORD, "", change, end=True)
 
 
-def set_role(ledger: Ledger, username: str, role: str) -> None:
+def set_role(ledger: Ledger, username: str, role: str, change: Change = Change()) -> None:
     _check(fold(username), None, role)
-    _update(ledger, username, role=role)
+    _update(ledger, username, {"role": role}, AuditAction.USER_ROLE, f" → {ROLE_LABELS[role]}", change)
 
 
-def set_disabled(ledger: Ledger, username: str, disabled: bool) -> None:
-    _update(ledger, username, disabled=disabled)
-    end_sessions(ledger, username)
+def set_disabled(ledger: Ledger, username: str, disabled: bool, change: Change = Change()) -> None:
+    """Disable (every session ends at once) or enable an account."""
+    action = AuditAction.USER_DISABLE if disabled else AuditAction.USER_ENABLE
+    _update(ledger, username, {"disabled": disabled}, action, "", change, end=True)
 
 
 NO_TERMINAL = (

@@ -16,8 +16,10 @@ from sync.config import Settings
 from sync.ledger import Ledger
 
 if TYPE_CHECKING:
+    from connectors.contract.mapping import Mappings
     from console.limits import LoginGate, LoginLimiter
     from console.users import User
+    from sync.mapping.check import LiveCheck
 
 StatusFn = Callable[[], dict[str, Any]]
 
@@ -39,6 +41,9 @@ class ConsoleState:
     retry_now: Callable[[list[str]], None] | None = None
     # What the running service adds to /healthz (stuck runs, open circuits); None: the console alone.
     health: Callable[[], dict[str, Any]] | None = None
+    # The mapping set checked against the live catalogues of the configured systems (the service
+    # provides it, as only it builds systems); None: the upload check is offline only.
+    check_live: Callable[[Mappings], LiveCheck] | None = None
 
 
 def state(request: Request) -> ConsoleState:

@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
-from simulators import credit, district, municipal
+import yaml
+
+from simulators import credit, daemon_config, district, municipal
 from simulators.harness import HTTP_SYSTEMS, Plan, start_in_process
+from simulators.universe import REGION_CODE
 
 
 def _faults_for(name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +63,51 @@ def plan(args: argparse.Namespace) -> Plan:
     )
 
 
+def credentials(urls: dict[str, str], exchange_url: str | None) -> list[str]:
+    """Every credential a configuration for the running simulators needs, one line per system."""
+    lines = {
+        "district": f"district  username {district.DISTRICT_USER!r} password {district.DISTRICT_PASSWORD!r}",
+        "municipal": f"municipal app_key {municipal.MUNICIPAL_APP_KEY!r} app_secret "
+        f"{municipal.MUNICIPAL_APP_SECRET!r} region_code {REGION_CODE!r}",
+        "credit": f"credit    app_key {credit.APP_ID!r} app_secret {credit.APP_SECRET!r}",
+        "hlwjg": f"hlwjg     url {exchange_url!r}",
+    }
+    return [line for name, line in lines.items() if name in urls]
+
+
+def trial_config(urls: dict[str, str]) -> dict[str, Any]:
+    """A zhifa-sync configuration for these simulators: every flow whose source runs, secrets by env."""
+    flows = [n for n, f in daemon_config.FLOWS.items() if f.source in urls]
+    return daemon_config.build(
+        urls,
+        db_url="sqlite:///zhifa-sync.db",  # next to the configuration file
+        mappings_dir=daemon_config.REPO_MAPPINGS,
+        flows=flows,
+        extra={"holidays_file": str(daemon_config.REPO_MAPPINGS / "holidays.csv")},
+    )
+
+
+def trial_instructions(urls: dict[str, str], exchange_url: str | None) -> str:
+    """What to set and write to try ``zhifa-sync run`` against these simulators."""
+    env = {k: v for k, v in daemon_config.secrets_env(exchange_url).items() if _system_of(k) in urls}
+    config = yaml.safe_dump(trial_config(urls), allow_unicode=True, sort_keys=False)
+    return "\n".join(
+        [
+            "\n# credentials (the simulators' own; a trial configuration needs every one):",
+            *credentials(urls, exchange_url),
+            "\n# environment for zhifa-sync (the configuration reads the secrets from these):",
+            *(f"export {k}={shlex.quote(v)}" for k, v in env.items()),
+            "\n# trial configuration (save as zhifa-sync.yaml, or use --write-config PATH), then:",
+            "#   .venv/bin/zhifa-sync -c zhifa-sync.yaml check && .venv/bin/zhifa-sync -c zhifa-sync.yaml run",
+            config,
+        ]
+    )
+
+
+def _system_of(variable: str) -> str:
+    return next(name for name, var in daemon_config.SECRET_ENV.items() if var == variable)
+
+
 def serve(args: argparse.Namespace) -> int:
     ports = {"district": args.district_port, "municipal": args.municipal_port, "credit": args.credit_port,
              "hlwjg": args.hlwjg_port}  # fmt: skip
@@ -72,8 +122,10 @@ def serve(args: argparse.Namespace) -> int:
           f"{len(data.city_inspections)}+{len(data.city_penalties)} city records ({len(data.twins)} hand-typed twins)")  # fmt: skip
     for name, url in sims.urls.items():
         print(f"{name:10s} {url}")
-    print(f"district  user {district.DISTRICT_USER!r} password {district.DISTRICT_PASSWORD!r}")
-    print(f"municipal appKey {municipal.MUNICIPAL_APP_KEY!r} appSecret {municipal.MUNICIPAL_APP_SECRET!r}")
+    print(trial_instructions(sims.urls, args.hlwjg_url))
+    if args.write_config:
+        daemon_config.write(trial_config(sims.urls), Path(args.write_config))
+        print(f"# written: {args.write_config}")
     sys.stdout.flush()
 
     stop = threading.Event()
@@ -110,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--year", type=int, default=2025)
     p.add_argument("--hand-typed-share", type=float, default=0.05)
     p.add_argument("--bad-records", type=int, default=0)
+    p.add_argument(
+        "--write-config", metavar="PATH", help="also write the printed trial configuration to PATH"
+    )
     p.add_argument("--faults", default=None, help="JSON fault knobs, e.g. '{\"error_rate\": 0.05}'")
     args = parser.parse_args(argv)
     return serve(args)

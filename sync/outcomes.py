@@ -40,7 +40,7 @@ class Outcome:
     payload_hash: str | None = None
     linked: bool = False
     target_version: str | None = None
-    # failures only:
+    # failures (payload also for deliveries, what ``trace`` shows):
     stage: str = ""
     error_kind: str = ""
     error_code: str | None = None
@@ -87,7 +87,8 @@ def unchanged(s: Subject, target_id: str | None, digest: str) -> Outcome:
     return Outcome(s.system, s.kind, s.source_id, s.target, Action.UNCHANGED, target_id, digest)
 
 
-def delivered(s: Subject, digest: str, done: Delivered) -> Outcome:
+def delivered(s: Subject, digest: str, done: Delivered, payload: Any = None) -> Outcome:
+    """What the target did with the record; the payload sent (masked) is kept for ``trace``."""
     return Outcome(
         s.system,
         s.kind,
@@ -98,6 +99,7 @@ def delivered(s: Subject, digest: str, done: Delivered) -> Outcome:
         digest,
         done.linked,
         done.target_version,
+        payload=masked_json(payload) if payload is not None else None,
     )
 
 

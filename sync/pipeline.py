@@ -548,7 +548,7 @@ class Pipeline:
         return [
             self._failure(job, Stage.PUSH, res, None)
             if isinstance(res, Exception)
-            else outcomes.delivered(job.subject(self.source.name, self.kind), job.digest, res)
+            else outcomes.delivered(job.subject(self.source.name, self.kind), job.digest, res, job.payload)
             for job, res in zip(chunk, results, strict=True)
         ]
 

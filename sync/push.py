@@ -100,7 +100,7 @@ class Pusher:
                 action=done.action,
                 target_id=done.target_id,
             )
-        return outcomes.delivered(job.subject(self.system, self.kind), job.digest, done)
+        return outcomes.delivered(job.subject(self.system, self.kind), job.digest, done, job.payload)
 
     def failure(self, job: Job, exc: Exception) -> Outcome:
         return outcomes.failed(

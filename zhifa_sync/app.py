@@ -14,6 +14,7 @@ import structlog
 from connectors import systems
 from connectors.contract.config import Secrets
 from connectors.contract.health import HealthState
+from connectors.contract.mapping import Mappings
 from connectors.contract.roles import System
 from connectors.contract.states import RunStatus
 from sync import health, metrics, push_process
@@ -22,6 +23,7 @@ from sync.health import SystemHealth
 from sync.lag import read_until_key
 from sync.lease import Leases
 from sync.ledger import Ledger
+from sync.mapping.check import LiveCheck, check_live_where_reachable
 from sync.mapping.store import MappingStore
 from sync.outcomes import RunCounts
 from sync.pipeline import Pipeline
@@ -52,10 +54,19 @@ class App:
         self.leases = Leases(ledger.engine)  # one instance at a time per pipeline, across processes
 
     @classmethod
-    def from_config(cls, path: Path | str) -> App:
-        settings, secrets = load_settings(path)
+    def from_config(cls, path: Path | str, *, secrets_dir: Path | None = None) -> App:
+        settings, secrets = load_settings(path, secrets_dir=secrets_dir)
         ledger = Ledger.connect(settings.database.url, upgrade=settings.database.auto_upgrade)
         return cls(settings, secrets, ledger)
+
+    def systems_of(self, pipelines: Iterable[str] | None = None) -> set[str]:
+        """The systems these pipelines (the enabled ones when None) read from or write to."""
+        chosen = set(pipelines) if pipelines else {p.name for p in self.settings.pipelines if p.enabled}
+        found: set[str] = set()
+        for p in self.settings.pipelines:
+            if p.name in chosen:
+                found.update([p.source, *p.targets])
+        return found
 
     def system(self, name: str) -> System:
         """The configured system ``name``, built on first use — once: the scheduler starts pipelines in
@@ -65,6 +76,15 @@ class App:
             if name not in self._systems:
                 self._systems[name] = systems.create(name, self.settings.systems[name], self.secrets)
             return self._systems[name]
+
+    def check_mappings_live(self, maps: Mappings) -> LiveCheck:
+        """``maps`` against the live catalogues of the configured systems, skipping (and naming) those
+        that cannot be reached; each system built afresh and closed (the pipelines' are left alone)."""
+
+        def connect(name: str) -> System:
+            return systems.create(name, self.settings.systems[name], self.secrets)
+
+        return check_live_where_reachable(self.settings.systems, connect, maps)
 
     def built_system(self, name: str) -> System | None:
         """System ``name`` if something has used it already (looking does not connect)."""

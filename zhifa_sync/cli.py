@@ -18,7 +18,7 @@ from connectors.contract.validators import mask_text
 from sync import logs
 from sync.cli_format import table
 from zhifa_sync import cli_errors
-from zhifa_sync.context import app_from_args, config_path
+from zhifa_sync.context import app_from_args, config_path, secrets_dir, settings_from_args
 
 
 def print_counts(results: dict[str, Any]) -> None:
@@ -56,6 +56,7 @@ def print_counts(results: dict[str, Any]) -> None:
 def cmd_sync(args: argparse.Namespace) -> int:
     app = app_from_args(args)
     try:
+        app.secrets.require(app.systems_of(args.pipelines or None))  # every missing secret at once
         app.mappings.current()  # a broken set is reported once, before any pipeline runs
         results = app.run_once(args.pipelines or None)
     except KeyError as exc:
@@ -78,6 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     app = app_from_args(args)
     try:
+        app.secrets.require(app.systems_of())  # a missing secret is a configuration error (exit 2)
         app.mappings.current()  # a broken set at start is fatal: there is no last good set to keep
         Service(app, console=not args.no_console).serve_forever()
     finally:
@@ -204,10 +206,9 @@ def cmd_failures(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from sync.config import load_settings
     from sync.ledger import schema as db
 
-    settings, _ = load_settings(config_path(args.config))
+    settings, _ = settings_from_args(args)
     engine = db.make_engine(settings.database.url)
     before, head = db.schema_state(engine)
     db.upgrade(engine)
@@ -219,7 +220,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from zhifa_sync.status import check
 
-    return check(config_path(args.config))
+    return check(config_path(args.config), secrets_dir=secrets_dir(args), for_unit=args.for_unit)
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -234,7 +235,8 @@ def cmd_console(args: argparse.Namespace) -> int:
     warning = exposure_warning(host, cfg)
     if warning:
         print(f"警告: {warning}", file=sys.stderr)
-    uvicorn.run(create_app(app.ledger, app.settings), host=host, port=args.port or cfg.port, **SERVER_OPTIONS)
+    console = create_app(app.ledger, app.settings, check_live=app.check_mappings_live)
+    uvicorn.run(console, host=host, port=args.port or cfg.port, **SERVER_OPTIONS)
     return 0
 
 
@@ -306,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="配置文件 (默认 $ZHIFA_SYNC_CONFIG, ./zhifa-sync.yaml, /etc/zhifa-sync/zhifa-sync.yaml)",
     )
     p.add_argument("--log-format", choices=["auto", "json", "console"], default=None)
+    p.add_argument(
+        "--secrets-dir",
+        metavar="DIR",
+        help="从 DIR/NAME 读取配置中 /run/credentials/…/NAME 的密钥 (如 /etc/zhifa-sync/credentials,"
+        " 即服务单元 LoadCredential= 读取的文件), 以便在服务之外运行 check",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="作为服务运行: 按计划执行所有启用的管道, 并提供运维控制台")
@@ -318,9 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sync)
 
     sub.add_parser("status", help="各管道、失败与映射表的状态").set_defaults(func=cmd_status)
-    sub.add_parser("check", help="检查配置、数据库、映射表和各系统连通性 (退出码 0/1)").set_defaults(
-        func=cmd_check
+    ck = sub.add_parser("check", help="检查配置、数据库、映射表和各系统连通性 (退出码 0/1)")
+    ck.add_argument(
+        "--for-unit",
+        action="store_true",
+        help="服务启动前的检查: 系统暂时无法连接只警告 (退出码 0), 配置错误退出码 2",
     )
+    ck.set_defaults(func=cmd_check)
 
     _failures_parser(sub)
 

@@ -21,7 +21,20 @@ def config_path(arg: str | None) -> Path:
     return DEFAULT_PATHS[0]
 
 
+def secrets_dir(args: argparse.Namespace) -> Path | None:
+    """``--secrets-dir DIR``: read ``/run/credentials/…/NAME`` secrets from ``DIR/NAME`` instead."""
+    value = getattr(args, "secrets_dir", None)
+    return Path(value) if value else None
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    """``(settings, secrets)`` from the file and ``--secrets-dir`` the command was given."""
+    from sync.config import load_settings
+
+    return load_settings(config_path(args.config), secrets_dir=secrets_dir(args))
+
+
 def app_from_args(args: argparse.Namespace) -> Any:
     from zhifa_sync.app import App
 
-    return App.from_config(config_path(args.config))
+    return App.from_config(config_path(args.config), secrets_dir=secrets_dir(args))

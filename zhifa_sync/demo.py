@@ -18,6 +18,7 @@ from typing import Any
 from simulators import daemon_config, harness
 
 ROOT = Path(__file__).resolve().parents[1]
+LOG_NAME = "zhifa-sync.log"  # in the state folder: every JSON log line of the demo's runs
 
 
 def start_simulators(state_dir: Path, inspections: int, seed: int) -> harness.InProcess:
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from zhifa_sync.cli import main as cli
 
+    print("== 第一次运行: 每个管道一次 (zhifa-sync sync --once) ==")
     started = time.monotonic()
     rc = (
         cli(["-c", str(config_path), "--log-format", "json", "sync", "--once"])
@@ -109,32 +111,54 @@ def main(argv: list[str] | None = None) -> int:
     )
     if "hlwjg" in config["systems"]:
         time.sleep(2.5)  # let the 前置库 collector write feedback, then read it
+        print("\n== 第二次运行 (数据未变: 各管道应读取 0 条; 前置库的回执在此时读回) ==")
         _quiet(cli, ["-c", str(config_path), "sync", "--once"], state_dir)
     print("\n== zhifa-sync status ==")
     cli(["-c", str(config_path), "status"])
-    print(f"""
-下一步 (what to look at next):
-  失败记录:   .venv/bin/zhifa-sync -c {config_path} failures list
-  某条详情:   .venv/bin/zhifa-sync -c {config_path} failures show <编号>
-  运维控制台: .venv/bin/zhifa-sync -c {config_path} users add admin --role admin
-              .venv/bin/zhifa-sync -c {config_path} console   (http://127.0.0.1:8640/)
-  日志:       {state_dir / "zhifa-sync.log"} (JSON, 身份证号已脱敏)
+    print("\n下一步 (what to look at next; 无需设置任何密钥环境变量):")
+    for what, command in next_steps(config_path):
+        print(f"  {what:8} {command}")
+    print(f"""  日志:       {state_dir / LOG_NAME} (两次运行的全部 JSON 日志行, 身份证号已脱敏)
   账本:       {state_dir / "ledger.db"} (SQLite; 保留在原处)
 模拟系统随本命令退出而停止; 再次运行 make demo 会重新生成。""")
     sims.stop()
     return 0
 
 
+def next_steps(config_path: Path) -> list[tuple[str, str]]:
+    """The follow-up commands the demo prints, as a user pastes them from the checkout's folder.
+
+    None of them contacts a system, so none needs the simulators' secrets (tests run them as printed)."""
+    cli = f".venv/bin/zhifa-sync -c {config_path}"
+    return [
+        ("失败记录:", f"{cli} failures list"),
+        ("某条详情:", f"{cli} failures show <编号>"),
+        ("运行状态:", f"{cli} status"),
+        ("控制台账号:", f"{cli} users add admin --role admin"),
+        ("运维控制台:", f"{cli} console   (http://127.0.0.1:8640/)"),
+    ]
+
+
 def _quiet(cli: Any, argv: list[str], state_dir: Path) -> int:
-    """Run the CLI with its JSON log going to a file, as under systemd, and the tables to the terminal."""
-    log = (state_dir / "zhifa-sync.log").open("a", encoding="utf-8")
-    saved = sys.stderr
-    sys.stderr = log
-    try:
-        rc: int = cli(["--log-format", "json", *argv])
-    finally:
-        sys.stderr = saved
-        log.close()
+    """Run the CLI with its JSON log going to a file, as under systemd, and the tables to the terminal.
+
+    The log goes to the file at the descriptor level too (``dup2`` on fd 2), so the push processes the
+    run starts, which inherit fd 2 rather than ``sys.stderr``, log there as well: nothing but the
+    summary reaches stdout, terminal or not."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with (state_dir / LOG_NAME).open("a", encoding="utf-8") as log:
+        saved_fd = os.dup(2)
+        saved = sys.stderr
+        os.dup2(log.fileno(), 2)
+        sys.stderr = log
+        try:
+            rc: int = cli(["--log-format", "json", *argv])
+        finally:
+            sys.stderr.flush()
+            sys.stderr = saved
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
     return rc
 
 

@@ -36,6 +36,8 @@ from connectors.contract.clock import BEIJING, aware_now, beijing_now
 from connectors.contract.health import HealthState
 from connectors.contract.states import RunStatus
 from sync import metrics
+from sync.alerts.delivery import Dispatcher
+from sync.alerts.engine import Alerter
 from sync.config import PipelineConfig
 from sync.health import health_row
 from sync.progress import Progress
@@ -46,6 +48,12 @@ log = structlog.get_logger("zhifa.service")
 # A job whose time passed while the process was busy or starting runs once, late (coalesce), if it is
 # at most this late; later than that it waits for its next time.
 MISFIRE_GRACE_S = 3600
+
+
+def _alerter(app: App) -> Alerter | None:
+    """The alerter when alert channels are configured (docs/alerts.md)."""
+    channels = app.settings.alerts.channels
+    return Alerter(app.ledger, app.settings, Dispatcher(channels)) if channels else None
 
 
 def trigger_for(p: PipelineConfig, zone: ZoneInfo = BEIJING) -> Any:
@@ -97,6 +105,7 @@ class Service:
         self._runs: dict[int, Watched] = {}  # by id(progress): running, or abandoned and still hanging
         self._stuck: dict[int, Stuck] = {}
         self._stop_at: float | None = None  # monotonic: when a stop gives up on runs still in hand
+        self.alerter = _alerter(app)
 
     def _job(self, name: str) -> None:
         """One run of ``name`` in a thread of its own, watched: returns when it ends, is stuck, or the
@@ -188,12 +197,7 @@ class Service:
             }
             for s in self.stuck()
         ]
-        circuit_open = [
-            name
-            for name in self.app.settings.systems
-            if (system := self.app.built_system(name)) is not None
-            and system.health().state is HealthState.CIRCUIT_OPEN
-        ]
+        circuit_open = [name for name, is_open in self._circuits().items() if is_open]
         return {"stuck": stuck, "circuit_open": circuit_open}
 
     def _reconcile_job(self, name: str) -> None:
@@ -255,6 +259,28 @@ class Service:
             self.app.save_health()  # a long run's calls show in `status` before it ends
         except Exception:  # never let a watcher error stop the scheduler
             log.exception("mappings_watch_failed")
+
+    def _alerts_job(self) -> None:
+        """Read the alert conditions and queue what is to be told (sent on the alerts thread)."""
+        if self.alerter is None or self.stop.is_set():
+            return
+        try:
+            self.alerter.evaluate(self._circuits, self._mapping_problems)
+        except Exception:  # an alert bug must never stop the scheduler
+            log.exception("alerts_job_failed")
+
+    def _circuits(self) -> dict[str, bool]:
+        """Each system this process has called: its circuit breaker open or not."""
+        out = {}
+        for name in self.app.settings.systems:
+            system = self.app.built_system(name)
+            if system is not None:
+                out[name] = system.health().state is HealthState.CIRCUIT_OPEN
+        return out
+
+    def _mapping_problems(self) -> list[str]:
+        error = self.app.mappings.last_error
+        return [str(p) for p in error.problems] if error else []
 
     def _watch_controls(self) -> None:
         """Runs operators asked for (console or CLI, on any instance sharing the ledger), started here
@@ -335,6 +361,10 @@ class Service:
             id="mappings-watch",
             name="mappings-watch",
         )
+        if self.alerter is not None:
+            self.scheduler.add_job(
+                self._alerts_job, IntervalTrigger(minutes=1, timezone=self.zone), id="alerts", name="alerts"
+            )
         # Runs asked for from the console or ``zhifa-sync pipelines run``, by any instance: within seconds.
         self.scheduler.add_job(
             self._watch_controls,
@@ -357,6 +387,7 @@ class Service:
             status=self.status,
             retry_now=self.retry_now,
             health=self.health,
+            check_live=self.app.check_mappings_live,
         )
         warning = exposure_warning(cfg.host, cfg)
         if warning:
@@ -379,6 +410,8 @@ class Service:
         self.stop.set()
         systemd.notify("STOPPING=1", "STATUS=finishing the batch in hand")
         self.scheduler.shutdown(wait=True)  # each job returns once its run ended or the grace is over
+        if self.alerter is not None:
+            self.alerter.dispatcher.stop()
         if self._console_server is not None:
             server, thread = self._console_server
             server.should_exit = True

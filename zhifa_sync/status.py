@@ -138,10 +138,15 @@ def _deliveries(app: App) -> str:
 
 
 class _Checks:
-    """``[通过]``/``[失败]`` lines as ``check`` prints them; ``ok`` until one fails."""
+    """``[通过]``/``[失败]``/``[警告]`` lines as ``check`` prints them; ``ok`` until one fails.
 
-    def __init__(self) -> None:
+    ``for_unit`` (the unit's ``ExecStartPre=``): a system that cannot be reached is a warning, not a
+    failure — the service starts, retries it and shows it as down; configuration errors still fail."""
+
+    def __init__(self, for_unit: bool = False) -> None:
         self.ok = True
+        self.warned = False
+        self.for_unit = for_unit
 
     def report(self, name: str, good: bool, detail: str = "") -> None:
         self.ok &= good
@@ -149,28 +154,39 @@ class _Checks:
 
     def warn(self, name: str, detail: str) -> None:
         """A risk the operator must see, that does not make the check fail."""
+        self.warned = True
         print(f"[警告] {name}: {detail}")
 
+    def unreachable(self, name: str, detail: str) -> None:
+        if not self.for_unit:
+            self.report(name, False, detail)
+            return
+        self.warned = True
+        print(f"[警告] {name}: 暂时无法连接 ({detail}); 服务照常启动, 稍后自动重试")
 
-def check(path: Path) -> int:
-    """Validate config, database, mapping tables and reachability of every system; 0 when all good."""
+
+def check(path: Path, *, secrets_dir: Path | None = None, for_unit: bool = False) -> int:
+    """Validate config, database, mapping tables and reachability of every system; 0 when all good.
+
+    Exit 1 when something fails; with ``for_unit`` a configuration error exits 2 (needs a person; the
+    unit does not restart on 2) and an unreachable system only warns."""
     from sync.config import load_settings
 
-    checks = _Checks()
+    checks = _Checks(for_unit)
     try:
-        settings, secrets = load_settings(path)
+        settings, secrets = load_settings(path, secrets_dir=secrets_dir)
+        secrets.require()
     except ConfigError as exc:
         checks.report(f"配置文件 {path}", False)
         print("\n".join(f"    {e}" for e in exc.errors))
-        return 1
+        return 2 if for_unit else 1
     checks.report(f"配置文件 {path}", True)
     _check_database(checks, settings)
     _check_mappings(checks, settings)
     _check_systems(checks, settings, secrets)
     _check_console(checks, settings)
-    print(
-        f"\n检查于 {clock.for_people(clock.aware_now(), settings.zone)}: {'全部通过' if checks.ok else '有问题, 见上'}"
-    )
+    verdict = "有问题, 见上" if not checks.ok else "通过 (有警告, 见上)" if checks.warned else "全部通过"
+    print(f"\n检查于 {clock.for_people(clock.aware_now(), settings.zone)}: {verdict}")
     return 0 if checks.ok else 1
 
 
@@ -225,4 +241,17 @@ def _check_systems(checks: _Checks, settings: Settings, secrets: Secrets) -> Non
                 system.close()
             checks.report(f"系统 {name} ({cfg.type})", True, detail)
         except Exception as exc:
-            checks.report(f"系统 {name} ({cfg.type})", False, mask_text(str(exc)))
+            what = f"系统 {name} ({cfg.type})"
+            if _unreachable(exc):
+                checks.unreachable(what, mask_text(str(exc)))
+            else:
+                checks.report(what, False, mask_text(str(exc)))
+
+
+def _unreachable(exc: Exception) -> bool:
+    """Down, refusing connections or timing out (transient) — not a rejected credential or a bad config."""
+    import sqlalchemy.exc
+
+    from connectors.contract.errors import RetriableError
+
+    return isinstance(exc, RetriableError | OSError | sqlalchemy.exc.OperationalError)

@@ -9,9 +9,13 @@ shows in a ``repr``, a log line or an error message.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from connectors.contract.errors import ConfigError
 
 
 class _Frozen(BaseModel):
@@ -82,6 +86,16 @@ class HttpSystemConfig(SystemConfig):
     rate_limit_per_s: float = Field(default=0, ge=0)
     retry: RetryConfig = RetryConfig()
 
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"网址无效: {v!r}; 应以 http:// 或 https:// 开头并含主机名, 如 https://zfjd.example.gov.cn"
+            )
+        return v
+
 
 class WindowedSystemConfig(HttpSystemConfig):
     """A REST source read by ``updated_at`` windows (``connectors.paging``)."""
@@ -92,17 +106,56 @@ class WindowedSystemConfig(HttpSystemConfig):
 
 
 class Secrets:
-    """Resolved secrets by ``system.field``; values are ``SecretStr``."""
+    """Secrets by ``system.field``, resolved from their references only when asked for.
 
-    def __init__(self, values: dict[str, SecretStr]) -> None:
-        self._values = values
+    A command that never contacts a system (``status``, ``failures list``, ``users``, ``db upgrade``)
+    never reads that system's secrets, so it works where they are not available (outside the unit,
+    without the environment variables). ``get`` raises ``ConfigError`` naming the secret's path in the
+    configuration file when its reference cannot be resolved; ``problems`` lists every one at once."""
+
+    def __init__(
+        self, values: dict[str, SecretStr] | None = None, refs: dict[str, SecretRef] | None = None
+    ) -> None:
+        self._values = dict(values or {})
+        self._refs = dict(refs or {})
 
     def get(self, system: str, field: str) -> str:
-        return self._values[f"{system}.{field}"].get_secret_value()
+        return self._resolved(f"{system}.{field}").get_secret_value()
+
+    def _resolved(self, key: str) -> SecretStr:
+        if key not in self._values:
+            try:
+                self._values[key] = self._refs[key].resolve()
+            except ValueError as exc:
+                raise ConfigError([f"systems.{key}: {exc}"]) from None
+        return self._values[key]
+
+    def _keys(self, systems: Iterable[str] | None) -> list[str]:
+        keys = sorted({*self._values, *self._refs})
+        if systems is None:
+            return keys
+        wanted = set(systems)
+        return [k for k in keys if k.split(".", 1)[0] in wanted]
+
+    def problems(self, systems: Iterable[str] | None = None) -> list[str]:
+        """Every secret of these systems (all when None) that cannot be resolved, with its path."""
+        found: list[str] = []
+        for key in self._keys(systems):
+            try:
+                self._resolved(key)
+            except ConfigError as exc:
+                found.extend(exc.errors)
+        return found
+
+    def require(self, systems: Iterable[str] | None = None) -> None:
+        """Raise ``ConfigError`` listing every unresolvable secret of these systems."""
+        if found := self.problems(systems):
+            raise ConfigError(found)
 
     def only(self, system: str) -> Secrets:
-        """The secrets of one system (what a push process for it is given)."""
-        return Secrets({k: v for k, v in self._values.items() if k.startswith(f"{system}.")})
+        """The secrets of one system, resolved (what a push process for it is given)."""
+        keys = self._keys([system])
+        return Secrets({k: self._resolved(k) for k in keys})
 
     def __repr__(self) -> str:
-        return f"Secrets({sorted(self._values)})"
+        return f"Secrets({self._keys(None)})"

@@ -101,6 +101,11 @@ class AuditAction(StrEnum):
     MAPPINGS_UPLOAD = "mappings_upload"
     MAPPINGS_ROLLBACK = "mappings_rollback"
     RECONCILE_REPAIR = "reconcile_repair"
+    USER_CREATE = "user_create"
+    USER_DISABLE = "user_disable"
+    USER_ENABLE = "user_enable"
+    USER_PASSWORD = "user_password"
+    USER_ROLE = "user_role"
 
 
 class Finding(StrEnum):
@@ -153,6 +158,17 @@ class ClockSkew(StrEnum):
 
     OLDER_THAN_SEEN = "older_than_seen"  # updated_at before the version already read (and delivered)
     BEHIND_CURSOR = "behind_cursor"  # new or changed, yet stamped before what the pipeline had read
+
+
+class Alert(StrEnum):
+    """What an alert is about (``sync.alerts``); urgent ones are sent even in quiet hours."""
+
+    FAILURES = "failures"  # a digest of the failures new since the last one
+    DUE_SOON = "due_soon"  # 双公示 decisions due within N working days
+    OVERDUE = "overdue"
+    CIRCUIT_OPEN = "circuit_open"
+    MAPPINGS_REFUSED = "mappings_refused"
+    LEDGER_DOWN = "ledger_down"
 
 
 # -- the one table of words shown to people --------------------------------------------------------
@@ -223,6 +239,11 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         AuditAction.MAPPINGS_UPLOAD: "上传并应用映射表",
         AuditAction.MAPPINGS_ROLLBACK: "恢复映射表的上一版本",
         AuditAction.RECONCILE_REPAIR: "对账补推",
+        AuditAction.USER_CREATE: "新建账号",
+        AuditAction.USER_DISABLE: "停用账号",
+        AuditAction.USER_ENABLE: "启用账号",
+        AuditAction.USER_PASSWORD: "重设密码",
+        AuditAction.USER_ROLE: "修改角色",
     },
     Finding: {
         Finding.MISSING: "缺失",
@@ -257,6 +278,14 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         Kind.INSPECTION: "检查",
         Kind.PENALTY: "行政处罚",
         Kind.CREDIT_EVENT: "信用事件",
+    },
+    Alert: {
+        Alert.FAILURES: "新增失败记录",
+        Alert.DUE_SOON: "双公示即将到期",
+        Alert.OVERDUE: "双公示已逾期",
+        Alert.CIRCUIT_OPEN: "目标系统熔断",
+        Alert.MAPPINGS_REFUSED: "映射表被拒绝",
+        Alert.LEDGER_DOWN: "账本数据库无法连接",
     },
 }
 

@@ -9,7 +9,8 @@ All reads and writes of the ledger's tables go through ``Ledger``, whose parts a
 are about: ``cursors``, ``deliveries``, ``pages`` (the page transaction), ``failures``, ``runs``,
 ``reports`` (the queries of status, deadlines and the monthly report), ``users`` (console accounts),
 ``controls`` (pause, run now, re-read: what operators asked of each pipeline), ``reconcile``
-(reconciliation runs and their findings).
+(reconciliation runs and their findings), ``trace`` (versions and pushes of one record), ``alerts``
+(what the alerts last said).
 The schema and its migrations are in ``schema``.
 """
 
@@ -21,6 +22,7 @@ import uuid
 from sqlalchemy import Engine, text
 
 from sync.ledger import schema
+from sync.ledger.alerts import AlertsPart, AlertState
 from sync.ledger.base import now
 from sync.ledger.controls import Control, ControlsPart
 from sync.ledger.deliveries import DeliveriesPart
@@ -30,6 +32,7 @@ from sync.ledger.pages import PagesPart, RecordSnapshot
 from sync.ledger.reconcile import ReconcilePart
 from sync.ledger.reports import ReportsPart
 from sync.ledger.runs import RunsPart
+from sync.ledger.trace import TracePart
 from sync.ledger.users import UsersPart
 
 
@@ -43,6 +46,8 @@ class Ledger(
     ControlsPart,
     MappingVersionsPart,
     ReconcilePart,
+    TracePart,
+    AlertsPart,
 ):
     """All reads and writes of the ledger database go through here."""
 
@@ -66,4 +71,4 @@ class Ledger(
         self.engine.dispose()
 
 
-__all__ = ["Control", "Ledger", "MappingVersion", "RecordSnapshot", "now"]
+__all__ = ["AlertState", "Control", "Ledger", "MappingVersion", "RecordSnapshot", "now"]

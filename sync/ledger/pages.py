@@ -20,6 +20,7 @@ from sync import outcomes
 from sync.ledger.base import now
 from sync.ledger.cursors import CursorsPart
 from sync.ledger.schema import deliveries, failure_attempts, failures, push_intents, records
+from sync.ledger.trace import write_attempts, write_versions
 from sync.ledger.upsert import chunks, upsert
 from sync.outcomes import Outcome, Subject
 
@@ -130,7 +131,9 @@ class PagesPart(CursorsPart):
         ts = now()
         with self.engine.begin() as conn:
             self._write_snapshots(conn, snapshots, ts)
+            write_versions(conn, pipeline, run_id, snapshots, ts)
             self._write_outcomes(conn, pipeline, run_id, outcomes, ts)
+            write_attempts(conn, run_id, outcomes, ts)
             if cursor is not None:
                 self._save_cursor(conn, pipeline, cursor)
 

@@ -165,6 +165,46 @@ push_intents = Table(
     Column("at", DateTime, nullable=False),
 )
 
+# Every version of a source record seen (by its hash): when first and last, and by which run — what
+# ``trace`` shows. One row per distinct version, so a record re-read unchanged adds nothing.
+record_versions = Table(
+    "record_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("system", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("source_id", String(64), nullable=False),
+    Column("record_hash", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("source_updated_at", DateTime),
+    Column("pipeline", String(100)),
+    Column("run_id", String(36)),
+    Column("first_seen", DateTime, nullable=False),
+    Column("last_seen", DateTime, nullable=False),
+    Column("body", Text, nullable=False),  # the canonical JSON of this version (masked when shown)
+    UniqueConstraint("system", "kind", "source_id", "record_hash", name="uq_record_versions_key"),
+)
+
+# Each push of a record to a target (delivered, sent, failed or parked) with the payload sent and what
+# the target answered, masked; capped in size (the oldest rows go, see ``TraceWritePart.prune_attempts``).
+push_attempts = Table(
+    "push_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("system", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("source_id", String(64), nullable=False),
+    Column("target", String(20), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("run_id", String(36)),
+    Column("action", String(16), nullable=False),
+    Column("target_id", String(64)),
+    Column("target_version", String(32)),
+    Column("payload", Text),  # masked, truncated
+    Column("response", Text),  # masked, truncated
+    Index("ix_push_attempts_record", "system", "kind", "source_id"),
+)
+
 runs = Table(
     "runs",
     metadata,
@@ -261,6 +301,20 @@ reconcile_findings = Table(
     Column("finding", String(16), nullable=False),  # missing | stale | extra | diverged
     Column("detail", Text),
     Column("repaired", Boolean, nullable=False, default=False),
+)
+
+# Alerts (``sync.alerts``): each alert's key, whether its condition is open and was told, when it was
+# last sent, and a mark (the failures digest: the highest failure id already digested).
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("is_open", Boolean, nullable=False, default=False),
+    Column("notified", Boolean, nullable=False, default=False),
+    Column("opened_at", DateTime),
+    Column("last_sent_at", DateTime),
+    Column("title", Text),
+    Column("mark", Text),
 )
 
 meta = Table(

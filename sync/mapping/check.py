@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -160,14 +161,27 @@ def _reverse_ambiguity(table: Table, columns: tuple[str, ...], report: CheckRepo
 
 
 # -- live: against the catalogues of the configured systems ----------------------------------------
+@dataclass(frozen=True, slots=True)
+class LiveCheck:
+    """The live catalogue check of a set: the problems found, and the systems whose catalogue could
+    not be read (nothing checked against them)."""
+
+    report: CheckReport
+    unreachable: tuple[str, ...] = ()
+
+
 def check_live(
     names: Iterable[str],
     connect: Callable[[str], System],
     maps: Mappings,
     *,
     today: date | None = None,
+    unreachable: list[str] | None = None,
 ) -> CheckReport:
-    """Every code checked against the live catalogue of each system in ``names`` that publishes one."""
+    """Every code checked against the live catalogue of each system in ``names`` that publishes one.
+
+    A catalogue that cannot be read is an error, or, with ``unreachable`` given, the system's name
+    appended to it (the console's upload check: checked "where reachable")."""
     today = today or beijing_now().date()
     report = CheckReport()
     for name in names:
@@ -178,6 +192,9 @@ def check_live(
             if catalogue is not None:
                 catalogue.check(maps, report, today)
         except Exception as exc:
+            if unreachable is not None:
+                unreachable.append(name)
+                continue
             report.errors.append(
                 Problem(
                     name,
@@ -190,3 +207,12 @@ def check_live(
             if system is not None:
                 system.close()
     return report
+
+
+def check_live_where_reachable(
+    names: Iterable[str], connect: Callable[[str], System], maps: Mappings
+) -> LiveCheck:
+    """``check_live`` that skips (and names) the systems whose catalogue cannot be read."""
+    unreachable: list[str] = []
+    report = check_live(names, connect, maps, unreachable=unreachable)
+    return LiveCheck(report, tuple(unreachable))

@@ -50,6 +50,7 @@ class Staged:
     content: bytes
     report: CheckReport
     changes: list[RowChange] = field(default_factory=list)
+    maps: Mappings | None = None  # the whole set with the upload in it, when it loaded (for the live check)
 
     @property
     def ok(self) -> bool:
@@ -97,7 +98,7 @@ def stage(
         report.errors[:] = [_named(p, uploaded_name, filename) for p in report.errors]
         report.warnings[:] = [_named(p, uploaded_name, filename) for p in report.warnings]
         changes = _changes(directory, table, maps) if maps is not None else []
-    return Staged(table, filename, content, report, changes)
+    return Staged(table, filename, content, report, changes, maps)
 
 
 def _named(p: Problem, uploaded: str, filename: str) -> Problem:

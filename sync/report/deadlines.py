@@ -59,12 +59,17 @@ def _credit_flows(settings: Settings) -> list[tuple[str, str, bool]]:
 
 
 def deadlines(
-    ledger: Ledger, settings: Settings, today: date, *, calendar: WorkCalendar | None = None
+    ledger: Ledger,
+    settings: Settings,
+    today: date,
+    *,
+    calendar: WorkCalendar | None = None,
+    soon_workdays: int = SOON_WORKDAYS,
 ) -> list[Deadline]:
-    """Every decided penalty bound for a credit target, most urgent first (overdue, due soon, pending,
-    then published), each group by due date."""
+    """Every decided penalty bound for a credit target, most urgent first (overdue, due within
+    ``soon_workdays`` working days, pending, then published), each group by due date."""
     cal = calendar or WorkCalendar.load(settings.holidays_file)
-    soon = cal.add_workdays(today, SOON_WORKDAYS)
+    soon = cal.add_workdays(today, soon_workdays)
     out: list[Deadline] = []
     for system, target, send_summary in _credit_flows(settings):
         published = ledger.deliveries_to(

@@ -12,11 +12,12 @@ import httpx
 import pytest
 
 from console.app import create_app
-from simulators import daemon_config
+from simulators import daemon_config, municipal
 from simulators.server import serving
 from sync.ledger import Ledger
 from sync.mapping import files as mapping_files
 from tests.console.conftest import PASSWORD, SETTINGS, csrf_of
+from zhifa_sync.app import App
 
 TABLE = "inspection_types.csv"
 
@@ -128,3 +129,62 @@ def test_an_apply_token_works_once_and_only_for_its_uploader(site: Site) -> None
     r = admin.post("/mappings/apply", data={"csrf": csrf_of(page.text), "token": token})
     assert "已过期或已应用" in admin.get(r.headers["location"]).text
     assert len(site.ledger.mapping_versions()) == 1
+
+
+# -- the upload check against the live catalogues (the service's ``check_live``) -------------------------
+
+
+@pytest.fixture
+def live_site(ledger: Ledger, users: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    """The console as the service serves it: ``check_live`` from an ``App`` whose municipal system is the
+    simulator on loopback and whose 前置库 cannot be opened (its catalogue is unreachable)."""
+    mappings = daemon_config.copy_mappings(tmp_path / "mappings")
+    for name, value in daemon_config.secrets_env(
+        f"sqlite:///{tmp_path / 'no-such-dir' / 'hlwjg.db'}"
+    ).items():
+        monkeypatch.setenv(name, value)
+    with serving(municipal.create_app(municipal.MunicipalState())) as m:
+        config = daemon_config.build(
+            {"municipal": m.url, "hlwjg": ""},
+            db_url=f"sqlite:///{tmp_path / 'service-ledger.db'}",
+            mappings_dir=mappings,
+            flows=(),
+        )
+        service = App.from_config(daemon_config.write(config, tmp_path / "zhifa-sync.yaml"))
+        app = create_app(ledger, service.settings, check_live=service.check_mappings_live)
+        with serving(app) as server:
+            yield Site(server.url, mappings, ledger)
+        service.ledger.close()
+
+
+def _items(site: Site, municipal_code: str) -> bytes:
+    text = (site.mappings / "items.csv").read_text(encoding="utf-8-sig")
+    line = next(x for x in text.splitlines() if x.startswith("QZJC-0007,"))
+    return text.replace(line, line.replace("120000-AQJC-0007", municipal_code)).encode("utf-8")
+
+
+def test_an_upload_with_a_code_the_live_catalogue_lacks_cannot_be_applied(live_site: Site) -> None:
+    """Offline clean, but the municipal item dictionary has no such code: shown with file:line, no apply;
+    the unreachable 前置库 is named as not checked."""
+    admin = live_site.login("admin")
+    page = _upload(admin, _items(live_site, "120000-AQJC-0999"), "items.csv", "items").text
+    assert "检查通过" in page
+    assert "在线核对未通过" in page and "120000-AQJC-0999 不在市系统事项字典" in page
+    assert "目标系统目录无法访问, 未做在线检查: hlwjg" in page
+    assert 'name="token"' not in page
+
+
+def test_an_upload_the_live_catalogue_accepts_can_be_applied(live_site: Site) -> None:
+    """A real change the municipal catalogue knows passes the live check and offers "apply"."""
+    admin = live_site.login("admin")
+    text = (live_site.mappings / "items.csv").read_text(encoding="utf-8-sig")
+    edited = text.replace("对有色金属企业的监督检查", "对有色金属企业的监督检查(修订)").encode("utf-8")
+    page = _upload(admin, edited, "items.csv", "items").text
+    assert "在线核对未通过" not in page
+    assert 'name="token"' in page
+
+
+def test_without_the_service_the_check_page_says_no_live_check_was_made(site: Site) -> None:
+    """The console run alone cannot build systems: the page says the live check was not made."""
+    page = _upload(site.login("admin"), _edited(site)).text
+    assert "检查通过" in page and "目标系统目录无法访问, 未做在线检查" in page

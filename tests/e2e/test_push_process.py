@@ -175,9 +175,9 @@ def test_a_push_process_refused_by_the_target_stops_calling_it_and_says_so(tmp_p
         raws = [r for r in sims.get(f"{sims.district_url}/_sim/inspections") if r["status"] != "draft"][:200]
         records = [parse_record("inspection", r) for r in raws]
         maps = mapping_files.load(REPO / "mappings")
-        translator = create("municipal", _spec(sims.municipal_url, "x").cfg, _spec("", "x").secrets).target(
-            "inspection"
-        )
+        translator = create(
+            "municipal", _spec(sims.municipal_url, "x").cfg, _spec(sims.municipal_url, "x").secrets
+        ).target("inspection")
         ctx = Context(maps, lambda *_: None, lambda *_: None)
         jobs = [Job(r, translator.translate(r, ctx), None, "municipal", "h") for r in records]
         seconds: list[float] = []

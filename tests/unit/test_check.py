@@ -118,3 +118,65 @@ def test_console_on_a_non_loopback_address_without_tls_is_a_loud_warning(
     edit_config(stack, {"console.secure_cookies": True})
     rc, out = check(stack, capsys)
     assert "[警告]" not in out and "[通过] 控制台 0.0.0.0" in out
+
+
+def _stop_municipal(stack: Stack) -> None:
+    edit_config(stack, {"systems.municipal.retry.attempts": 1, "systems.municipal.timeout_s": 2})
+    stack.sims.servers["municipal"].stop()
+
+
+def test_for_unit_a_stopped_system_only_warns(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 18.5: the unit's `check --for-unit` with one simulator stopped warns and exits 0 (the
+    service starts and retries it); the plain `check` still fails on it."""
+    _stop_municipal(stack)
+    rc = cli(["-c", str(stack.config_path), "check", "--for-unit"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "[警告] 系统 municipal" in out and "[通过] 系统 district" in out and "[失败]" not in out
+    rc, out = check(stack, capsys)
+    assert rc == 1 and "[失败] 系统 municipal" in out
+
+
+def test_for_unit_configuration_errors_still_fail(
+    stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missing secret, a rejected password: not reachability, so `--for-unit` fails (2 / 1)."""
+    monkeypatch.delenv("ZS_MUNICIPAL_SECRET")
+    assert cli(["-c", str(stack.config_path), "check", "--for-unit"]) == 2
+    assert "systems.municipal.app_secret" in capsys.readouterr().out
+    monkeypatch.setenv("ZS_MUNICIPAL_SECRET", "wrong")
+    rc = cli(["-c", str(stack.config_path), "check", "--for-unit"])
+    assert rc == 1 and "[失败] 系统 municipal" in capsys.readouterr().out
+
+
+def test_secrets_dir_reads_the_units_credential_files(
+    stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Issue 18.2: a config reading /run/credentials/zhifa-sync.service/NAME (as the example does) is
+    checked outside the unit with `--secrets-dir DIR` (the files LoadCredential= loads), or under any
+    unit or `systemd-run` that sets $CREDENTIALS_DIRECTORY."""
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    for name, var in (
+        ("district_password", "ZS_DISTRICT_PASSWORD"),
+        ("municipal_app_secret", "ZS_MUNICIPAL_SECRET"),
+    ):
+        (creds / name).write_text(__import__("os").environ[var] + "\n", encoding="utf-8")
+        monkeypatch.delenv(var)
+    edit_config(
+        stack,
+        {
+            "systems.district.password": {"file": "/run/credentials/zhifa-sync.service/district_password"},
+            "systems.municipal.app_secret": {
+                "file": "/run/credentials/zhifa-sync.service/municipal_app_secret"
+            },
+        },
+    )
+    rc, out = check(stack, capsys)
+    assert rc == 1 and "无法读取密钥文件 /run/credentials/zhifa-sync.service/district_password" in out
+    rc = cli(["-c", str(stack.config_path), "--secrets-dir", str(creds), "check"])
+    assert rc == 0, capsys.readouterr().out
+    capsys.readouterr()
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    rc, out = check(stack, capsys)
+    assert rc == 0, out

@@ -54,14 +54,33 @@ def test_every_error_has_its_path(tmp_path: Path) -> None:
     assert "pipelines[1].targets" in text
 
 
-def test_cross_references_and_missing_secrets(tmp_path: Path) -> None:
-    """Unknown systems and unset environment variables are named."""
+def test_cross_references_are_named(tmp_path: Path) -> None:
+    """Unknown systems are named."""
     bad = GOOD.replace("targets: [municipal]", "targets: [credit]")
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, bad))
-    text = "\n".join(info.value.errors)
-    assert "pipelines[0].targets[0]: 未定义的系统 credit" in text
-    assert "systems.district.password: 环境变量 ZS_TEST_PW 未设置" in text
+    assert "pipelines[0].targets[0]: 未定义的系统 credit" in "\n".join(info.value.errors)
+
+
+def test_secrets_are_resolved_only_when_asked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unset variable does not stop loading (ledger-only commands); using it, or ``require``, names it."""
+    monkeypatch.delenv("ZS_TEST_PW", raising=False)
+    (tmp_path / "secret.txt").write_text("s3cr3t-value\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(GOOD.replace("{file: secret.txt}", "{file: missing.txt}"), encoding="utf-8")
+    _settings, secrets = load_settings(path)
+    with pytest.raises(ConfigError) as info:
+        secrets.get("district", "password")
+    assert info.value.errors == ["systems.district.password: 环境变量 ZS_TEST_PW 未设置"]
+    with pytest.raises(ConfigError) as info:
+        secrets.require()
+    assert (
+        len(info.value.errors) == 2
+        and "systems.municipal.app_secret: 无法读取密钥文件" in info.value.errors[1]
+    )
+    assert secrets.problems(["nowhere"]) == []
+    monkeypatch.setenv("ZS_TEST_PW", "pw")
+    assert secrets.only("district").get("district", "password") == "pw"
 
 
 def test_secret_written_in_the_file_is_refused(tmp_path: Path) -> None:
@@ -89,16 +108,17 @@ def test_the_documented_example_stays_valid(tmp_path: Path, monkeypatch: pytest.
     example = Path(__file__).resolve().parents[2] / "config" / "zhifa-sync.example.yaml"
     text = example.read_text(encoding="utf-8")
     text = re.sub(r"\{file: /run/credentials/zhifa-sync\.service/(\w+)\}", r"{env: ZS_EX_\1}", text)
-    text = text.replace("../mappings", str(example.parents[1] / "mappings"))
+    text = text.replace(": mappings", f": {example.parents[1] / 'mappings'}")
     for name in (
-        "ZHIFA_DISTRICT_PASSWORD",
+        "ZS_EX_district_password",
         "ZS_EX_municipal_app_secret",
         "ZS_EX_credit_app_secret",
         "ZS_EX_hlwjg_url",
     ):
         monkeypatch.setenv(name, "x")
     (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
-    settings, _ = load_settings(tmp_path / "c.yaml")
+    settings, secrets = load_settings(tmp_path / "c.yaml")
+    secrets.require()
     assert {p.kind for p in settings.pipelines} == {"inspection", "penalty", "credit_event"}
     assert {s.type for s in settings.systems.values()} == {"district", "municipal", "credit", "hlwjg"}
 
@@ -133,3 +153,64 @@ def test_reconcile_is_nightly_by_default_and_configurable_globally_or_per_pipeli
     assert (
         "hour='4', minute='0'" in jobs["reconcile:insp"] and "hour='1', minute='5'" in jobs["reconcile:pen"]
     )
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    """Issue 18.8: `db upgrade` run from / with a config elsewhere makes the ledger next to the config;
+    mappings_dir and holidays_file resolve there too (never against the working directory)."""
+    import subprocess
+    import sys
+
+    conf = tmp_path / "etc"
+    conf.mkdir()
+    text = GOOD.replace('"sqlite:///x.db"', '"sqlite:///state/ledger.db"') + "holidays_file: maps/h.csv\n"
+    (conf / "state").mkdir()
+    path = write(conf, text)
+    settings, _ = load_settings(path)
+    assert settings.database.url == f"sqlite:///{conf / 'state' / 'ledger.db'}"
+    assert settings.mappings_dir == conf / "maps" and settings.holidays_file == conf / "maps" / "h.csv"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no secret set: db upgrade needs none
+    done = subprocess.run(
+        [sys.executable, "-m", "zhifa_sync", "-c", str(path), "db", "upgrade"],
+        cwd="/",
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (conf / "state" / "ledger.db").is_file()
+    assert not Path("/ledger.db").exists() and not (Path("/state") / "ledger.db").exists()
+
+
+def test_every_mistake_at_once_in_chinese_with_suggestions(tmp_path: Path) -> None:
+    """Issue 18.7: a typo'd key suggests the right one and the required key is named as missing; a URL
+    without a scheme, an inline secret, a bad number and a bad choice all reported together, in Chinese."""
+    bad = (
+        GOOD.replace('base_url: "http://d"', 'base_ulr: "http://d"')
+        .replace('base_url: "http://m"', 'base_url: "yjzf.example.gov.cn"')
+        .replace("password: {env: ZS_TEST_PW}", "password: hunter2, timeout_s: -1")
+        .replace("kind: inspection", "kind: inspektion, enabeld: false")
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, bad))
+    errors = info.value.errors
+    assert "systems.district.base_ulr: 未知的配置项 base_ulr; 是否应为 base_url?" in errors
+    assert "systems.district.base_url: 缺少必填项" in errors
+    assert "pipelines[0].enabeld: 未知的配置项 enabeld; 是否应为 enabled?" in errors
+    assert any(e.startswith("systems.municipal.base_url: 网址无效") and "http://" in e for e in errors)
+    assert any(e.startswith("systems.district.password: 密钥不能直接写在配置文件中") for e in errors)
+    assert "systems.district.timeout_s: 应大于 0" in errors
+    assert "pipelines[0].kind: 应为以下之一: 'inspection', 'penalty', 'credit_event'" in errors
+    assert len(errors) == 7, errors
+    text = "\n".join(errors)
+    assert "hunter2" not in text
+    assert not any(word in text for word in ("Input should", "Extra inputs", "Field required")), text
+
+
+def test_unknown_key_without_a_close_match_lists_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, GOOD + "console: {zzz: 1}\n"))
+    assert info.value.errors == [
+        "console.zzz: 未知的配置项 zzz; 可用的配置项: host, port, secret, secret_file, secure_cookies, session_minutes, trusted_proxies"
+    ]

@@ -34,10 +34,9 @@ def register(subparsers: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> tuple[Any, Any]:
-    from sync.config import load_settings
-    from zhifa_sync.context import config_path
+    from zhifa_sync.context import settings_from_args
 
-    return load_settings(config_path(args.config))
+    return settings_from_args(args)  # type: ignore[no-any-return]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
