@@ -20,7 +20,9 @@ class FakeApp:
     """An App whose run of "p" does what the test tells it, with no systems and no ledger."""
 
     def __init__(self, body: Any) -> None:
-        self.settings = SimpleNamespace(zone=BEIJING, stuck_after_s=0.3, stop_grace_s=0.5, systems={})
+        self.settings = SimpleNamespace(
+            zone=BEIJING, stuck_after_s=0.3, stop_grace_s=0.5, systems={}, alerts=SimpleNamespace(channels=[])
+        )
         self.body = body
         self.abandoned: list[str] = []
         self.release = threading.Event()
