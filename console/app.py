@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 from prometheus_client.exposition import choose_encoder
@@ -167,12 +168,17 @@ def exposure_warning(host: str, cfg: ConsoleConfig) -> str | None:
 
 
 def healthz(request: Request) -> Response:
-    """For service monitors: no login, no data; 503 when the ledger database cannot be reached."""
+    """For service monitors: no login, no data; 503 when the ledger database cannot be reached or a run
+    is stuck (given up after no progress, still hanging); systems whose circuit is open are listed."""
+    st = state(request)
     try:
-        state(request).ledger.ping()
+        st.ledger.ping()
     except SQLAlchemyError:
         return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    found = st.health() if st.health is not None else {}
+    body: dict[str, Any] = {"status": "stuck" if found.get("stuck") else "ok"}
+    body.update({key: value for key, value in found.items() if value})
+    return JSONResponse(body, status_code=503 if found.get("stuck") else 200)
 
 
 _metrics_lock = threading.Lock()
@@ -279,6 +285,7 @@ def create_app(
     secret_key: str | None = None,
     clock: Callable[[], float] = time.time,
     retry_now: Callable[[list[str]], None] | None = None,
+    health: Callable[[], dict[str, Any]] | None = None,
     check_live: Callable[[Mappings], LiveCheck] | None = None,
 ) -> Starlette:
     """The console app over ``ledger``.
@@ -301,6 +308,7 @@ def create_app(
         clock=clock,
         session_seconds=session_seconds,
         retry_now=retry_now,
+        health=health,
         check_live=check_live,
     )
     middleware = [

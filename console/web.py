@@ -39,6 +39,8 @@ class ConsoleState:
     page_size: int = 50
     # Run queued retries of these pipelines now (the service provides it); None: the next scheduled run does.
     retry_now: Callable[[list[str]], None] | None = None
+    # What the running service adds to /healthz (stuck runs, open circuits); None: the console alone.
+    health: Callable[[], dict[str, Any]] | None = None
     # The mapping set checked against the live catalogues of the configured systems (the service
     # provides it, as only it builds systems); None: the upload check is offline only.
     check_live: Callable[[Mappings], LiveCheck] | None = None

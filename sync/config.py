@@ -218,6 +218,12 @@ class Settings(_Frozen):
     log_format: Literal["auto", "json", "console"] = "auto"
     # The zone times are shown in and cron schedules read in (the ledger and the wire stay Beijing time).
     timezone: str = "Asia/Shanghai"
+    # A run with no page read and no push finished for this long is stuck: reported in /healthz, the log
+    # and metrics, and abandoned so the next scheduled run can start (zhifa_sync.service).
+    stuck_after_s: float = Field(default=300, gt=0)
+    # On SIGTERM, how long runs may take to finish the page in hand before the service exits anyway
+    # (well inside TimeoutStopSec of config/zhifa-sync.service).
+    stop_grace_s: float = Field(default=20, gt=0)
 
     @field_validator("timezone")
     @classmethod

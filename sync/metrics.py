@@ -67,3 +67,9 @@ CIRCUIT_OPEN = Gauge(
     ["system"],
     registry=REGISTRY,
 )
+PIPELINE_STUCK = Gauge(
+    "zhifa_pipeline_stuck",
+    "1 while a run of the pipeline, given up as stuck (no progress for stuck_after_s), is still hanging, else 0",
+    ["pipeline"],
+    registry=REGISTRY,
+)

@@ -54,6 +54,7 @@ from sync.config import PipelineConfig
 from sync.lag import lag_of, pipeline_lag, read_until_key
 from sync.ledger import Ledger, RecordSnapshot, now
 from sync.outcomes import Outcome, RunCounts, Subject
+from sync.progress import Progress
 from sync.push import Job, Pusher
 
 log = structlog.get_logger("zhifa.pipeline")
@@ -154,12 +155,21 @@ class Pipeline:
         # the child needs, by target; the children of the current run.
         self._child_specs = push_processes or {}
         self._remotes: dict[str, push_process.RemotePushes | None] = {}  # None: could not start one
+        self._progress = Progress()  # this run's heartbeat (the service's watchdog reads it)
 
     # -- a run -----------------------------------------------------------------------------------
-    def run(self, stop: threading.Event | None = None, *, retries_only: bool = False) -> RunCounts:
-        stop = stop or threading.Event()
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        retries_only: bool = False,
+        progress: Progress | None = None,
+    ) -> RunCounts:
+        self._progress = progress or Progress()
+        stop = stop or self._progress.stop
         run_id = self.ledger.start_run(self.name)
         counts = RunCounts()
+        self._progress.run_id, self._progress.counts = run_id, counts
         structlog.contextvars.bind_contextvars(pipeline=self.name, run_id=run_id)
         self._debug = log.bind().is_enabled_for(logging.DEBUG)
         started = time.monotonic()
@@ -198,13 +208,21 @@ class Pipeline:
         }
         version = lambda: self._mappings().version  # noqa: E731 - asked only when a record is parked
         self._pushers = {
-            n: Pusher(
-                self.source.name, self.kind, n, t, version, self._push_seconds[n].observe, debug=self._debug
-            )
+            n: Pusher(self.source.name, self.kind, n, t, version, self._observer(n), debug=self._debug)
             for n, t in self.targets.items()
         }
         for target in self.targets.values():
             target.begin_run(self.kind)
+
+    def _observer(self, target: str) -> Callable[[float], None]:
+        """The push-time histogram of ``target``, and a heartbeat: a finished push is progress."""
+        observe, progress = self._push_seconds[target].observe, self._progress
+
+        def observed(seconds: float) -> None:
+            observe(seconds)
+            progress.beat()
+
+        return observed
 
     def _end(
         self, run_id: str, counts: RunCounts, status: RunStatus, error: str | None, started: float
@@ -215,7 +233,8 @@ class Pipeline:
         self._remotes = {}
         for pool in self._pools.values():
             pool.shutdown(wait=True)
-        self.ledger.finish_run(run_id, counts, status, mask_text(error) if error else None)
+        if not self._progress.abandoned:  # an abandoned run was closed by the service as stuck
+            self.ledger.finish_run(run_id, counts, status, mask_text(error) if error else None)
         if status in (RunStatus.OK, RunStatus.FAILED):
             metrics.LAST_SUCCESS.labels(self.name).set(time.time())
         log.info(
@@ -247,6 +266,7 @@ class Pipeline:
             for page in prefetch(
                 self.source.pull(self.kind, saved, self.cfg.start, until, self.cfg.batch_size)
             ):
+                self._progress.beat()  # a page read is progress
                 prepared = self._prepare(run_id, maps, counts, page.items, cursor=page.cursor)
                 self._rereads(prepared, read_up_to)
                 if any(prepared.ids & earlier.ids for earlier in in_flight):
@@ -438,7 +458,7 @@ class Pipeline:
                 debug=self._debug,
             )
             try:
-                remote = push_process.RemotePushes(spec, self._push_seconds[name].observe)
+                remote = push_process.RemotePushes(spec, self._observer(name))
             except Exception as exc:  # no process to be had (limits, memory): push from here, as before
                 log.warning("push_process_unavailable", system=name, error=f"{type(exc).__name__}: {exc}")
                 remote = None
@@ -456,6 +476,11 @@ class Pipeline:
                 fatal = fatal or exc
                 found.extend(self._failure(job, Stage.PUSH, exc, page.maps) for job in chunk)
         fatal = fatal or next(iter(page.fatal.values()), None)
+        if self._progress.abandoned:
+            # Given up as stuck: a later run owns the pipeline now and reads this page again (the
+            # write-ahead push intents make a push whose outcome is not recorded safe to repeat).
+            log.warning("abandoned_page_dropped", records=len(found))
+            return
         self._count(found, counts)
         self.ledger.commit_page(
             pipeline=self.name,
@@ -519,6 +544,7 @@ class Pipeline:
             results = [exc] * len(chunk)
         finally:
             metrics.PUSH_SECONDS.labels(target.name).observe(time.monotonic() - started)
+            self._progress.beat()
         return [
             self._failure(job, Stage.PUSH, res, None)
             if isinstance(res, Exception)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from sync.mapping.check import LiveCheck, check_live_where_reachable
 from sync.mapping.store import MappingStore
 from sync.outcomes import RunCounts
 from sync.pipeline import Pipeline
+from sync.progress import Progress
 from sync.steering import check_reread
 
 if TYPE_CHECKING:
@@ -46,6 +48,9 @@ class App:
         self._build_lock = threading.Lock()
         self._pipelines: dict[str, Pipeline] = {}
         self._locks = {p.name: threading.Lock() for p in settings.pipelines}
+        # Runs sharing a lease that a run of this process took and was then abandoned while holding it.
+        self._lease_users: dict[str, int] = {}
+        self._lease_cv = threading.Condition()
         self.leases = Leases(ledger.engine)  # one instance at a time per pipeline, across processes
 
     @classmethod
@@ -163,13 +168,19 @@ class App:
         return cap
 
     def run_pipeline(
-        self, name: str, stop: threading.Event | None = None, *, retries_only: bool = False
+        self,
+        name: str,
+        stop: threading.Event | None = None,
+        *,
+        retries_only: bool = False,
+        progress: Progress | None = None,
     ) -> RunCounts:
-        """One run; a pipeline never runs twice at once, here or on another instance (then: "skipped")."""
+        """One run; a pipeline never runs twice at once, here or on another instance (then: "skipped"),
+        except beside a run of it that was abandoned as stuck (``abandon``), which commits nothing more."""
         if self.ledger.control(name).paused:
             log.info("pipeline_paused", pipeline=name)
             return RunCounts(status=RunStatus.PAUSED)
-        with self._locks[name], self.leases.hold(name) as held:
+        with self._locks[name], self._lease(name) as held:
             if not held:
                 log.info("pipeline_busy_elsewhere", pipeline=name)
                 return RunCounts(status="skipped")
@@ -177,10 +188,49 @@ class App:
                 return RunCounts(status=RunStatus.PAUSED)
             self._apply_reread(name)
             try:
-                return self.pipeline(name).run(stop, retries_only=retries_only)
+                return self.pipeline(name).run(stop, retries_only=retries_only, progress=progress)
             finally:
                 self.save_health()
                 self._report_circuits()
+
+    def abandon(self, name: str) -> None:
+        """Give up the hanging run of ``name`` (its progress already marked abandoned): the next run gets
+        a fresh lock and pipeline object, and shares the lease the hanging run still holds."""
+        self._locks[name] = threading.Lock()
+        self._pipelines.pop(name, None)
+
+    @contextmanager
+    def _lease(self, name: str) -> Iterator[bool]:
+        """The cross-process lease of ``name``; shared when an abandoned run of ours holds it, which
+        then keeps it until every run sharing it has ended (no other instance slips in between)."""
+        with self._lease_cv:
+            shared = name in self._lease_users
+            if shared:
+                self._lease_users[name] += 1
+        if shared:
+            try:
+                yield True
+            finally:
+                self._leave_lease(name)
+            return
+        with self.leases.hold(name) as held:
+            if not held:
+                yield False
+                return
+            with self._lease_cv:
+                self._lease_users[name] = 1
+            try:
+                yield True
+            finally:
+                self._leave_lease(name, wait=True)
+
+    def _leave_lease(self, name: str, *, wait: bool = False) -> None:
+        with self._lease_cv:
+            self._lease_users[name] -= 1
+            self._lease_cv.notify_all()
+            if wait:  # the holder: release only once nobody shares it any more
+                self._lease_cv.wait_for(lambda: self._lease_users[name] == 0)
+                del self._lease_users[name]
 
     def _apply_reread(self, name: str) -> None:
         """A re-read from a date an operator asked for: the cursor goes back to it (lease held)."""
@@ -209,7 +259,7 @@ class App:
         if lister is None:
             return None
         readers = {t: r for t in cfg.targets if (r := self.system(t).reader(cfg.kind)) is not None}
-        with self._locks[name], self.leases.hold(name) as held:
+        with self._locks[name], self._lease(name) as held:
             if not held:
                 log.info("pipeline_busy_elsewhere", pipeline=name)
                 return None

@@ -1,15 +1,27 @@
 """``zhifa-sync run``: the pipelines on their schedules (APScheduler) until SIGTERM.
 
 SIGTERM/SIGINT set a stop event: each running pipeline finishes the page in hand, saves its cursor and
-returns; the scheduler then shuts down and the process exits. Under systemd (``Type=notify``) the
-service says ``READY=1`` once config, database and mapping tables are loaded and the scheduler runs,
-and pings the watchdog from the main loop only while the scheduler thread is alive.
+returns; the scheduler then shuts down and the process exits — after at most ``stop_grace_s``, whatever
+a peer does: a run still in a call then is cut short (its page is read again by the next start; the
+write-ahead push intents make that safe). Under systemd (``Type=notify``) the service says ``READY=1``
+once config, database and mapping tables are loaded and the scheduler runs, and pings the watchdog
+from the main loop only while the scheduler thread is alive and no run is stuck.
+
+Each run is watched from its scheduler job: a run with no progress (no page read, no push finished,
+``sync.progress``) for ``stuck_after_s`` is *stuck* — logged (``run_stuck``), counted
+(``zhifa_pipeline_stuck``), shown in ``/healthz`` — and abandoned, so the job returns and the next
+scheduled run can start (APScheduler's ``max_instances=1`` would skip it otherwise).
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,10 +34,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from connectors.contract.clock import BEIJING, aware_now, beijing_now
 from connectors.contract.health import HealthState
+from connectors.contract.states import RunStatus
+from sync import metrics
 from sync.alerts.delivery import Dispatcher
 from sync.alerts.engine import Alerter
 from sync.config import PipelineConfig
 from sync.health import health_row
+from sync.progress import Progress
 from zhifa_sync import systemd
 from zhifa_sync.app import App
 
@@ -49,6 +64,30 @@ def trigger_for(p: PipelineConfig, zone: ZoneInfo = BEIJING) -> Any:
 
 
 CONTROLS_POLL_S = 3
+WATCH_S = 0.5  # how often a job looks at its run's heartbeat
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """A run in a thread of its own, and its heartbeat."""
+
+    pipeline: str
+    progress: Progress
+    thread: threading.Thread
+
+
+@dataclass(frozen=True, slots=True)
+class Stuck:
+    """A run given up as stuck and still hanging in its thread."""
+
+    pipeline: str
+    idle_s: float
+    abandoned_at: float  # monotonic
+
+
+def watchdog_ok(scheduler_alive: bool, stuck: list[Stuck]) -> bool:
+    """Ping systemd's watchdog? Only while the scheduler lives and no run hangs (idle between runs is fine)."""
+    return scheduler_alive and not stuck
 
 
 class Service:
@@ -62,15 +101,104 @@ class Service:
         )
         self.console = console
         self._console_server: Any = None
+        self._guard = threading.Lock()
+        self._runs: dict[int, Watched] = {}  # by id(progress): running, or abandoned and still hanging
+        self._stuck: dict[int, Stuck] = {}
+        self._stop_at: float | None = None  # monotonic: when a stop gives up on runs still in hand
         self.alerter = _alerter(app)
 
     def _job(self, name: str) -> None:
+        """One run of ``name`` in a thread of its own, watched: returns when it ends, is stuck, or the
+        stop grace is over."""
         if self.stop.is_set():
             return
-        try:
-            self.app.run_pipeline(name, self.stop)
-        except Exception:  # logged by the pipeline; the scheduler must keep going
-            log.exception("pipeline_job_failed", pipeline=name)
+        watched = self._launch(
+            name, lambda p: self.app.run_pipeline(name, p.stop, progress=p), failed="pipeline_job_failed"
+        )
+        self._watch(watched, stuck=True)
+
+    def _watch(self, watched: Watched, *, stuck: bool) -> None:
+        """Wait for a run to end, be given up as stuck (if ``stuck``), or outlast the stop grace."""
+        while watched.thread.is_alive():
+            watched.thread.join(WATCH_S)
+            if self.stop.is_set():
+                watched.progress.stop.set()
+                if self._stop_at is not None and time.monotonic() >= self._stop_at:
+                    return
+            elif stuck and watched.progress.idle_s() >= self.app.settings.stuck_after_s:
+                self._abandon(watched)
+                return
+
+    def _launch(self, name: str, body: Callable[[Progress], object], *, failed: str) -> Watched:
+        progress = Progress()
+
+        def run() -> None:
+            try:
+                body(progress)
+            except Exception:  # logged where it happened; the scheduler must keep going
+                log.exception(failed, pipeline=name)
+            finally:
+                self._ended(id(progress))
+
+        # daemon: a run hanging in a call must not keep the process alive past the stop grace
+        thread = threading.Thread(target=run, name=f"run-{name}", daemon=True)
+        watched = Watched(name, progress, thread)
+        with self._guard:
+            self._runs[id(progress)] = watched
+        thread.start()
+        return watched
+
+    def _ended(self, key: int) -> None:
+        with self._guard:
+            self._runs.pop(key, None)
+            gone = self._stuck.pop(key, None)
+            if gone is not None and not any(s.pipeline == gone.pipeline for s in self._stuck.values()):
+                metrics.PIPELINE_STUCK.labels(gone.pipeline).set(0)
+        if gone is not None:
+            log.info("stuck_run_ended", pipeline=gone.pipeline)
+
+    def _abandon(self, watched: Watched) -> None:
+        """Give a stuck run up: report it, stop it, and let the next run of its pipeline start."""
+        idle = round(watched.progress.idle_s(), 1)
+        watched.progress.abandon()
+        self.app.abandon(watched.pipeline)
+        progress = watched.progress
+        if progress.run_id is not None and progress.counts is not None:
+            note = f"运行卡住: {idle} 秒无进展 (未读到新页, 未完成推送), 已放弃"
+            try:  # closed now, not as "crashed" by the next run
+                self.app.ledger.finish_run(progress.run_id, progress.counts, RunStatus.ERROR, note)
+            except Exception:  # the ledger unreachable: the next run closes it as crashed
+                log.exception("stuck_run_not_closed", pipeline=watched.pipeline)
+        with self._guard:
+            if id(watched.progress) in self._runs:  # still hanging
+                self._stuck[id(watched.progress)] = Stuck(watched.pipeline, idle, time.monotonic())
+        metrics.PIPELINE_STUCK.labels(watched.pipeline).set(1)
+        log.error(
+            "run_stuck",
+            pipeline=watched.pipeline,
+            idle_s=idle,
+            stuck_after_s=self.app.settings.stuck_after_s,
+            message=f"管道 {watched.pipeline} 已 {idle} 秒无进展 (未读到新页, 未完成推送), 已放弃本次运行",
+        )
+
+    def stuck(self) -> list[Stuck]:
+        """Runs given up as stuck that still hang (a stuck run's thread that ends is forgotten)."""
+        with self._guard:
+            return list(self._stuck.values())
+
+    def health(self) -> dict[str, Any]:
+        """What ``/healthz`` adds from the running service: stuck runs and systems whose circuit is open."""
+        now = time.monotonic()
+        stuck = [
+            {
+                "pipeline": s.pipeline,
+                "idle_s": round(s.idle_s + now - s.abandoned_at, 1),
+                "message": f"管道 {s.pipeline} 的一次运行卡住 (无进展), 已放弃",
+            }
+            for s in self.stuck()
+        ]
+        circuit_open = [name for name, is_open in self._circuits().items() if is_open]
+        return {"stuck": stuck, "circuit_open": circuit_open}
 
     def _reconcile_job(self, name: str) -> None:
         """The scheduled reconciliation of one pipeline (its window and repair as configured)."""
@@ -78,10 +206,14 @@ class Service:
             return
         cfg = self.app.settings.reconcile_of(name)
         since = beijing_now() - timedelta(days=cfg.window_days) if cfg.window_days else None
-        try:
-            self.app.reconcile(name, since, repair=cfg.repair, actor="schedule")
-        except Exception:  # stored as an error run by the reconciler; the scheduler must keep going
-            log.exception("reconcile_job_failed", pipeline=name)
+        # In a watched thread too, so that a reconciliation in a hanging call cannot hold up a stop
+        # (it has no heartbeat: never given up as stuck). Its errors are stored as an error run.
+        watched = self._launch(
+            name,
+            lambda _p: self.app.reconcile(name, since, repair=cfg.repair, actor="schedule"),
+            failed="reconcile_job_failed",
+        )
+        self._watch(watched, stuck=False)
 
     def status(self) -> dict[str, Any]:
         """What the console's overview shows about the running service."""
@@ -254,6 +386,7 @@ class Service:
             self.app.settings,
             status=self.status,
             retry_now=self.retry_now,
+            health=self.health,
             check_live=self.app.check_mappings_live,
         )
         warning = exposure_warning(cfg.host, cfg)
@@ -271,17 +404,30 @@ class Service:
         thread = getattr(self.scheduler, "_thread", None)
         return bool(self.scheduler.running) and (thread is None or thread.is_alive())
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> bool:
+        """Stop: runs finish the page in hand within ``stop_grace_s``; False if some still hang then."""
+        self._stop_at = time.monotonic() + self.app.settings.stop_grace_s
         self.stop.set()
         systemd.notify("STOPPING=1", "STATUS=finishing the batch in hand")
-        self.scheduler.shutdown(wait=True)  # running pipelines finish the batch in hand
+        self.scheduler.shutdown(wait=True)  # each job returns once its run ended or the grace is over
         if self.alerter is not None:
             self.alerter.dispatcher.stop()
         if self._console_server is not None:
             server, thread = self._console_server
             server.should_exit = True
             thread.join(timeout=10)
+        with self._guard:
+            hanging = sorted({w.pipeline for w in self._runs.values() if w.thread.is_alive()})
+        if hanging:
+            log.warning(
+                "stop_forced",
+                pipelines=hanging,
+                grace_s=self.app.settings.stop_grace_s,
+                message=f"停止宽限 {self.app.settings.stop_grace_s:g} 秒已到, 仍在等待对端的运行被中止: "
+                + ", ".join(hanging),
+            )
         log.info("service_stopped")
+        return not hanging
 
     def serve_forever(self) -> None:
         def on_signal(signum: int, _frame: Any) -> None:
@@ -293,9 +439,16 @@ class Service:
         self.start()
         systemd.notify("READY=1", "STATUS=scheduler running")
         watchdog = systemd.watchdog_interval()
+        clean = False
         try:
             while not self.stop.wait(min(1.0, watchdog or 1.0)):
-                if watchdog and self.scheduler_alive():
+                if watchdog and watchdog_ok(self.scheduler_alive(), self.stuck()):
                     systemd.notify("WATCHDOG=1")
         finally:
-            self.shutdown()
+            clean = self.shutdown()
+        if not clean:
+            # A thread in a call cannot be cancelled, and the push pools' workers are joined at exit:
+            # leave now, as a SIGKILL would (the ledger is safe against that: tests/e2e/test_kill_restart).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)

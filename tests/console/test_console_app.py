@@ -60,6 +60,24 @@ def test_healthz_is_503_when_the_database_is_unreachable(tmp_path: Any) -> None:
     assert r.json() == {"status": "unavailable"}
 
 
+def test_healthz_is_503_with_the_stuck_run_and_lists_open_circuits(tmp_path: Any) -> None:
+    """The service's health callback: a stuck run makes /healthz 503 "stuck"; an open circuit is listed."""
+    ledger = Ledger.connect(f"sqlite:///{tmp_path}/ledger.db")
+    found: dict[str, Any] = {"stuck": [], "circuit_open": ["municipal"]}
+    with (
+        serving(create_app(ledger, secret_key="k", health=lambda: found)) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        healthy = client.get("/healthz")
+        found["stuck"] = [{"pipeline": "district-inspections", "idle_s": 301.0, "message": "卡住"}]
+        stuck = client.get("/healthz")
+    assert healthy.status_code == 200
+    assert healthy.json() == {"status": "ok", "circuit_open": ["municipal"]}
+    assert stuck.status_code == 503
+    assert stuck.json()["status"] == "stuck"
+    assert stuck.json()["stuck"][0]["pipeline"] == "district-inspections"
+
+
 def open_failures_gauge(text: str) -> dict[tuple[str, str], float]:
     families = {f.name: f for f in text_string_to_metric_families(text)}
     return {

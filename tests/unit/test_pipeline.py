@@ -4,6 +4,7 @@ unmappable records, re-reads, withdrawals, and a page transaction that fails."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -436,3 +437,35 @@ def test_a_page_whose_commit_fails_is_not_half_written_and_is_redone(
     assert [c.prior.state if c.prior else None for c in redone] == [DeliveryState.ATTEMPTED] * 2
     assert sorted(target.store) == [f"JC{i}" for i in range(1, 7)]
     assert offset(any_ledger) == 6
+
+
+def test_a_run_abandoned_as_stuck_commits_nothing_more(ledger: SpyLedger, tables: Tables) -> None:
+    """Abandoned while a push hangs: the page in hand is not committed, the cursor stays, the run stops;
+    the next run reads the page again and delivers it (the write-ahead intent made that safe)."""
+    from sync.progress import Progress
+
+    source, target = FakeSource(), FakeTarget(concurrency=1)
+    ids = emit(source, 4)
+    release = target.hold(ids[0])
+    progress = Progress()
+    p = pipeline(ledger, source, target, tables=tables)
+    runner = threading.Thread(target=lambda: p.run(progress=progress))
+    runner.start()
+    assert _wait(lambda: bool(target.calls)), "the first push never started"
+    beat = progress.last
+    progress.abandon()  # what the service does after stuck_after_s without a beat
+    release.set()
+    runner.join(10)
+    assert progress.last >= beat and not runner.is_alive()
+    assert ledger.commits == [] and ledger.get_cursor(NAME) is None
+    counts = pipeline(ledger, source, target, tables=tables).run()
+    assert counts.status == RunStatus.OK and set(target.store) == set(ids)
+
+
+def _wait(predicate: Any, timeout: float = 5) -> bool:
+    done = threading.Event()
+    for _ in range(int(timeout / 0.01)):
+        if predicate():
+            return True
+        done.wait(0.01)
+    return predicate()

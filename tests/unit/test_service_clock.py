@@ -55,7 +55,7 @@ class _App:
         self.ran: list[str] = []
         self.lock = threading.Lock()
 
-    def run_pipeline(self, name: str, stop: threading.Event) -> None:
+    def run_pipeline(self, name: str, stop: threading.Event, *, progress: object = None) -> None:
         with self.lock:
             self.ran.append(name)
 
