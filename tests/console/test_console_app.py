@@ -19,7 +19,7 @@ from simulators.server import serving
 from sync.ledger import Ledger
 from sync.ledger.schema import make_engine, metadata
 from sync.outcomes import Outcome
-from tests.console.conftest import (
+from tests.support.console import (
     ID_MASKED,
     ID_NO,
     PASSWORD,

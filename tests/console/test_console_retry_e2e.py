@@ -13,15 +13,15 @@ from playwright.sync_api import Browser, expect
 from console.app import create_app
 from console.users import add_user
 from simulators.server import serving
-from tests.console.conftest import PASSWORD
-from tests.console.test_console_browser import ARTIFACTS, CHROMIUM, browser  # noqa: F401  (fixture)
-from tests.e2e.stack import make_stack
+from tests.support.browser import ARTIFACTS, CHROMIUM
+from tests.support.console import PASSWORD
+from tests.support.stack import make_stack
 
 pytestmark = pytest.mark.browser
 
 
 def test_fix_the_mapping_press_retry_and_see_it_delivered(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -24,7 +24,7 @@ from simulators.server import serving
 from sync import logs
 from sync.config import ConsoleConfig, Settings
 from sync.ledger import Ledger
-from tests.console.conftest import ID_NO, PASSWORD, SETTINGS, Console, FakeClock, csrf_of
+from tests.support.console import ID_NO, PASSWORD, SETTINGS, Console, FakeClock, csrf_of
 from tests.support.ids import unmasked_ids
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from connectors.contract.states import AuditAction, label
-from tests.console.conftest import ID_MASKED, ID_NO, Console, add_failure
+from tests.support.console import ID_MASKED, ID_NO, Console, add_failure
 
 
 def _bad_person(console: Console) -> int:

@@ -21,10 +21,8 @@ from simulators import datagen
 from simulators.server import serving
 from sync.ledger import Ledger
 from sync.ledger.schema import deliveries, failures, records, runs
-from tests.console.conftest import PASSWORD, SETTINGS, csrf_of
-from tests.unit.test_report import ID_NO, build
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+from tests.support.console import PASSWORD, SETTINGS, csrf_of
+from tests.support.report_month import ID_NO, build
 
 
 @pytest.fixture
@@ -149,7 +147,7 @@ def test_screenshot_of_a_realistic_month(tmp_path: Path, users: None, ledger: Le
     pytest.importorskip("playwright")
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.console.test_console_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
     if not CHROMIUM.exists():
         pytest.skip("浏览器测试需要 /usr/bin/chromium; 本机没有, 跳过")

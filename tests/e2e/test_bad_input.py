@@ -30,8 +30,8 @@ import yaml
 
 from simulators import daemon_config
 from simulators.harness import free_port, zhifa
-from tests.e2e.stack import Stack, make_stack
 from tests.support.hostile import Mode, hostile
+from tests.support.stack import Stack, make_stack
 
 HOSTILE = "<script>alert(1)</script>' OR 1=1; DROP TABLE records;--"
 

@@ -11,7 +11,7 @@ import pytest
 
 from connectors.contract.states import ClockSkew, label
 from sync import clock_skew, metrics
-from tests.e2e.stack import Stack, make_stack
+from tests.support.stack import Stack, make_stack
 from zhifa_sync.status import status_report
 
 PIPELINE = "district-inspections"

@@ -10,7 +10,7 @@ import pytest
 
 from connectors.contract.validators import normalize_decision_no
 from simulators import universe
-from tests.e2e.stack import Stack, make_stack, synced_district_ids
+from tests.support.stack import Stack, make_stack, synced_district_ids
 from zhifa_sync.cli import main as cli
 
 CERT = {o.user_id: o.cert_no for o in universe.OFFICERS}

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from sync.ledger import Ledger
 from sync.ledger.schema import runs
-from tests.e2e.procs import Sims, log_events, simulators, stop, wait_for, write_config, zhifa
+from tests.support.procs import Sims, log_events, simulators, stop, wait_for, write_config, zhifa
 
 KILLS = 10
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from simulators import datagen
 from sync.ledger.schema import deliveries
-from tests.e2e.stack import Stack, make_stack
+from tests.support.stack import Stack, make_stack
 
 KINDS = (("inspection", "inspections"), ("penalty", "penalties"))
 FLOW_1_2 = [

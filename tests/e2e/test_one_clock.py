@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from connectors.contract.clock import beijing_now
 from simulators import daemon_config
 from simulators.harness import free_port, terminate, wait_for
-from tests.e2e.stack import Stack, make_stack
 from tests.support.cli import REPO, run_cli
+from tests.support.stack import Stack, make_stack
 
 PIPELINES = ("district-inspections", "district-penalties")
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")

@@ -27,8 +27,8 @@ from sync import logs
 from sync.mapping import files as mapping_files
 from sync.push import Job
 from sync.push_process import ChildSpec, RemotePushes
-from tests.e2e.procs import Sims, log_events, simulators, wait_for, write_config, zhifa
-from tests.e2e.stack import REPO
+from tests.support.procs import Sims, log_events, simulators, wait_for, write_config, zhifa
+from tests.support.stack import REPO
 
 
 def _gone(pid: int) -> bool:

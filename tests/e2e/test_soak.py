@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import soak
-from tests.e2e.procs import zhifa
+from tests.support.procs import zhifa
 
 
 @pytest.mark.slow

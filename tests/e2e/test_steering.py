@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import Stack, make_stack
+from tests.support.stack import Stack, make_stack
 from zhifa_sync.cli import main as cli
 from zhifa_sync.service import Service
 

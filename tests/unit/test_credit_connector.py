@@ -36,7 +36,8 @@ from connectors.credit.config import CreditConfig
 from connectors.credit.fields import yuan_in_words, yuan_to_wan
 from connectors.credit.publicity import add_years, is_serious, publicity_end
 from sync.mapping import files as mapping_files
-from tests.unit.test_records import penalty
+from tests.support.http import D, district_target, ok
+from tests.support.records import changed_penalty
 
 C = "http://credit.test"
 BATCH = f"{C}/api/sgs/v2/xzcf/batch"
@@ -69,7 +70,7 @@ def credit(**cfg: Any) -> BatchTarget:
 
 
 def record(**changes: Any) -> Penalty:
-    rec = parse_record("penalty", penalty(**changes))
+    rec = parse_record("penalty", changed_penalty(**changes))
     assert isinstance(rec, Penalty)
     return rec
 
@@ -439,8 +440,6 @@ def test_event_paging_restarts_after_an_expired_cursor_without_repeats() -> None
 @respx.mock
 def test_district_takes_credit_events_idempotently_and_skips_other_districts() -> None:
     """40901 (already held) is success; 40401 (another district's company) is skipped, not failed."""
-    from tests.unit.test_connectors_http import D, district_target, ok
-
     respx.post(f"{D}/api/auth/token").mock(return_value=ok({"access_token": "t", "expires_in": 7200}))
     respx.post(f"{D}/api/v1/credit-events").mock(
         side_effect=[
@@ -490,8 +489,6 @@ def test_a_first_attempt_is_one_insert() -> None:
 @pytest.mark.parametrize("wsh", [None, "", "   "])
 def test_an_event_without_a_decision_reaches_the_district_as_null(wsh: str | None) -> None:
     """A blacklist event whose cfWsh is null (or blank) is sent with decision_no null, never "无"."""
-    from tests.unit.test_connectors_http import district_target
-
     raw = {**event("E9", "2026-01-01T09:00:00+08:00", "BLACKLIST_ADD"), "cfWsh": wsh}
     ev = parse_record("credit_event", raw)
     assert isinstance(ev, CreditEvent) and ev.cf_wsh is None
