@@ -62,11 +62,12 @@ def pg_schema_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def ledger_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A ledger database URL: an SQLite file, and a private PostgreSQL schema."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
-    return request.getfixturevalue("pg_schema_url")
+    url: str = request.getfixturevalue("pg_schema_url")
+    return url
 
 
 # -- slow tests, marked by what they start ------------------------------------------------------

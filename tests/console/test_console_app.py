@@ -13,6 +13,7 @@ from alembic.migration import MigrationContext
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.contract.errors import MappingMissing
+from connectors.contract.states import Action
 from console.app import create_app
 from console.users import UserError, add_user, get_user, main, set_disabled, verify
 from simulators.server import serving
@@ -298,7 +299,7 @@ def test_failure_filters_search_and_paging(console: Console) -> None:
             kind="inspection",
             source_id=f"I-9{i:03d}",
             target="municipal",
-            action="failed",
+            action=Action.FAILED,
             stage="push",
             error_kind="transient",
             message="市系统繁忙, 请稍后再试",
@@ -346,7 +347,7 @@ def test_unmapped_codes_are_grouped_by_table_and_key(console: Console) -> None:
                 kind="inspection",
                 source_id="I-2009",
                 target="hlwjg",
-                action="parked",
+                action=Action.PARKED,
                 stage="map",
                 error_kind="mapping",
                 message=str(MappingMissing("items.csv", "A-17", "事项编码")),

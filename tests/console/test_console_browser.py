@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 from console.app import create_app
 from console.users import add_user
@@ -157,7 +157,12 @@ def test_script_in_a_record_field_is_shown_as_text(browser: Browser, site: Site)
     """A party name ``<script>alert(1)</script>`` shows as those characters and runs nothing."""
     page = login(browser, site, "op")
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def dismiss(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
     page.goto(f"{site.url}/failures?q=P-1004")
     expect(page.get_by_text(XSS).first).to_be_visible()
     page.goto(f"{site.url}/failures/{site.seeded.xss_id}")

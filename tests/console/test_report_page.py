@@ -6,10 +6,11 @@ from __future__ import annotations
 import io
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openpyxl
@@ -97,10 +98,11 @@ def seed_realistic_month(ledger: Ledger, year: int = 2026, month: int = 10) -> N
     def t(text: str) -> datetime:
         return datetime.fromisoformat(text)
 
-    for kind, recs, day_of in (
+    kinds: list[tuple[str, list[dict[str, Any]], Callable[[dict[str, Any]], str]]] = [
         ("inspection", data.inspections, lambda r: r["started_at"]),
         ("penalty", data.penalties, lambda r: r["decided_on"] or ""),
-    ):
+    ]
+    for kind, recs, day_of in kinds:
         for rec in recs:
             if not day_of(rec).startswith(prefix) or rec["status"] in ("draft", "filed"):
                 continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,8 @@ def kill_and_restart(tmp: Path, sims: Sims, db_url: str, seed: int) -> tuple[int
 
 @pytest.mark.slow
 def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(
-    tmp_path: Path, record_property
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     """After 8+ SIGKILLs mid-backfill and a final run, municipal holds every record exactly once."""
     with simulators(inspections=4000, latency_ms=5, seed=21) as sims:
         kills, seconds = kill_and_restart(tmp_path, sims, f"sqlite:///{tmp_path / 'ledger.db'}", seed=21)

@@ -15,7 +15,7 @@ from sync.ledger.schema import deliveries
 from tests.support.stack import Stack, make_stack
 
 KINDS = (("inspection", "inspections"), ("penalty", "penalties"))
-FLOW_1_2 = [
+FLOW_1_2: list[dict[str, Any]] = [
     {
         "name": f"district-{plural}",
         "source": "district",
@@ -26,7 +26,7 @@ FLOW_1_2 = [
     }
     for kind, plural in KINDS
 ]
-FLOW_3 = [
+FLOW_3: list[dict[str, Any]] = [
     {
         "name": f"city-{plural}",
         "source": "municipal",

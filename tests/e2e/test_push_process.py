@@ -16,7 +16,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from connectors.contract.config import Secrets
+from connectors.contract.config import SecretRef, Secrets
 from connectors.contract.errors import FatalConnectorError
 from connectors.contract.records import parse_record
 from connectors.contract.roles import Context
@@ -150,7 +150,7 @@ def _spec(sims_url: str, secret: str) -> ChildSpec:
         type="municipal",
         base_url=sims_url,
         app_key=municipal.MUNICIPAL_APP_KEY,
-        app_secret={"env": "UNUSED"},
+        app_secret=SecretRef(env="UNUSED"),
         region_code="120116",
         concurrency=4,
     )
@@ -178,7 +178,7 @@ def test_a_push_process_refused_by_the_target_stops_calling_it_and_says_so(tmp_p
         translator = create("municipal", _spec(sims.municipal_url, "x").cfg, _spec("", "x").secrets).target(
             "inspection"
         )
-        ctx = Context(maps, lambda *_: None, lambda *_: None)
+        ctx = Context(maps, lambda *_: None, lambda *_: [])
         jobs = [Job(r, translator.translate(r, ctx), None, "municipal", "h") for r in records]
         seconds: list[float] = []
         for secret, want in (("not-the-secret", "auth"), (municipal.MUNICIPAL_APP_SECRET, None)):

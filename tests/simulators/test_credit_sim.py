@@ -59,7 +59,7 @@ class Api:
 
     def headers(
         self, method: str, path: str, body: bytes, nonce: str | None = None, ts: int | None = None
-    ) -> dict:
+    ) -> dict[str, str]:
         ts = int(self.state.clock()) if ts is None else ts
         nonce = nonce or secrets.token_hex(12)
         payload = f"{method}\n{path}\n{ts}\n{nonce}\n{hashlib.sha256(body).hexdigest()}"
@@ -86,7 +86,8 @@ class Api:
     def batch(self, *records: dict[str, Any]) -> list[dict[str, Any]]:
         response = self.call("POST", credit.BATCH_PATH, {"records": list(records)})
         assert response.status_code == 200, response.text
-        return response.json()["results"]
+        results: list[dict[str, Any]] = response.json()["results"]
+        return results
 
     def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async def send() -> httpx.Response:
@@ -252,7 +253,7 @@ REJECTIONS = [
 
 @pytest.mark.parametrize(("changes", "field", "message"), REJECTIONS, ids=[r[1] for r in REJECTIONS])
 def test_rule_violations_are_rejected_field_by_field(
-    api: Api, changes: dict, field: str, message: str
+    api: Api, changes: dict[str, Any], field: str, message: str
 ) -> None:
     """Each CF_* rule gives REJECTED with a Chinese message on the offending field; nothing is stored."""
     [result] = api.batch(record(**changes))

@@ -11,6 +11,7 @@ from datetime import date, datetime
 import httpx
 
 from connectors.contract.errors import MappingMissing
+from connectors.contract.states import Action
 from sync.config import Settings
 from sync.ledger import Ledger, RecordSnapshot
 from sync.outcomes import Outcome, RunCounts
@@ -116,7 +117,7 @@ def add_failure(
         kind=kind,
         source_id=source_id,
         target=target,
-        action=action,
+        action=Action(action),
         stage=stage,
         error_kind=error_kind,
         message=message,

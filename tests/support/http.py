@@ -7,7 +7,7 @@ from pydantic import SecretStr
 
 from connectors import district as district_system
 from connectors import municipal as municipal_system
-from connectors.contract.config import RetryConfig, Secrets
+from connectors.contract.config import RetryConfig, SecretRef, Secrets
 from connectors.contract.records import RecordKind
 from connectors.contract.roles import Roles, Source, Target
 from connectors.district.config import DistrictConfig
@@ -19,7 +19,7 @@ M = "http://municipal.test"
 
 
 def district_roles() -> Roles:
-    cfg = DistrictConfig(type="district", base_url=D, username="u", password={"env": "X"}, retry=FAST)
+    cfg = DistrictConfig(type="district", base_url=D, username="u", password=SecretRef(env="X"), retry=FAST)
     return district_system.build("district", cfg, Secrets({"district.password": SecretStr("pw")}))
 
 
@@ -33,7 +33,12 @@ def district_target(kind: RecordKind) -> Target:
 
 def municipal() -> Target:
     cfg = MunicipalConfig(
-        type="municipal", base_url=M, app_key="AK", app_secret={"env": "X"}, region_code="120116", retry=FAST
+        type="municipal",
+        base_url=M,
+        app_key="AK",
+        app_secret=SecretRef(env="X"),
+        region_code="120116",
+        retry=FAST,
     )
     system = municipal_system.build("municipal", cfg, Secrets({"municipal.app_secret": SecretStr("SECRET")}))
     return system.target("penalty")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.contract.events import CreditEvent
-from connectors.contract.records import Record, parse_record
+from connectors.contract.records import Penalty, Record, parse_record
 
 T0 = datetime(2025, 3, 1, 9, 0, 0)
 USCC = "91120116MA05T8XK3J"  # valid (GB 32100)
@@ -144,3 +144,10 @@ def changed_penalty(**changes: Any) -> dict[str, Any]:
         else:
             raw[key] = value
     return raw
+
+
+def parse_penalty(raw: Any) -> Penalty:
+    """``parse_record("penalty", raw)``, typed as the penalty it is."""
+    record = parse_record("penalty", raw)
+    assert isinstance(record, Penalty)
+    return record

@@ -23,7 +23,7 @@ from tests.support.records import inspection
 from tests.support.targets import secrets
 from tests.support.targets import tables as mapping_tables
 
-ORACLE = oracle.dialect()
+ORACLE = oracle.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's Oracle dialect __init__ is untyped
 
 
 def captured_statements(tmp_path: Path) -> list[ClauseElement]:

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.contract.errors import RecordInvalid
 from connectors.contract.records import parse_record
-from tests.support.records import PENALTY, changed_penalty
+from tests.support.records import PENALTY, changed_penalty, parse_penalty
 
 
 def errors_of(raw: Any) -> dict[str, str]:
@@ -20,7 +20,7 @@ def errors_of(raw: Any) -> dict[str, str]:
 
 def test_valid_penalty_is_trimmed_and_amounts_are_decimal() -> None:
     """Names and numbers are trimmed; amounts are Decimal with two places."""
-    p = parse_record("penalty", PENALTY)
+    p = parse_penalty(PENALTY)
     assert p.decision_no == "（滨海）应急罚〔2021〕45号"
     assert p.fine_yuan == Decimal("30000.00") and isinstance(p.fine_yuan, Decimal)
 
@@ -59,15 +59,12 @@ def test_amounts_with_two_meanings_are_refused_with_the_value(amount: Any) -> No
 @pytest.mark.parametrize("amount", ["30,000.00", "30000元", "３００００.００", " 30000 ", 30000])
 def test_amounts_with_one_meaning_are_normalised(amount: Any) -> None:
     """Thousands separators, a trailing 元 and full-width digits are read as the amount they are."""
-    assert parse_record("penalty", changed_penalty(fine_yuan=amount)).fine_yuan == Decimal("30000.00")
+    assert parse_penalty(changed_penalty(fine_yuan=amount)).fine_yuan == Decimal("30000.00")
 
 
 def test_dates_with_full_width_digits_are_read_and_other_formats_refused() -> None:
     """２０２１-０６-２０ is a date; 2021/06/20 and 2021年6月20日 are named as wrong format."""
-    assert (
-        str(parse_record("penalty", changed_penalty(decided_on="２０２１-０６-２０")).decided_on)
-        == "2021-06-20"
-    )
+    assert str(parse_penalty(changed_penalty(decided_on="２０２１-０６-２０")).decided_on) == "2021-06-20"
     for text in ("2021/06/20", "2021年6月20日", "20210620"):
         assert "yyyy-MM-dd" in errors_of(changed_penalty(decided_on=text))["decided_on"]
 
@@ -100,7 +97,7 @@ def test_id_number_final_x_is_upper_cased() -> None:
     raw = changed_penalty(
         party={"type": "2", "name": "张三", "id_type": "SFZ", "id_no": "11010519491231002x"}
     )
-    assert parse_record("penalty", raw).party.id_no == "11010519491231002X"
+    assert parse_penalty(raw).party.id_no == "11010519491231002X"
 
 
 def test_not_an_object() -> None:
