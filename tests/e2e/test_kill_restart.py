@@ -57,7 +57,9 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_sigkill_with_a_postgresql_ledger(tmp_path: Path, pg_schema_url: str, record_property) -> None:  # type: ignore[no-untyped-def]
+def test_sigkill_with_a_postgresql_ledger(
+    tmp_path: Path, pg_schema_url: str, record_property: Callable[[str, object], None]
+) -> None:
     """The same kill-and-restart on a PostgreSQL ledger: every record exactly once."""
     with simulators(inspections=1500, latency_ms=5, seed=22) as sims:
         kills, seconds = kill_and_restart(tmp_path, sims, pg_schema_url, seed=22)

@@ -5,6 +5,7 @@ and sends nothing twice, and a run asked for is started by the running service w
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ PIPE = "district-inspections"
 
 
 @pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with make_stack(tmp_path, monkeypatch, inspections=60, penalties=6) as s:
         yield s
 

@@ -46,6 +46,12 @@ class Clock:
     def __call__(self) -> float:
         return self.t
 
+    @staticmethod
+    def of(state: credit.CreditState) -> Clock:
+        """The hand-moved clock a test gave ``state``."""
+        assert isinstance(state.clock, Clock)
+        return state.clock
+
 
 class Api:
     """Signs calls the way docs/interfaces/credit.md says and sends them in-process (or to ``base_url``)."""
@@ -74,7 +80,7 @@ class Api:
             raw if raw is not None else b"" if body is None else json.dumps(body, ensure_ascii=False).encode()
         )
         headers = self.headers(method, path, data, **sign)
-        self.state.clock.t += self.step  # type: ignore[attr-defined]
+        Clock.of(self.state).t += self.step
 
         async def send() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.asgi)
@@ -203,7 +209,7 @@ def test_rate_limit_429_still_spends_the_nonce(api: Api) -> None:
     limited = api.call("GET", "/api/sgs/v2/xzcf/X", nonce="r" * 16)
     assert codes == [404] * 5
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
-    api.state.clock.t += 2  # type: ignore[attr-defined]
+    Clock.of(api.state).t += 2
     assert api.call("GET", "/api/sgs/v2/xzcf/X", nonce="r" * 16).status_code == 401
     api.state.faults["rate_limits"] = False
     assert {api.call("GET", "/api/sgs/v2/xzcf/X").status_code for _ in range(8)} == {404}
@@ -396,7 +402,7 @@ def test_events_paging_since_inclusive_and_cursor_expiry(api: Api, state: credit
     second = api.call("GET", credit.EVENTS_PATH, params=params).json()
     assert [e["occurredAt"][11:16] for e in second["events"]] == ["08:03", "08:04"]
     assert second["nextCursor"] is None  # nothing after 08:04 yet
-    state.clock.t += 24 * 3600 + 1  # type: ignore[attr-defined]
+    Clock.of(state).t += 24 * 3600 + 1
     expired = api.call("GET", credit.EVENTS_PATH, params={"cursor": first["nextCursor"]})
     assert (expired.status_code, expired.json()["code"]) == (410, "CURSOR_EXPIRED")
     assert api.call("GET", credit.EVENTS_PATH, params={"cursor": "made-up"}).status_code == 410
