@@ -17,7 +17,7 @@ import pytest
 from console.app import create_app
 from console.peers import SERVER_OPTIONS
 from console.users import add_user
-from simulators import daemon_config
+from simulators import daemon_config, harness
 from simulators.server import serving
 from sync.config import load_settings
 from sync.ledger import Ledger
@@ -36,9 +36,9 @@ def run_cli(*argv: str) -> str:
     return out.getvalue() + err.getvalue()
 
 
-def plant_ids(sims: object) -> list[str]:
+def plant_ids(sims: harness.InProcess) -> list[str]:
     """Make some penalties natural persons whose 身份证号 are also valid USCCs; glue one into the facts."""
-    district = sims.district  # type: ignore[attr-defined]
+    district = sims.district
     penalties = district.records("penalties")
     assert len(penalties) >= 6, "too few penalties in the data set"
     planted = []

@@ -147,8 +147,8 @@ def test_control_characters_fail_the_field_they_are_in(field: str, value: Any, s
 
 def test_tabs_and_newlines_in_text_are_text() -> None:
     """Tab, LF and CRLF are part of a multi-line 违法事实: they pass."""
-    record = parse_record("penalty", changed_penalty(facts="经查:\r\n1. 未培训;\n2.\t未记录"))
-    assert record.facts == "经查:\r\n1. 未培训;\n2.\t未记录"  # type: ignore[union-attr]
+    record = parse_penalty(changed_penalty(facts="经查:\r\n1. 未培训;\n2.\t未记录"))
+    assert record.facts == "经查:\r\n1. 未培训;\n2.\t未记录"
 
 
 def test_a_nul_in_a_credit_event_fails_it() -> None:
