@@ -4,6 +4,7 @@ headless Chromium (helpers and constants live in ``tests/support/console.py`` an
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
@@ -28,7 +29,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def ledger(tmp_path: pytest.TempPathFactory) -> Iterator[Ledger]:
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
     led = Ledger.connect(f"sqlite:///{tmp_path}/ledger.db")
     yield led
     led.close()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +22,7 @@ from tests.support.report_month import AS_OF, DEPTS, ID_NO, OCT, build
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Any:
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
     led = Ledger.connect(f"sqlite:///{tmp_path}/ledger.db")
     yield led
     led.close()
