@@ -14,6 +14,7 @@ from console.app import create_app
 from console.users import add_user
 from simulators.server import serving
 from tests.support.browser import ARTIFACTS, CHROMIUM
+from tests.support.checks import found
 from tests.support.console import PASSWORD
 from tests.support.stack import make_stack
 
@@ -61,7 +62,7 @@ def test_fix_the_mapping_press_retry_and_see_it_delivered(
                 expect(page.locator("body")).to_contain_text("已解决")
                 ARTIFACTS.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "retry-succeeded.png"))
-            assert app.ledger.get_failure(failure_id)["state"] == "resolved"  # type: ignore[index]
+            assert found(app.ledger.get_failure(failure_id))["state"] == "resolved"
             assert all(len(v) == 1 for v in stack.ours("jcjl").values())
             delivered = {r["id"] for r in stack.district.records("inspections") if r["status"] != "draft"}
             assert set(stack.ours("jcjl")) == delivered

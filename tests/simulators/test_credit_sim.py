@@ -20,6 +20,7 @@ import pytest
 from simulators import credit, datagen
 from simulators.server import serving
 from simulators.universe import BUREAU_NAME, BUREAU_USCC, REGION_CODE, make_uscc
+from tests.support.checks import found
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2025, 6, 10, 10, 0, tzinfo=BEIJING)
@@ -322,7 +323,7 @@ def test_resending_insert_changes_nothing(api: Api) -> None:
     first = api.batch(record())[0]
     again = api.batch(record(CF_NR="改过的内容"))[0]
     assert (again["status"], again["xybm"]) == ("ACCEPTED", first["xybm"])
-    assert api.state.get(first["xybm"])["CF_NR"] == "警告，罚款人民币叁万元整"  # type: ignore[index]
+    assert found(api.state.get(first["xybm"]))["CF_NR"] == "警告，罚款人民币叁万元整"
     assert len(api.state.records()) == 1
 
 
@@ -332,7 +333,7 @@ def test_update_needs_full_record_and_keeps_repaired_status(api: Api, state: cre
     state.repair(xybm)
     assert api.batch({"SJBS": "S1", "CZLX": "U", "CF_NR": "只改这一项"})[0]["status"] == "REJECTED"
     assert api.batch(record(czlx="U", CF_NR="更正后的内容"))[0]["status"] == "ACCEPTED"
-    assert (state.get(xybm)["status"], state.get(xybm)["CF_NR"]) == ("已修复", "更正后的内容")  # type: ignore[index]
+    assert (found(state.get(xybm))["status"], found(state.get(xybm))["CF_NR"]) == ("已修复", "更正后的内容")
 
 
 def test_uploaded_decision_is_duplicate_then_adopted_and_withdrawn(
@@ -347,7 +348,7 @@ def test_uploaded_decision_is_duplicate_then_adopted_and_withdrawn(
     assert (dup["status"], dup["xybm"]) == ("DUPLICATE", row["xybm"])
     adopted = api.batch(record("D-1", "U", CF_WSH=typed_differently, xybm=row["xybm"]))[0]
     assert (adopted["status"], adopted["xybm"]) == ("ACCEPTED", row["xybm"])
-    assert state.get(row["xybm"])["SJBS"] == "D-1"  # type: ignore[index]
+    assert found(state.get(row["xybm"]))["SJBS"] == "D-1"
     assert api.batch(record("D-1"))[0] == {
         "SJBS": "D-1",
         "status": "ACCEPTED",
@@ -381,7 +382,7 @@ def test_sjbs_is_scoped_to_the_app(state: credit.CreditState, api: Api) -> None:
     theirs = other.batch(record(CF_WSH="他局罚〔2025〕1号", CF_CFJGDM=other_uscc, CF_SJLYDM=other_uscc))[0]
     assert theirs["status"] == "ACCEPTED" and theirs["xybm"] != ours["xybm"]
     other.batch({"SJBS": "S1", "CZLX": "D"})
-    assert state.get(ours["xybm"])["status"] == "公示中"  # type: ignore[index]
+    assert found(state.get(ours["xybm"]))["status"] == "公示中"
     stolen = other.batch(record("S9", "U", xybm=ours["xybm"]))[0]
     assert stolen["status"] == "REJECTED"
 
@@ -424,7 +425,7 @@ def test_status_hooks_publish_events_and_expire_cursors_now(api: Api, state: cre
         COMPANY,
         record()["CF_WSH"],
     )
-    assert state.get(b)["status"] == "已到期"  # type: ignore[index]
+    assert found(state.get(b))["status"] == "已到期"
     api.admin("POST", "/_sim/faults", json={"expire_cursors_now": True})
     assert api.call("GET", credit.EVENTS_PATH, params={"cursor": page["nextCursor"]}).status_code == 410
     assert api.call("GET", credit.EVENTS_PATH, params={"since": "2025-06-10 00:00:00"}).status_code == 400
