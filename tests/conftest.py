@@ -62,11 +62,12 @@ def pg_schema_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def ledger_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A ledger database URL: an SQLite file, and a private PostgreSQL schema."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
-    return request.getfixturevalue("pg_schema_url")
+    url: str = request.getfixturevalue("pg_schema_url")
+    return url
 
 
 # -- slow tests, marked by what they start ------------------------------------------------------
@@ -75,13 +76,13 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore
 # code calls, so a new end-to-end test is marked without anyone remembering to.
 STARTERS = frozenset(
     {
-        "make_stack",  # tests.e2e.stack: simulators in threads + an App
+        "make_stack",  # tests.support.stack: simulators in threads + an App
         "start_in_process",  # simulators.harness
         "start_process",
         "serving",  # a simulator app on a real socket (simulators.server)
         "uvicorn",
         "zhifa",  # the daemon as a process
-        "simulators",  # tests.e2e.procs.simulators (and the package's servers)
+        "simulators",  # tests.support.procs.simulators (and the package's servers)
         "Popen",
         "subprocess",
         "sync_playwright",  # the browser

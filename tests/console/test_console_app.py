@@ -11,15 +11,17 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.routing import Route
 
 from connectors.contract.errors import MappingMissing
+from connectors.contract.states import Action
 from console.app import create_app
 from console.users import UserError, add_user, get_user, main, set_disabled, verify
 from simulators.server import serving
 from sync.ledger import Ledger
 from sync.ledger.schema import make_engine, metadata
 from sync.outcomes import Outcome
-from tests.console.conftest import (
+from tests.support.console import (
     ID_MASKED,
     ID_NO,
     PASSWORD,
@@ -228,7 +230,7 @@ def test_every_form_post_without_the_session_csrf_token_is_refused(console: Cons
     client = console.login("op")
     fid = console.seeded.rejected_id
     app_routes = create_app(console.ledger, SETTINGS, secret_key="k").routes
-    posts = [r.path for r in app_routes if "POST" in (getattr(r, "methods", None) or ())]  # type: ignore[attr-defined]
+    posts = [r.path for r in app_routes if isinstance(r, Route) and "POST" in (r.methods or ())]
     assert len(posts) >= 6
     for route in posts:
         path = re.sub(r"\{[a-z_]+:int\}", str(fid), route).replace("{name}", "district-inspections")
@@ -316,7 +318,7 @@ def test_failure_filters_search_and_paging(console: Console) -> None:
             kind="inspection",
             source_id=f"I-9{i:03d}",
             target="municipal",
-            action="failed",
+            action=Action.FAILED,
             stage="push",
             error_kind="transient",
             message="市系统繁忙, 请稍后再试",
@@ -364,7 +366,7 @@ def test_unmapped_codes_are_grouped_by_table_and_key(console: Console) -> None:
                 kind="inspection",
                 source_id="I-2009",
                 target="hlwjg",
-                action="parked",
+                action=Action.PARKED,
                 stage="map",
                 error_kind="mapping",
                 message=str(MappingMissing("items.csv", "A-17", "事项编码")),

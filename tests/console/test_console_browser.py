@@ -8,32 +8,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 from console.app import create_app
 from console.users import add_user
 from simulators.server import serving
 from sync.ledger import Ledger
-from tests.console.conftest import ID_MASKED, ID_NO, PASSWORD, SETTINGS, XSS, Seeded, csrf_of, seed
+from tests.support.browser import ARTIFACTS
+from tests.support.console import ID_MASKED, ID_NO, PASSWORD, SETTINGS, XSS, Seeded, csrf_of, seed
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 
 
 @dataclass
@@ -41,17 +28,6 @@ class Site:
     url: str
     ledger: Ledger
     seeded: Seeded
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("浏览器测试需要 /usr/bin/chromium (apt-get install chromium); 本机没有, 跳过")
-    # No try/except: a Chromium that is there but does not start must fail the run, not skip it.
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +157,12 @@ def test_script_in_a_record_field_is_shown_as_text(browser: Browser, site: Site)
     """A party name ``<script>alert(1)</script>`` shows as those characters and runs nothing."""
     page = login(browser, site, "op")
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def dismiss(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
     page.goto(f"{site.url}/failures?q=P-1004")
     expect(page.get_by_text(XSS).first).to_be_visible()
     page.goto(f"{site.url}/failures/{site.seeded.xss_id}")

@@ -16,7 +16,7 @@ from simulators import daemon_config, municipal
 from simulators.server import serving
 from sync.ledger import Ledger
 from sync.mapping import files as mapping_files
-from tests.console.conftest import PASSWORD, SETTINGS, csrf_of
+from tests.support.console import PASSWORD, SETTINGS, csrf_of
 from zhifa_sync.app import App
 
 TABLE = "inspection_types.csv"

@@ -13,15 +13,16 @@ from playwright.sync_api import Browser, expect
 from console.app import create_app
 from console.users import add_user
 from simulators.server import serving
-from tests.console.conftest import PASSWORD
-from tests.console.test_console_browser import ARTIFACTS, CHROMIUM, browser  # noqa: F401  (fixture)
-from tests.e2e.stack import make_stack
+from tests.support.browser import ARTIFACTS, CHROMIUM
+from tests.support.checks import found
+from tests.support.console import PASSWORD
+from tests.support.stack import make_stack
 
 pytestmark = pytest.mark.browser
 
 
 def test_fix_the_mapping_press_retry_and_see_it_delivered(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -61,7 +62,7 @@ def test_fix_the_mapping_press_retry_and_see_it_delivered(
                 expect(page.locator("body")).to_contain_text("已解决")
                 ARTIFACTS.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "retry-succeeded.png"))
-            assert app.ledger.get_failure(failure_id)["state"] == "resolved"  # type: ignore[index]
+            assert found(app.ledger.get_failure(failure_id))["state"] == "resolved"
             assert all(len(v) == 1 for v in stack.ours("jcjl").values())
             delivered = {r["id"] for r in stack.district.records("inspections") if r["status"] != "draft"}
             assert set(stack.ours("jcjl")) == delivered

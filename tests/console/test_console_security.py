@@ -24,7 +24,8 @@ from simulators.server import serving
 from sync import logs
 from sync.config import ConsoleConfig, Settings
 from sync.ledger import Ledger
-from tests.console.conftest import ID_NO, PASSWORD, SETTINGS, Console, FakeClock, csrf_of
+from tests.support.checks import found
+from tests.support.console import ID_NO, PASSWORD, SETTINGS, Console, FakeClock, csrf_of
 from tests.support.ids import unmasked_ids
 
 
@@ -183,7 +184,7 @@ def test_logout_ends_every_session_of_the_user(console: Console) -> None:
         f"/failures/{failure}/resolve", data={"csrf": csrf_of(first.get("/login").text), "note": "x"}
     )
     assert r.status_code == 403
-    assert console.ledger.get_failure(failure)["state"] != "resolved"  # type: ignore[index]
+    assert found(console.ledger.get_failure(failure))["state"] != "resolved"
 
 
 def test_password_change_and_disabling_end_sessions(console: Console) -> None:

@@ -3,7 +3,7 @@ see the state but cannot change it; every change is audited and read back from t
 
 from __future__ import annotations
 
-from tests.console.conftest import Console, csrf_of
+from tests.support.console import Console, csrf_of
 
 PIPE = "district-inspections"
 

@@ -9,7 +9,7 @@ import re
 import httpx
 
 from console.users import get_user, verify
-from tests.console.conftest import PASSWORD, Console, csrf_of
+from tests.support.console import PASSWORD, Console, csrf_of
 
 NEW_PASSWORD = "tea kettle on the hob"
 

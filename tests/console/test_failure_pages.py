@@ -4,15 +4,16 @@ record's offending fields as a table above the raw JSON, and search that folds �
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from connectors.contract.states import AuditAction, label
-from tests.console.conftest import ID_MASKED, ID_NO, Console, add_failure
+from tests.support.console import ID_MASKED, ID_NO, Console, add_failure
 
 
 def _bad_person(console: Console) -> int:
     """A penalty whose 身份证号 has a wrong check character, logged as the engine did before: the
     unmapped source record kept as its "payload"."""
-    record = {
+    record: dict[str, Any] = {
         "id": "P-3001",
         "decision_no": "（滨海）应急简罚〔2025〕127号",
         "party": {"type": "2", "name": "李四", "id_type": "SFZ", "id_no": ID_NO[:-1] + "1"},

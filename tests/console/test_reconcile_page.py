@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sync.ledger.reconcile import FindingRow, RunTotals
-from tests.console.conftest import Console
+from tests.support.console import Console
 
 
 def test_reconcile_page_shows_the_last_run_per_pipeline(console: Console) -> None:

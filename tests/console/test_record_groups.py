@@ -8,8 +8,8 @@ from pathlib import Path
 
 from simulators import daemon_config
 from sync.ledger import Ledger
-from tests.console.conftest import Console, add_failure, csrf_of
 from tests.support.cli import run_cli
+from tests.support.console import Console, add_failure, csrf_of
 
 TARGETS = ("credit", "hlwjg", "municipal")
 MESSAGE = "记录 P-5001 数据不合规: party.uscc: 统一社会信用代码 91120116MA05JD8N7D 校验位错误 (应为 C)"

@@ -6,10 +6,11 @@ from __future__ import annotations
 import io
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openpyxl
@@ -21,10 +22,8 @@ from simulators import datagen
 from simulators.server import serving
 from sync.ledger import Ledger
 from sync.ledger.schema import deliveries, failures, records, runs
-from tests.console.conftest import PASSWORD, SETTINGS, csrf_of
-from tests.unit.test_report import ID_NO, build
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+from tests.support.console import PASSWORD, SETTINGS, csrf_of
+from tests.support.report_month import ID_NO, build
 
 
 @pytest.fixture
@@ -99,10 +98,11 @@ def seed_realistic_month(ledger: Ledger, year: int = 2026, month: int = 10) -> N
     def t(text: str) -> datetime:
         return datetime.fromisoformat(text)
 
-    for kind, recs, day_of in (
+    kinds: list[tuple[str, list[dict[str, Any]], Callable[[dict[str, Any]], str]]] = [
         ("inspection", data.inspections, lambda r: r["started_at"]),
         ("penalty", data.penalties, lambda r: r["decided_on"] or ""),
-    ):
+    ]
+    for kind, recs, day_of in kinds:
         for rec in recs:
             if not day_of(rec).startswith(prefix) or rec["status"] in ("draft", "filed"):
                 continue
@@ -149,7 +149,7 @@ def test_screenshot_of_a_realistic_month(tmp_path: Path, users: None, ledger: Le
     pytest.importorskip("playwright")
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.console.test_console_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
     if not CHROMIUM.exists():
         pytest.skip("浏览器测试需要 /usr/bin/chromium; 本机没有, 跳过")

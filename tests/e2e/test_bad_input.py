@@ -30,8 +30,9 @@ import yaml
 
 from simulators import daemon_config
 from simulators.harness import free_port, zhifa
-from tests.e2e.stack import Stack, make_stack
+from tests.support.console import csrf_of
 from tests.support.hostile import Mode, hostile
+from tests.support.stack import Stack, make_stack
 
 HOSTILE = "<script>alert(1)</script>' OR 1=1; DROP TABLE records;--"
 
@@ -405,7 +406,6 @@ def test_hostile_login_input_is_answered_clearly(tmp_path: Path) -> None:
     """Bad input at the console's login (issue 15): a NUL in the name, a 10 000-character name, a 60 KB
     password, a garbage X-Forwarded-For, a case-changed name: each gets a clear Chinese answer (401, or
     429 once the address's limit is reached), never a 500, and nobody is logged in by it."""
-    import re
 
     import httpx
 
@@ -427,7 +427,7 @@ def test_hostile_login_input_is_answered_clearly(tmp_path: Path) -> None:
     try:
         with serving(create_app(ledger), **SERVER_OPTIONS) as server, httpx.Client(base_url=server.url) as c:
             for form, headers in cases:
-                token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
+                token = csrf_of(c.get("/login").text)
                 r = c.post("/login", data={**form, "csrf": token}, headers=headers)
                 assert r.status_code in (401, 429), (form["username"][:10], r.status_code)
                 assert "用户名或密码错误" in r.text or "登录尝试过多" in r.text

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from connectors.contract.states import ClockSkew, label
+from simulators.simkit import SimClock
 from sync import clock_skew, metrics
-from tests.e2e.stack import Stack, make_stack
+from tests.support.stack import Stack, make_stack
 from zhifa_sync.status import status_report
 
 PIPELINE = "district-inspections"
@@ -46,12 +47,14 @@ def test_an_edit_made_while_the_district_clock_was_an_hour_behind_is_delivered(
     stack.district.update("inspections", second, document_no="（滨海）应急检记〔2025〕902号")
     assert stack.run(PIPELINE)[PIPELINE].updated == 2  # the cursor is now at the district's "now"
 
-    stack.district.clock.advance(-3600)  # NTP sets the district's clock back an hour
+    clock = stack.district.clock
+    assert isinstance(clock, SimClock)
+    clock.advance(-3600)  # NTP sets the district's clock back an hour
     stack.district.update("inspections", second, document_no="（滨海）应急检记〔2025〕912号")
     stack.district.update("inspections", third, document_no="（滨海）应急检记〔2025〕913号")
     before = {r: skew(r) for r in REASONS}
     counts = stack.run(PIPELINE)[PIPELINE]
-    stack.district.clock.advance(3600)
+    clock.advance(3600)
     again = stack.run(PIPELINE)[PIPELINE]  # the clock is right again: the edit is still not lost
 
     wsbh = {sid: stack.ours("jcjl")[sid][0]["wsbh"] for sid in (second, third)}

@@ -22,6 +22,7 @@ from simulators.server import serving
 from simulators.universe import make_uscc
 from sync.outcomes import RunCounts
 from sync.report.deadlines import deadline_section, deadlines
+from tests.support.checks import found
 from zhifa_sync.app import App
 from zhifa_sync.export_sgs import export_sgs
 
@@ -308,6 +309,6 @@ def test_deadline_report_names_an_overdue_decision(world: World) -> None:
         app.close()
     assert report[0].source_id == stuck and report[0].state == "overdue"
     assert {d.state for d in report[1:]} == {"published"}
-    doc_no = world.district.get("penalties", stuck)["decision_no"]  # type: ignore[index]
+    doc_no = found(world.district.get("penalties", stuck))["decision_no"]
     assert "已逾期" in section and doc_no.strip() in section and stuck in section
     assert "2027" in section  # next year's holidays are not known yet: said loudly

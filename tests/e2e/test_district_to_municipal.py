@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from connectors.contract.validators import normalize_decision_no
 from simulators import universe
-from tests.e2e.stack import Stack, make_stack, synced_district_ids
+from tests.support.stack import Stack, make_stack, synced_district_ids
 from zhifa_sync.cli import main as cli
 
 CERT = {o.user_id: o.cert_no for o in universe.OFFICERS}
@@ -20,7 +21,7 @@ JCLX = {"01": "RCJC", "02": "SSJ", "03": "ZXJC", "04": "JBHC", "05": "FC"}
 
 
 @pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with make_stack(tmp_path, monkeypatch) as s:
         yield s
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.stack import Stack, make_stack
 from tests.support.cli import run_cli
+from tests.support.stack import Stack, make_stack
 
 
 @dataclass

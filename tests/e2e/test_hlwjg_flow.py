@@ -16,7 +16,7 @@ from connectors.contract.clock import beijing_now
 from simulators import hlwjg as sim
 from sync.ledger.schema import deliveries, failures
 from sync.report import awaiting_feedback as hlwjg_status
-from tests.e2e.stack import Stack, make_stack, synced_district_ids
+from tests.support.stack import Stack, make_stack, synced_district_ids
 
 EXPIRED_CERT, EXPIRED_NAME, EXPIRED_UNTIL = sim.EXPIRED_OFFICERS[0]
 EXPIRED_USER = "u9901"

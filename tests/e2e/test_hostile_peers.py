@@ -14,8 +14,8 @@ from simulators import daemon_config, municipal
 from simulators.universe import REGION_CODE
 from sync.ledger.schema import failures
 from sync.metrics import REGISTRY
-from tests.e2e.stack import Stack, make_stack
 from tests.support.hostile import Mode, hostile
+from tests.support.stack import Stack, make_stack
 
 START = "2024-01-01 00:00:00"
 

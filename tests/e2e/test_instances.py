@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select
 
 from sync.ledger.schema import runs
-from tests.e2e.procs import log_events, simulators, stop, wait_for, write_config, zhifa
+from tests.support.procs import log_events, simulators, stop, wait_for, write_config, zhifa
 
 PIPELINE = "district-inspections"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from sync.ledger import Ledger
 from sync.ledger.schema import runs
-from tests.e2e.procs import Sims, log_events, simulators, stop, wait_for, write_config, zhifa
+from tests.support.procs import Sims, log_events, simulators, stop, wait_for, write_config, zhifa
 
 KILLS = 10
 
@@ -40,8 +41,8 @@ def kill_and_restart(tmp: Path, sims: Sims, db_url: str, seed: int) -> tuple[int
 
 @pytest.mark.slow
 def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(
-    tmp_path: Path, record_property
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     """After 8+ SIGKILLs mid-backfill and a final run, municipal holds every record exactly once."""
     with simulators(inspections=4000, latency_ms=5, seed=21) as sims:
         kills, seconds = kill_and_restart(tmp_path, sims, f"sqlite:///{tmp_path / 'ledger.db'}", seed=21)
@@ -56,7 +57,9 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_sigkill_with_a_postgresql_ledger(tmp_path: Path, pg_schema_url: str, record_property) -> None:  # type: ignore[no-untyped-def]
+def test_sigkill_with_a_postgresql_ledger(
+    tmp_path: Path, pg_schema_url: str, record_property: Callable[[str, object], None]
+) -> None:
     """The same kill-and-restart on a PostgreSQL ledger: every record exactly once."""
     with simulators(inspections=1500, latency_ms=5, seed=22) as sims:
         kills, seconds = kill_and_restart(tmp_path, sims, pg_schema_url, seed=22)

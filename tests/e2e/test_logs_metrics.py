@@ -17,7 +17,7 @@ from connectors.contract.validators import mask_id, uscc_problem
 from console.app import create_app
 from simulators import district, municipal
 from simulators.server import serving
-from tests.e2e.stack import Stack, make_stack
+from tests.support.stack import Stack, make_stack
 from zhifa_sync.cli import main as cli
 
 ID_LIKE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")

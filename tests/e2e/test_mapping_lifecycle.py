@@ -20,7 +20,7 @@ import pytest
 from sync.ledger import Ledger
 from sync.mapping.coverage import coverage
 from sync.mapping.store import META_IN_FORCE, META_REFUSED
-from tests.e2e.stack import REPO, Stack, make_stack, synced_district_ids
+from tests.support.stack import REPO, Stack, make_stack, synced_district_ids
 
 CYCLE = {"interval_minutes": 0.02}  # 1.2 s between runs of the service
 

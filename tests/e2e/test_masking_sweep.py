@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,16 +17,16 @@ import pytest
 from console.app import create_app
 from console.peers import SERVER_OPTIONS
 from console.users import add_user
-from simulators import daemon_config
+from simulators import daemon_config, harness
 from simulators.server import serving
 from sync.config import load_settings
 from sync.ledger import Ledger
+from tests.support.console import csrf_of
 from tests.support.ids import first_valid_id_passing_uscc, unmasked_ids
 from zhifa_sync import demo
 from zhifa_sync.cli import main as cli
 
 PASSWORD = "sweep passphrase 2026"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 def run_cli(*argv: str) -> str:
@@ -37,9 +36,9 @@ def run_cli(*argv: str) -> str:
     return out.getvalue() + err.getvalue()
 
 
-def plant_ids(sims: object) -> list[str]:
+def plant_ids(sims: harness.InProcess) -> list[str]:
     """Make some penalties natural persons whose 身份证号 are also valid USCCs; glue one into the facts."""
-    district = sims.district  # type: ignore[attr-defined]
+    district = sims.district
     penalties = district.records("penalties")
     assert len(penalties) >= 6, "too few penalties in the data set"
     planted = []
@@ -67,7 +66,7 @@ def console_texts(url: str, ledger: Ledger) -> dict[str, str]:
     add_user(ledger, "sweep", PASSWORD, "admin")
     texts: dict[str, str] = {}
     with httpx.Client(base_url=url, timeout=30) as client:
-        token = CSRF.search(client.get("/login").text).group(1)  # type: ignore[union-attr]
+        token = csrf_of(client.get("/login").text)
         client.post("/login", data={"username": "sweep", "password": PASSWORD, "csrf": token})
         pages = ["/", "/runs", "/audit", "/unmapped", "/report", "/failures?state=all"]
         rows, total = ledger.query_failures(limit=10_000)

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 
 from simulators import datagen
 from sync.ledger.schema import deliveries
-from tests.e2e.stack import Stack, make_stack
+from tests.support.stack import Stack, make_stack
 
 KINDS = (("inspection", "inspections"), ("penalty", "penalties"))
-FLOW_1_2 = [
+FLOW_1_2: list[dict[str, Any]] = [
     {
         "name": f"district-{plural}",
         "source": "district",
@@ -26,7 +26,7 @@ FLOW_1_2 = [
     }
     for kind, plural in KINDS
 ]
-FLOW_3 = [
+FLOW_3: list[dict[str, Any]] = [
     {
         "name": f"city-{plural}",
         "source": "municipal",

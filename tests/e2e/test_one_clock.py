@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from connectors.contract.clock import beijing_now
 from simulators import daemon_config
 from simulators.harness import free_port, terminate, wait_for
-from tests.e2e.stack import Stack, make_stack
 from tests.support.cli import REPO, run_cli
+from tests.support.stack import Stack, make_stack
 
 PIPELINES = ("district-inspections", "district-penalties")
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
@@ -71,8 +71,7 @@ def test_status_says_caught_up_right_after_a_backfill_of_old_records(backfilled:
         assert "天" not in row
 
 
-def _console(backfilled: Backfilled, tz: str) -> subprocess.Popen[bytes]:
-    port = free_port()
+def _console(backfilled: Backfilled, tz: str, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, **daemon_config.secrets_env(), "TZ": tz}
     proc = subprocess.Popen(
         [
@@ -90,7 +89,6 @@ def _console(backfilled: Backfilled, tz: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    proc.port = port  # type: ignore[attr-defined]
     return proc
 
 
@@ -121,8 +119,9 @@ def viewer(backfilled: Backfilled) -> None:
 
 @pytest.mark.parametrize("tz", ["UTC", "Asia/Shanghai"])
 def test_console_and_metrics_agree_with_status(backfilled: Backfilled, viewer: None, tz: str) -> None:
-    proc = _console(backfilled, tz)
-    url = f"http://127.0.0.1:{proc.port}"  # type: ignore[attr-defined]
+    port = free_port()
+    proc = _console(backfilled, tz, port)
+    url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(url), 30, "the console to listen")
         client = _login(url)

@@ -31,7 +31,7 @@ def guide_commands(sections: tuple[str, ...] = ("## 1.", "## 2.")) -> list[str]:
     text = GUIDE.read_text(encoding="utf-8")
     parts = re.split(r"(?m)^(?=## )", text)
     chosen = [p for p in parts if p.startswith(sections)]
-    commands = []
+    commands: list[str] = []
     for part in chosen:
         for block in re.findall(r"```sh\n(.*?)```", part, flags=re.S):
             joined = block.replace("\\\n", " ")

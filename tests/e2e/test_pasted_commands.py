@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from simulators.harness import free_port, terminate, wait_for
-from tests.e2e.stack import Stack, make_stack
 from tests.support.pasted import REPO, clean_env, fill, paste, paste_at_terminal, start, strip_annotation
+from tests.support.stack import Stack, make_stack
 from zhifa_sync.demo import next_steps
 
 PASSWORD = "Zs-Demo-Console-2026!"

@@ -10,13 +10,14 @@ import random
 import signal
 import subprocess
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 import yaml
 from pydantic import SecretStr
 
-from connectors.contract.config import Secrets
+from connectors.contract.config import SecretRef, Secrets
 from connectors.contract.errors import FatalConnectorError
 from connectors.contract.records import parse_record
 from connectors.contract.roles import Context
@@ -27,8 +28,8 @@ from sync import logs
 from sync.mapping import files as mapping_files
 from sync.push import Job
 from sync.push_process import ChildSpec, RemotePushes
-from tests.e2e.procs import Sims, log_events, simulators, wait_for, write_config, zhifa
-from tests.e2e.stack import REPO
+from tests.support.procs import Sims, log_events, simulators, wait_for, write_config, zhifa
+from tests.support.stack import REPO
 
 
 def _gone(pid: int) -> bool:
@@ -46,6 +47,15 @@ def _children(log: Path) -> list[int]:
 
 def _events(log: Path, name: str) -> list[dict[str, object]]:
     return [e for e in log_events(log) if e.get("event") == name]
+
+
+def _ready(log: Path) -> bool:
+    """The run logging to ``log`` has a push process up."""
+    return bool(_events(log, "push_process_ready"))
+
+
+def _usable(remote: RemotePushes) -> bool:
+    return remote.usable
 
 
 def test_a_backfill_pushes_from_a_push_process_and_each_record_arrives_once(tmp_path: Path) -> None:
@@ -123,14 +133,14 @@ def test_sigkill_of_the_daemon_takes_its_push_process_along(tmp_path: Path) -> N
             log = tmp_path / f"run{i}.log"
             proc = zhifa(config, "sync", "--once", "district-inspections", log=log)
             try:
-                wait_for(lambda log=log: bool(_events(log, "push_process_ready")), 60, "a push process")  # type: ignore[misc]
+                wait_for(partial(_ready, log), 60, "a push process")
                 proc.wait(rng.uniform(0.2, 1.0))
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
                 kills += 1
                 for child in _children(log):
-                    wait_for(lambda child=child: _gone(child), 5, f"push process {child} to stop")  # type: ignore[misc]
+                    wait_for(partial(_gone, child), 5, f"push process {child} to stop")
                     frozen = sims.delivered()
                     time.sleep(0.5)
                     assert sims.delivered() == frozen, "something kept pushing after the daemon died"
@@ -150,7 +160,7 @@ def _spec(sims_url: str, secret: str) -> ChildSpec:
         type="municipal",
         base_url=sims_url,
         app_key=municipal.MUNICIPAL_APP_KEY,
-        app_secret={"env": "UNUSED"},
+        app_secret=SecretRef(env="UNUSED"),
         region_code="120116",
         concurrency=4,
     )
@@ -178,13 +188,13 @@ def test_a_push_process_refused_by_the_target_stops_calling_it_and_says_so(tmp_p
         translator = create(
             "municipal", _spec(sims.municipal_url, "x").cfg, _spec(sims.municipal_url, "x").secrets
         ).target("inspection")
-        ctx = Context(maps, lambda *_: None, lambda *_: None)
+        ctx = Context(maps, lambda *_: None, lambda *_: [])
         jobs = [Job(r, translator.translate(r, ctx), None, "municipal", "h") for r in records]
         seconds: list[float] = []
         for secret, want in (("not-the-secret", "auth"), (municipal.MUNICIPAL_APP_SECRET, None)):
             remote = RemotePushes(_spec(sims.municipal_url, secret), seconds.append)
             try:
-                wait_for(lambda remote=remote: remote.usable, 30, "the push process")  # type: ignore[misc]
+                wait_for(partial(_usable, remote), 30, "the push process")
                 fatal: dict[str, FatalConnectorError] = {}
                 outcomes = remote.submit(jobs, fatal, maps.version).result(60)
             finally:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import soak
-from tests.e2e.procs import zhifa
+from tests.support.procs import zhifa
 
 
 @pytest.mark.slow
@@ -105,6 +105,7 @@ def test_city_flows_run_before_the_district_flows_copy_no_twin_to_the_district(
         monkeypatch.setenv(name, value)
     sims = soak.start_simulators(tmp_path, args)
     try:
+        assert sims.exchange_url is not None
         monkeypatch.setenv("ZS_HLWJG_URL", sims.exchange_url)
         config = soak.write_config(tmp_path, sims, data.year)
         assert zhifa(config, "sync", "--once", "city-inspections", "city-penalties").wait(120) == 0

@@ -5,11 +5,12 @@ and sends nothing twice, and a run asked for is started by the running service w
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import Stack, make_stack
+from tests.support.stack import Stack, make_stack
 from zhifa_sync.cli import main as cli
 from zhifa_sync.service import Service
 
@@ -17,7 +18,7 @@ PIPE = "district-inspections"
 
 
 @pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with make_stack(tmp_path, monkeypatch, inspections=60, penalties=6) as s:
         yield s
 

@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, func, select
 
 from simulators import daemon_config
 from sync.ledger.schema import runs
-from tests.e2e.procs import free_port, log_events, simulators, stop, wait_for, zhifa
 from tests.support.hostile import Mode, hostile
+from tests.support.procs import free_port, log_events, simulators, stop, wait_for, zhifa
 
 PIPELINE = "district-inspections"
 STUCK_AFTER_S = 2

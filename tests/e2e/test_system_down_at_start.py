@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from simulators.harness import free_port, terminate, wait_for, zhifa
-from tests.e2e.stack import make_stack
+from tests.support.stack import make_stack
 
 
 def _healthz(port: int) -> tuple[int, dict[str, object]] | None:

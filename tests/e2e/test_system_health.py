@@ -17,8 +17,8 @@ from simulators.harness import free_port, terminate, wait_for, zhifa
 from simulators.server import serving
 from sync.config import load_settings
 from sync.ledger import Ledger
-from tests.e2e.procs import simulators
 from tests.support.cli import run_cli
+from tests.support.procs import simulators
 
 PASSWORD = "health-test-password"
 

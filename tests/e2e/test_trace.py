@@ -13,7 +13,7 @@ import pytest
 from console.app import create_app
 from console.users import add_user
 from simulators.server import serving
-from tests.e2e.stack import Stack, make_stack
+from tests.support.stack import Stack, make_stack
 from tests.support.web import PASSWORD, csrf_of
 
 REPO = Path(__file__).resolve().parents[2]

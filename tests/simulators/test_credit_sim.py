@@ -20,6 +20,7 @@ import pytest
 from simulators import credit, datagen
 from simulators.server import serving
 from simulators.universe import BUREAU_NAME, BUREAU_USCC, REGION_CODE, make_uscc
+from tests.support.checks import found
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2025, 6, 10, 10, 0, tzinfo=BEIJING)
@@ -46,6 +47,12 @@ class Clock:
     def __call__(self) -> float:
         return self.t
 
+    @staticmethod
+    def of(state: credit.CreditState) -> Clock:
+        """The hand-moved clock a test gave ``state``."""
+        assert isinstance(state.clock, Clock)
+        return state.clock
+
 
 class Api:
     """Signs calls the way docs/interfaces/credit.md says and sends them in-process (or to ``base_url``)."""
@@ -59,7 +66,7 @@ class Api:
 
     def headers(
         self, method: str, path: str, body: bytes, nonce: str | None = None, ts: int | None = None
-    ) -> dict:
+    ) -> dict[str, str]:
         ts = int(self.state.clock()) if ts is None else ts
         nonce = nonce or secrets.token_hex(12)
         payload = f"{method}\n{path}\n{ts}\n{nonce}\n{hashlib.sha256(body).hexdigest()}"
@@ -74,7 +81,7 @@ class Api:
             raw if raw is not None else b"" if body is None else json.dumps(body, ensure_ascii=False).encode()
         )
         headers = self.headers(method, path, data, **sign)
-        self.state.clock.t += self.step  # type: ignore[attr-defined]
+        Clock.of(self.state).t += self.step
 
         async def send() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.asgi)
@@ -86,7 +93,8 @@ class Api:
     def batch(self, *records: dict[str, Any]) -> list[dict[str, Any]]:
         response = self.call("POST", credit.BATCH_PATH, {"records": list(records)})
         assert response.status_code == 200, response.text
-        return response.json()["results"]
+        results: list[dict[str, Any]] = response.json()["results"]
+        return results
 
     def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async def send() -> httpx.Response:
@@ -202,7 +210,7 @@ def test_rate_limit_429_still_spends_the_nonce(api: Api) -> None:
     limited = api.call("GET", "/api/sgs/v2/xzcf/X", nonce="r" * 16)
     assert codes == [404] * 5
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
-    api.state.clock.t += 2  # type: ignore[attr-defined]
+    Clock.of(api.state).t += 2
     assert api.call("GET", "/api/sgs/v2/xzcf/X", nonce="r" * 16).status_code == 401
     api.state.faults["rate_limits"] = False
     assert {api.call("GET", "/api/sgs/v2/xzcf/X").status_code for _ in range(8)} == {404}
@@ -252,7 +260,7 @@ REJECTIONS = [
 
 @pytest.mark.parametrize(("changes", "field", "message"), REJECTIONS, ids=[r[1] for r in REJECTIONS])
 def test_rule_violations_are_rejected_field_by_field(
-    api: Api, changes: dict, field: str, message: str
+    api: Api, changes: dict[str, Any], field: str, message: str
 ) -> None:
     """Each CF_* rule gives REJECTED with a Chinese message on the offending field; nothing is stored."""
     [result] = api.batch(record(**changes))
@@ -315,7 +323,7 @@ def test_resending_insert_changes_nothing(api: Api) -> None:
     first = api.batch(record())[0]
     again = api.batch(record(CF_NR="改过的内容"))[0]
     assert (again["status"], again["xybm"]) == ("ACCEPTED", first["xybm"])
-    assert api.state.get(first["xybm"])["CF_NR"] == "警告，罚款人民币叁万元整"  # type: ignore[index]
+    assert found(api.state.get(first["xybm"]))["CF_NR"] == "警告，罚款人民币叁万元整"
     assert len(api.state.records()) == 1
 
 
@@ -325,7 +333,7 @@ def test_update_needs_full_record_and_keeps_repaired_status(api: Api, state: cre
     state.repair(xybm)
     assert api.batch({"SJBS": "S1", "CZLX": "U", "CF_NR": "只改这一项"})[0]["status"] == "REJECTED"
     assert api.batch(record(czlx="U", CF_NR="更正后的内容"))[0]["status"] == "ACCEPTED"
-    assert (state.get(xybm)["status"], state.get(xybm)["CF_NR"]) == ("已修复", "更正后的内容")  # type: ignore[index]
+    assert (found(state.get(xybm))["status"], found(state.get(xybm))["CF_NR"]) == ("已修复", "更正后的内容")
 
 
 def test_uploaded_decision_is_duplicate_then_adopted_and_withdrawn(
@@ -340,7 +348,7 @@ def test_uploaded_decision_is_duplicate_then_adopted_and_withdrawn(
     assert (dup["status"], dup["xybm"]) == ("DUPLICATE", row["xybm"])
     adopted = api.batch(record("D-1", "U", CF_WSH=typed_differently, xybm=row["xybm"]))[0]
     assert (adopted["status"], adopted["xybm"]) == ("ACCEPTED", row["xybm"])
-    assert state.get(row["xybm"])["SJBS"] == "D-1"  # type: ignore[index]
+    assert found(state.get(row["xybm"]))["SJBS"] == "D-1"
     assert api.batch(record("D-1"))[0] == {
         "SJBS": "D-1",
         "status": "ACCEPTED",
@@ -374,7 +382,7 @@ def test_sjbs_is_scoped_to_the_app(state: credit.CreditState, api: Api) -> None:
     theirs = other.batch(record(CF_WSH="他局罚〔2025〕1号", CF_CFJGDM=other_uscc, CF_SJLYDM=other_uscc))[0]
     assert theirs["status"] == "ACCEPTED" and theirs["xybm"] != ours["xybm"]
     other.batch({"SJBS": "S1", "CZLX": "D"})
-    assert state.get(ours["xybm"])["status"] == "公示中"  # type: ignore[index]
+    assert found(state.get(ours["xybm"]))["status"] == "公示中"
     stolen = other.batch(record("S9", "U", xybm=ours["xybm"]))[0]
     assert stolen["status"] == "REJECTED"
 
@@ -395,7 +403,7 @@ def test_events_paging_since_inclusive_and_cursor_expiry(api: Api, state: credit
     second = api.call("GET", credit.EVENTS_PATH, params=params).json()
     assert [e["occurredAt"][11:16] for e in second["events"]] == ["08:03", "08:04"]
     assert second["nextCursor"] is None  # nothing after 08:04 yet
-    state.clock.t += 24 * 3600 + 1  # type: ignore[attr-defined]
+    Clock.of(state).t += 24 * 3600 + 1
     expired = api.call("GET", credit.EVENTS_PATH, params={"cursor": first["nextCursor"]})
     assert (expired.status_code, expired.json()["code"]) == (410, "CURSOR_EXPIRED")
     assert api.call("GET", credit.EVENTS_PATH, params={"cursor": "made-up"}).status_code == 410
@@ -417,7 +425,7 @@ def test_status_hooks_publish_events_and_expire_cursors_now(api: Api, state: cre
         COMPANY,
         record()["CF_WSH"],
     )
-    assert state.get(b)["status"] == "已到期"  # type: ignore[index]
+    assert found(state.get(b))["status"] == "已到期"
     api.admin("POST", "/_sim/faults", json={"expire_cursors_now": True})
     assert api.call("GET", credit.EVENTS_PATH, params={"cursor": page["nextCursor"]}).status_code == 410
     assert api.call("GET", credit.EVENTS_PATH, params={"since": "2025-06-10 00:00:00"}).status_code == 400

@@ -220,7 +220,7 @@ def test_officer_valid_to_is_compared_with_the_collection_date(
     assert "未在本系统注册" in collector.collect_once()[0]["ERROR_MSG"]
 
 
-REJECTIONS = [
+REJECTIONS: list[tuple[str, dict[str, Any], str]] = [
     (hlwjg.CHECK_ACTION, {"SUPERVISE_ITEM_CODE": "1200000000001"}, "SUPERVISE_ITEM_CODE: 监管事项目录编码 1200000000001 应为14位数字"),
     (hlwjg.CHECK_ACTION, {"SUPERVISE_ITEM_CODE": "12000009999999"}, "不在监管事项目录中"),
     (hlwjg.CHECK_ACTION, {"CHECK_ICODE": DEPT.agency_uscc + "6" + INSPECTION_ITEMS[0].hlwjg_code[-7:]}, "CHECK_ICODE: "),

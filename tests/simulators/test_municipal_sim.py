@@ -15,6 +15,7 @@ from simulators import datagen
 from simulators.municipal import MUNICIPAL_APP_KEY, MUNICIPAL_APP_SECRET, MunicipalState, create_app, sign
 from simulators.server import serving
 from simulators.simkit import SimClock
+from tests.support.checks import found
 
 NOW = "2025-06-01 12:00:00"
 USCC = "91120116MA05K1XY35"  # the doc example ends in B, whose check character is wrong
@@ -198,7 +199,7 @@ def test_void_and_revoke(sim: Sim) -> None:
     assert sim.call("/openapi/jcjl/void", {"wbxtly": "QJJR", "wbxtbh": "JC2025000123"})["result"] == {
         "jcjlbh": jcjlbh
     }
-    assert sim.state.get("jcjl", jcjlbh)["jlzt"] == "ZF"  # type: ignore[index]
+    assert found(sim.state.get("jcjl", jcjlbh))["jlzt"] == "ZF"
     sim.call("/openapi/xzcf/save", _xzcf(jcjlbh=jcjlbh))
     sim.call("/openapi/xzcf/revoke", {"wbxtly": "QJJR", "wbxtbh": "CF2025000045"})
     assert sim.state.records("xzcf")[0]["ajzt"] == "YCX"

@@ -100,7 +100,7 @@ def smtp_receiver(user: str = "alerts", password: str = "s3cret") -> Iterator[Sm
     class Handler:
         async def handle_DATA(self, _server: Any, _session: Any, envelope: Envelope) -> str:
             raw = envelope.original_content or b""
-            rx.mails.append(message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
+            rx.mails.append(message_from_bytes(raw, policy=policy.default))
             return "250 OK"
 
     def authenticator(_server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any) -> AuthResult:

@@ -165,8 +165,10 @@ def _head(status: int, length: int, content_type: str = "application/json") -> b
 
 
 @contextmanager
-def hostile(upstream: str, **kw: float) -> Iterator[Hostile]:
-    proxy = Hostile(upstream, **kw)  # type: ignore[arg-type]
+def hostile(
+    upstream: str, *, drip_s: float = 1.0, inflate_bytes: int = 64 * 1024 * 1024
+) -> Iterator[Hostile]:
+    proxy = Hostile(upstream, drip_s=drip_s, inflate_bytes=inflate_bytes)
     try:
         yield proxy
     finally:

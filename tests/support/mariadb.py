@@ -57,7 +57,7 @@ def lossy_engine(url: str, lose: threading.Event, lost: list[int]) -> sa.Engine:
     """An engine whose COMMIT, while ``lose`` is set, goes through and then fails as a lost connection."""
     import pymysql
 
-    class Lossy(pymysql.connections.Connection):  # type: ignore[misc]
+    class Lossy(pymysql.connections.Connection):  # type: ignore[misc]  # pymysql is untyped (a base of Any)
         def commit(self) -> None:
             super().commit()
             if lose.is_set():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.contract.events import CreditEvent
-from connectors.contract.records import Record, parse_record
+from connectors.contract.records import Penalty, Record, parse_record
 
 T0 = datetime(2025, 3, 1, 9, 0, 0)
 USCC = "91120116MA05T8XK3J"  # valid (GB 32100)
@@ -99,3 +100,54 @@ def credit_event(event_id: str, **changes: Any) -> CreditEvent:
         **changes,
     }
     return CreditEvent.model_validate(raw)
+
+
+# A decided penalty as the district API sends it (untrimmed decision number, a company party).
+PENALTY: dict[str, Any] = {
+    "id": "CF2021000045",
+    "origin": "district",
+    "status": "decided",
+    "decision_no": " （滨海）应急罚〔2021〕45号 ",
+    "party": {
+        "type": "1",
+        "name": "天津滨港化工有限公司",
+        "uscc": "91120116MA05K1XY35",
+        "legal_rep": "张建国",
+        "id_type": None,
+        "id_no": None,
+    },
+    "inspection_id": "JC2021000123",
+    "item_code": "QZCF-0031",
+    "violation": "未按规定培训",
+    "facts": "经查…",
+    "basis": "《安全生产法》第九十七条",
+    "penalty_types": ["01", "03"],
+    "fine_yuan": "30000.00",
+    "confiscation_yuan": "0.00",
+    "license_action": None,
+    "procedure": "general",
+    "decided_on": "2021-06-20",
+    "officers": ["u1024", "u2048"],
+    "dept_code": "BH-ZFDD-01",
+    "double_penalty": False,
+    "updated_at": "2021-06-20 16:40:03",
+}
+
+
+def changed_penalty(**changes: Any) -> dict[str, Any]:
+    """A deep copy of ``PENALTY`` with ``changes``; ``"party.name"`` reaches into the party."""
+    raw = copy.deepcopy(PENALTY)
+    for key, value in changes.items():
+        if "." in key:
+            outer, inner = key.split(".")
+            raw[outer][inner] = value
+        else:
+            raw[key] = value
+    return raw
+
+
+def parse_penalty(raw: Any) -> Penalty:
+    """``parse_record("penalty", raw)``, typed as the penalty it is."""
+    record = parse_record("penalty", raw)
+    assert isinstance(record, Penalty)
+    return record

@@ -544,6 +544,7 @@ class DistrictEventsCase(_DistrictCase):
     rejections = (
         Rejection(
             "40401-company-of-another-district",
+            # a credit event is pushed like a record, but Push.record is typed Inspection | Penalty only
             lambda c: Attempt(credit_event(c.new_id(), uscc=OTHER_USCC)),  # type: ignore[arg-type]
             "skipped",
             "",

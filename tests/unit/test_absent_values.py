@@ -30,7 +30,7 @@ def city_inspection(**change: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("absent", [None, ...], ids=["null", "missing"])
 def test_hazard_counts_the_city_left_empty_reach_the_district_as_null(absent: Any) -> None:
     """yhsl/zdyhsl are optional at the city: an empty count stays empty on the district, not 0."""
-    source = MunicipalSource(SimpleNamespace(system="municipal"))  # type: ignore[arg-type]
+    source = MunicipalSource(SimpleNamespace(system="municipal"))  # type: ignore[arg-type]  # parse needs no client
     record = source.parse("inspection", city_inspection(yhsl=absent, zdyhsl=absent))
     assert isinstance(record, Inspection)
     assert (record.hazard_count, record.major_hazard_count) == (None, None)
@@ -39,6 +39,6 @@ def test_hazard_counts_the_city_left_empty_reach_the_district_as_null(absent: An
 
 
 def test_hazard_counts_the_city_wrote_are_kept_including_zero() -> None:
-    source = MunicipalSource(SimpleNamespace(system="municipal"))  # type: ignore[arg-type]
+    source = MunicipalSource(SimpleNamespace(system="municipal"))  # type: ignore[arg-type]  # parse needs no client
     record = source.parse("inspection", city_inspection(yhsl=0, zdyhsl=2))
     assert isinstance(record, Inspection) and (record.hazard_count, record.major_hazard_count) == (0, 2)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.stack import Stack, make_stack
+from tests.support.stack import Stack, make_stack
 from zhifa_sync.cli import main as cli
 
 

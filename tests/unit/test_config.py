@@ -147,7 +147,7 @@ def test_reconcile_is_nightly_by_default_and_configurable_globally_or_per_pipeli
         def __init__(self) -> None:
             self.settings = settings
 
-    service = Service(_App(), console=False)  # type: ignore[arg-type]
+    service = Service(_App(), console=False)  # type: ignore[arg-type]  # a stand-in with what Service reads
     service.add_jobs(datetime.now())
     jobs = {j.id: str(j.trigger) for j in service.scheduler.get_jobs()}
     assert (

@@ -9,55 +9,17 @@ from datetime import datetime
 import httpx
 import pytest
 import respx
-from pydantic import SecretStr
 
-from connectors import district as district_system
-from connectors import municipal as municipal_system
-from connectors.contract.config import RetryConfig, Secrets
 from connectors.contract.errors import BadResponse, FatalConnectorError, RetriableError, TargetRejected
-from connectors.contract.records import RecordKind, parse_record
-from connectors.contract.roles import Prior, Push, Roles, Source, Target
+from connectors.contract.records import parse_record
+from connectors.contract.roles import Prior, Push
 from connectors.contract.states import DeliveryState
-from connectors.district.config import DistrictConfig
-from connectors.municipal.config import MunicipalConfig
-from tests.unit.test_records import PENALTY
-
-FAST = RetryConfig(attempts=3, initial_wait_s=0.001, max_wait_s=0.01)
-D = "http://district.test"
-M = "http://municipal.test"
-
-
-def district_system_() -> Roles:
-    cfg = DistrictConfig(type="district", base_url=D, username="u", password={"env": "X"}, retry=FAST)
-    return district_system.build("district", cfg, Secrets({"district.password": SecretStr("pw")}))
-
-
-def district() -> Source:
-    return district_system_().source()
-
-
-def district_target(kind: RecordKind) -> Target:
-    return district_system_().target(kind)
-
-
-def municipal() -> Target:
-    cfg = MunicipalConfig(
-        type="municipal", base_url=M, app_key="AK", app_secret={"env": "X"}, region_code="120116", retry=FAST
-    )
-    system = municipal_system.build("municipal", cfg, Secrets({"municipal.app_secret": SecretStr("SECRET")}))
-    return system.target("penalty")
+from tests.support.http import D, M, district, district_roles, municipal, ok, page
+from tests.support.records import PENALTY
 
 
 def delivered(target_id: str) -> Prior:
     return Prior(target_id, DeliveryState.DELIVERED)
-
-
-def ok(data: object) -> httpx.Response:
-    return httpx.Response(200, json={"code": 0, "msg": "ok", "data": data})
-
-
-def page(items: list[dict[str, object]]) -> httpx.Response:
-    return ok({"total": len(items), "page": 1, "page_size": 200, "items": items})
 
 
 @respx.mock
@@ -243,7 +205,7 @@ def test_non_utf8_bytes_fail_only_the_record_that_carries_them() -> None:
 @respx.mock
 def test_health_follows_the_calls_made_to_a_system() -> None:
     """Unknown before any call; up after an answer; down after failing calls; refused on bad credentials."""
-    system = district_system_()
+    system = district_roles()
     assert system.health().state == "unknown"
     respx.post(f"{D}/api/auth/token").mock(return_value=ok({"access_token": "t", "expires_in": 7200}))
     route = respx.get(f"{D}/api/v1/inspections").mock(return_value=page([]))

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from connectors import credit as credit_system
-from connectors.contract.config import RetryConfig, Secrets
+from connectors.contract.config import RetryConfig, SecretRef, Secrets
 from connectors.contract.errors import (
     BadResponse,
     ConnectorError,
@@ -31,12 +31,13 @@ from connectors.contract.errors import (
 from connectors.contract.events import CreditEvent
 from connectors.contract.records import Penalty, parse_record
 from connectors.contract.roles import BatchTarget, Context, Delivered, Prior, Push, Roles
-from connectors.contract.states import DeliveryState
+from connectors.contract.states import Action, DeliveryState
 from connectors.credit.config import CreditConfig
 from connectors.credit.fields import yuan_in_words, yuan_to_wan
 from connectors.credit.publicity import add_years, is_serious, publicity_end
 from sync.mapping import files as mapping_files
-from tests.unit.test_records import penalty
+from tests.support.http import D, district_target, ok
+from tests.support.records import changed_penalty
 
 C = "http://credit.test"
 BATCH = f"{C}/api/sgs/v2/xzcf/batch"
@@ -52,7 +53,7 @@ def system(**cfg: Any) -> Roles:
         type="credit",
         base_url=C,
         app_key="SGS-T",
-        app_secret={"env": "X"},
+        app_secret=SecretRef(env="X"),
         retry=FAST,
         rate_limit_per_s=1000,
         data_source_name="天津市滨海新区应急管理局",
@@ -69,7 +70,7 @@ def credit(**cfg: Any) -> BatchTarget:
 
 
 def record(**changes: Any) -> Penalty:
-    rec = parse_record("penalty", penalty(**changes))
+    rec = parse_record("penalty", changed_penalty(**changes))
     assert isinstance(rec, Penalty)
     return rec
 
@@ -139,7 +140,7 @@ def test_retry_after_outage_is_signed_again_with_a_new_nonce() -> None:
         ]
     )
     [done] = credit().deliver_batch([job(record())])
-    assert done == Delivered("created", "XY1")
+    assert done == Delivered(Action.CREATED, "XY1")
     nonces = {c.request.headers["X-Nonce"] for c in route.calls}
     assert len(nonces) == 3 and all(signature_ok(c.request) for c in route.calls)
 
@@ -164,7 +165,7 @@ def test_rate_limit_waits_for_retry_after() -> None:
             answer(res("CF2021000045")),
         ]
     )
-    assert credit().deliver_batch([job(record())])[0] == Delivered("created", "XY1")
+    assert credit().deliver_batch([job(record())])[0] == Delivered(Action.CREATED, "XY1")
     assert route.call_count == 2
 
 
@@ -196,9 +197,9 @@ def test_batch_results_stand_alone_and_duplicate_is_adopted() -> None:
         ]
     )
     out = credit().deliver_batch([job(a), job(b), job(c)])
-    assert out[0] == Delivered("created", "X-A")
+    assert out[0] == Delivered(Action.CREATED, "X-A")
     assert isinstance(out[1], TargetRejected) and str(out[1]) == "双公示平台拒绝: CF_NR_FK: 罚款金额应大于0"
-    assert out[2] == Delivered("linked", "X-HAND", linked=True)
+    assert out[2] == Delivered(Action.LINKED, "X-HAND", linked=True)
     assert [r["CZLX"] for r in sent(route.calls[0])] == ["I", "I", "I"]
     [adopt] = sent(route.calls[1])
     assert (adopt["SJBS"], adopt["CZLX"], adopt["xybm"], adopt["CF_WSH"]) == (
@@ -214,7 +215,7 @@ def test_changed_record_is_an_update_with_its_xybm() -> None:
     """A record the platform holds goes as U with the known xybm and keeps its linked flag."""
     route = respx.post(BATCH).mock(return_value=answer(res("CF2021000045", xybm="XY9")))
     [done] = credit().deliver_batch([job(record(), known("XY9", linked=True))])
-    assert done == Delivered("updated", "XY9", linked=True)
+    assert done == Delivered(Action.UPDATED, "XY9", linked=True)
     [body] = sent(route.calls[0])
     assert (body["CZLX"], body["xybm"]) == ("U", "XY9")
 
@@ -224,7 +225,7 @@ def test_revoked_published_decision_is_withdrawn_with_d() -> None:
     """A revoked decision we published goes as D with only SJBS and BZ."""
     route = respx.post(BATCH).mock(return_value=answer(res("CF2021000045", xybm="XY9")))
     [done] = credit().deliver_batch([job(record(status="revoked"), known("XY9", linked=False))])
-    assert done == Delivered("withdrawn", "XY9")
+    assert done == Delivered(Action.WITHDRAWN, "XY9")
     assert sent(route.calls[0]) == [{"SJBS": "CF2021000045", "CZLX": "D", "BZ": "行政处罚决定已撤销"}]
 
 
@@ -247,9 +248,9 @@ def test_revoked_never_published_is_found_adopted_and_withdrawn() -> None:
     )
     out = credit().deliver_batch([job(hand), job(lost), job(bad)])
     assert out == [
-        Delivered("withdrawn", "X-H", linked=True),
-        Delivered("withdrawn", "X-L"),
-        Delivered("skipped"),
+        Delivered(Action.WITHDRAWN, "X-H", linked=True),
+        Delivered(Action.WITHDRAWN, "X-L"),
+        Delivered(Action.SKIPPED),
     ]
     assert [(r["SJBS"], r["CZLX"]) for r in sent(route.calls[1])] == [("H", "U"), ("L", "D")]
     assert [(r["SJBS"], r["CZLX"]) for r in sent(route.calls[2])] == [("H", "D")]
@@ -260,7 +261,7 @@ def test_missing_or_garbled_result_is_retriable_for_that_record_only() -> None:
     """A result missing for one record, or with an unknown status, fails just that record, retriably."""
     respx.post(BATCH).mock(return_value=answer(res("A", xybm="X-A"), {"SJBS": "B", "status": "???"}))
     out = credit().deliver_batch([job(record(id="A")), job(record(id="B")), job(record(id="C"))])
-    assert out[0] == Delivered("created", "X-A")
+    assert out[0] == Delivered(Action.CREATED, "X-A")
     assert isinstance(out[1], BadResponse) and isinstance(out[2], BadResponse) and "C" in str(out[2])
 
 
@@ -269,7 +270,7 @@ def test_results_out_of_order_are_matched_by_sjbs() -> None:
     """Should results come in another order, each record still gets its own."""
     respx.post(BATCH).mock(return_value=answer(res("B", xybm="X-B"), res("A", xybm="X-A")))
     out = credit().deliver_batch([job(record(id="A")), job(record(id="B"))])
-    assert out == [Delivered("created", "X-A"), Delivered("created", "X-B")]
+    assert out == [Delivered(Action.CREATED, "X-A"), Delivered(Action.CREATED, "X-B")]
 
 
 # -- translation -----------------------------------------------------------------------------------
@@ -439,8 +440,6 @@ def test_event_paging_restarts_after_an_expired_cursor_without_repeats() -> None
 @respx.mock
 def test_district_takes_credit_events_idempotently_and_skips_other_districts() -> None:
     """40901 (already held) is success; 40401 (another district's company) is skipped, not failed."""
-    from tests.unit.test_connectors_http import D, district_target, ok
-
     respx.post(f"{D}/api/auth/token").mock(return_value=ok({"access_token": "t", "expires_in": 7200}))
     respx.post(f"{D}/api/v1/credit-events").mock(
         side_effect=[
@@ -462,8 +461,8 @@ def test_district_takes_credit_events_idempotently_and_skips_other_districts() -
         "kind": "blacklist_add",
         "occurred_at": "2026-01-01 09:00:00",
     }
-    assert target.deliver(Push(ev, payload, None)) == Delivered("created", "E1")  # type: ignore[arg-type]
-    assert target.deliver(Push(ev, payload, None)) == Delivered("skipped")  # type: ignore[arg-type]
+    assert target.deliver(Push(ev, payload, None)) == Delivered(Action.CREATED, "E1")
+    assert target.deliver(Push(ev, payload, None)) == Delivered(Action.SKIPPED)
 
 
 @respx.mock
@@ -473,7 +472,7 @@ def test_after_an_unanswered_attempt_an_accepted_insert_is_followed_by_an_update
         side_effect=[answer(res("CF2021000045", xybm="XY7")), answer(res("CF2021000045", xybm="XY7"))]
     )
     [done] = credit().deliver_batch([job(record(), known(None, DeliveryState.ATTEMPTED))])
-    assert done.target_id == "XY7" and route.call_count == 2
+    assert isinstance(done, Delivered) and done.target_id == "XY7" and route.call_count == 2
     [first], [second] = sent(route.calls[0]), sent(route.calls[1])
     assert first["CZLX"] == "I" and (second["CZLX"], second["xybm"]) == ("U", "XY7")
     assert second["CF_WSH"] == first["CF_WSH"]
@@ -484,14 +483,12 @@ def test_a_first_attempt_is_one_insert() -> None:
     """Without an unanswered earlier attempt, ACCEPTED for I is the end (no extra call)."""
     route = respx.post(BATCH).mock(return_value=answer(res("CF2021000045", xybm="XY8")))
     [done] = credit().deliver_batch([job(record())])
-    assert done == Delivered("created", "XY8", linked=False) and route.call_count == 1
+    assert done == Delivered(Action.CREATED, "XY8", linked=False) and route.call_count == 1
 
 
 @pytest.mark.parametrize("wsh", [None, "", "   "])
 def test_an_event_without_a_decision_reaches_the_district_as_null(wsh: str | None) -> None:
     """A blacklist event whose cfWsh is null (or blank) is sent with decision_no null, never "无"."""
-    from tests.unit.test_connectors_http import district_target
-
     raw = {**event("E9", "2026-01-01T09:00:00+08:00", "BLACKLIST_ADD"), "cfWsh": wsh}
     ev = parse_record("credit_event", raw)
     assert isinstance(ev, CreditEvent) and ev.cf_wsh is None

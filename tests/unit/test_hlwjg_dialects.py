@@ -16,14 +16,14 @@ from sqlalchemy.sql import ClauseElement
 
 from connectors import systems
 from connectors.contract.records import parse_record
-from connectors.contract.roles import Context, Push
+from connectors.contract.roles import Context, FeedbackTarget, Push
 from connectors.hlwjg import tables
 from simulators import hlwjg as sim
 from tests.support.records import inspection
 from tests.support.targets import secrets
 from tests.support.targets import tables as mapping_tables
 
-ORACLE = oracle.dialect()
+ORACLE = oracle.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's Oracle dialect __init__ is untyped
 
 
 def captured_statements(tmp_path: Path) -> list[ClauseElement]:
@@ -48,7 +48,8 @@ def captured_statements(tmp_path: Path) -> list[ClauseElement]:
             record = parse_record("inspection", inspection(rid))
             target.deliver(Push(record, target.translate(record, ctx), None))
         sim.Collector(exchange).collect_once()
-        target.poll_feedback(None)  # type: ignore[attr-defined]
+        assert isinstance(target, FeedbackTarget)
+        target.poll_feedback(None)
     finally:
         system.close()
         exchange.dispose()

@@ -6,11 +6,12 @@ import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from connectors.contract.roles import StoredRecord
+from connectors.contract.states import Action
 from connectors.paging import Position
 from sync.ledger import Ledger, RecordSnapshot
 from sync.outcomes import Outcome, RunCounts
@@ -49,7 +50,7 @@ def ok(source_id: str, action: str = "created", target: str = "municipal", **kw:
         kind="penalty",
         source_id=source_id,
         target=target,
-        action=action,
+        action=Action(action),
         target_id=f"T-{source_id}",
         payload_hash=f"p-{source_id}",
         **kw,
@@ -64,7 +65,7 @@ def bad(
         kind="penalty",
         source_id=source_id,
         target=target,
-        action=action,
+        action=Action(action),
         stage="push",
         error_kind=kind,
         message=f"{source_id} 被拒绝",
@@ -156,7 +157,8 @@ def test_a_page_the_database_refuses_for_one_record_keeps_the_other_records(ledg
     """A record whose rows the database refuses (here a failure without a message, NOT NULL on both
     backends) costs only that record: the others' deliveries and failures are written, the bad one
     is kept as a failure saying the ledger refused it, and the cursor moves on."""
-    broken = dataclasses.replace(bad("CF3", kind="transient"), message=None)
+    # None on purpose, against the type: the database must refuse the row (NOT NULL)
+    broken = dataclasses.replace(bad("CF3", kind="transient"), message=cast(str, None))
     page(
         ledger,
         [ok("CF1"), ok("CF2", target="credit"), broken, ok("CF3", target="credit"), bad("CF4")],
@@ -236,7 +238,7 @@ def test_a_record_the_target_no_longer_takes_closes_its_failure_without_a_delive
     page(ledger, [bad("CF5", target="credit")])
     page(
         ledger,
-        [Outcome(system="district", kind="penalty", source_id="CF5", target="credit", action="skipped")],
+        [Outcome(system="district", kind="penalty", source_id="CF5", target="credit", action=Action.SKIPPED)],
         run_id="r2",
     )
     assert failure(ledger, "CF5")["state"] == "resolved"
@@ -494,7 +496,9 @@ def test_page_rows_written_by_the_driver_read_back_and_compare_like_sqlalchemy_r
         if ledger.engine.dialect.name == "sqlite":
             from sqlalchemy import text
 
-            raw = dict(conn.execute(text("select source_id, source_updated_at from records")).all())
+            raw: dict[str, object] = dict(
+                conn.execute(text("select source_id, source_updated_at from records")).all()
+            )
             assert raw["A1"] == raw["B1"]
     assert set(got) == {"A1", "B1"}
     assert got["A1"].event_date == date(2025, 3, 1)

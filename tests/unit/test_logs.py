@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from sync import logs
 
@@ -29,7 +30,7 @@ def test_a_short_event_is_left_as_it_is() -> None:
     assert json.loads(line) == {"event": "run_finished", "pulled": 3}
 
 
-def test_write_line_is_one_write_to_the_descriptor(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_write_line_is_one_write_to_the_descriptor(tmp_path: Path) -> None:
     """Each line reaches the file whole, with its newline, through the stream's descriptor."""
     path = tmp_path / "err.log"
     with path.open("a", encoding="utf-8") as stream:

@@ -53,7 +53,7 @@ def test_xlsx_table_loads(maps_dir: Path) -> None:
     """An .xlsx in place of a .csv is read from its first sheet."""
     (maps_dir / "inspection_types.csv").unlink()
     wb = Workbook()
-    ws = wb.active
+    ws = wb.worksheets[0]
     ws.append(["district_code", "name", "municipal_code", "hlwjg_code"])
     ws.append(["01", "日常检查", "RCJC", "9"])
     ws.append(["02", "双随机抽查", "SSJ", "1"])
@@ -153,7 +153,7 @@ def test_an_xlsx_zip_bomb_is_refused_from_its_directory_in_under_a_second(maps_d
     (maps_dir / "inspection_types.csv").unlink()
     path = maps_dir / "inspection_types.xlsx"
     wb = Workbook()
-    wb.active.append(["district_code", "name", "municipal_code", "hlwjg_code"])
+    wb.worksheets[0].append(["district_code", "name", "municipal_code", "hlwjg_code"])
     wb.save(path)
     with (
         zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf,

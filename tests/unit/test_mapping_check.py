@@ -62,7 +62,7 @@ def test_xlsx_table_with_numeric_cells_loads(maps_dir: Path) -> None:
     """An .xlsx table loads; numbers Excel stored as numbers come back without ``.0``."""
     (maps_dir / "items.csv").unlink()
     wb = Workbook()
-    ws = wb.active
+    ws = wb.worksheets[0]
     ws.append(["district_item_code", "district_item_name", "kind", "municipal_item_code", "hlwjg_item_code"])
     ws.append(
         ["QZJC-0001", "对危险化学品生产企业的监督检查", "inspection", "120000-AQJC-0001", 12000000000001]

@@ -124,10 +124,11 @@ def test_the_breaker_opens_after_n_failures_probes_after_the_cool_down_and_close
 def test_a_hanging_statement_on_the_exchange_database_ends_at_its_timeout(pg_schema_url: str) -> None:
     import sqlalchemy as sa
 
+    from connectors.contract.config import SecretRef
     from connectors.hlwjg import connect_args
     from connectors.hlwjg.config import HlwjgConfig
 
-    cfg = HlwjgConfig(type="hlwjg", url={"env": "X"}, statement_timeout_s=1)
+    cfg = HlwjgConfig(type="hlwjg", url=SecretRef(env="X"), statement_timeout_s=1)
     url = sa.make_url(pg_schema_url)
     engine = sa.create_engine(url, connect_args=connect_args(url, cfg))
     started = time.monotonic()

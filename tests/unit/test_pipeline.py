@@ -5,7 +5,7 @@ unmappable records, re-reads, withdrawals, and a page transaction that fails."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -462,7 +462,7 @@ def test_a_run_abandoned_as_stuck_commits_nothing_more(ledger: SpyLedger, tables
     assert counts.status == RunStatus.OK and set(target.store) == set(ids)
 
 
-def _wait(predicate: Any, timeout: float = 5) -> bool:
+def _wait(predicate: Callable[[], bool], timeout: float = 5) -> bool:
     done = threading.Event()
     for _ in range(int(timeout / 0.01)):
         if predicate():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from decimal import Decimal
 from typing import Any
 
@@ -10,47 +9,7 @@ import pytest
 
 from connectors.contract.errors import RecordInvalid
 from connectors.contract.records import parse_record
-
-PENALTY: dict[str, Any] = {
-    "id": "CF2021000045",
-    "origin": "district",
-    "status": "decided",
-    "decision_no": " （滨海）应急罚〔2021〕45号 ",
-    "party": {
-        "type": "1",
-        "name": "天津滨港化工有限公司",
-        "uscc": "91120116MA05K1XY35",
-        "legal_rep": "张建国",
-        "id_type": None,
-        "id_no": None,
-    },
-    "inspection_id": "JC2021000123",
-    "item_code": "QZCF-0031",
-    "violation": "未按规定培训",
-    "facts": "经查…",
-    "basis": "《安全生产法》第九十七条",
-    "penalty_types": ["01", "03"],
-    "fine_yuan": "30000.00",
-    "confiscation_yuan": "0.00",
-    "license_action": None,
-    "procedure": "general",
-    "decided_on": "2021-06-20",
-    "officers": ["u1024", "u2048"],
-    "dept_code": "BH-ZFDD-01",
-    "double_penalty": False,
-    "updated_at": "2021-06-20 16:40:03",
-}
-
-
-def penalty(**changes: Any) -> dict[str, Any]:
-    raw = copy.deepcopy(PENALTY)
-    for key, value in changes.items():
-        if "." in key:
-            outer, inner = key.split(".")
-            raw[outer][inner] = value
-        else:
-            raw[key] = value
-    return raw
+from tests.support.records import PENALTY, changed_penalty, parse_penalty
 
 
 def errors_of(raw: Any) -> dict[str, str]:
@@ -61,31 +20,31 @@ def errors_of(raw: Any) -> dict[str, str]:
 
 def test_valid_penalty_is_trimmed_and_amounts_are_decimal() -> None:
     """Names and numbers are trimmed; amounts are Decimal with two places."""
-    p = parse_record("penalty", PENALTY)
+    p = parse_penalty(PENALTY)
     assert p.decision_no == "（滨海）应急罚〔2021〕45号"
     assert p.fine_yuan == Decimal("30000.00") and isinstance(p.fine_yuan, Decimal)
 
 
 def test_bad_uscc_names_the_field_and_the_value() -> None:
     """A wrong check character is reported on party with the code."""
-    errs = errors_of(penalty(**{"party.uscc": "91120116MA05K1XY3C"}))
+    errs = errors_of(changed_penalty(**{"party.uscc": "91120116MA05K1XY3C"}))
     assert "91120116MA05K1XY3C" in errs["party"] and "校验位" in errs["party"]
 
 
 def test_fine_of_zero_with_fine_type_is_invalid() -> None:
     """罚款 among the types needs a positive fine."""
-    errs = errors_of(penalty(fine_yuan="0"))
+    errs = errors_of(changed_penalty(fine_yuan="0"))
     assert any("罚款" in m for m in errs.values())
 
 
 def test_fewer_than_two_officers_is_invalid() -> None:
     """两名以上执法人员."""
-    assert "两名" in errors_of(penalty(officers=["u1024"]))["officers"]
+    assert "两名" in errors_of(changed_penalty(officers=["u1024"]))["officers"]
 
 
 def test_every_missing_field_is_listed() -> None:
     """All problems at once, each with its field."""
-    raw = penalty()
+    raw = changed_penalty()
     del raw["decision_no"], raw["basis"]
     errs = errors_of(raw)
     assert errs["decision_no"] == "必填字段缺失" and errs["basis"] == "必填字段缺失"
@@ -94,32 +53,32 @@ def test_every_missing_field_is_listed() -> None:
 @pytest.mark.parametrize("amount", ["3万元", "3.5 万", "abc", "30,00", 30000.5, "NaN"])
 def test_amounts_with_two_meanings_are_refused_with_the_value(amount: Any) -> None:
     """万元 in a 元 field, garbage and floats are not guessed at."""
-    assert "fine_yuan" in errors_of(penalty(fine_yuan=amount))
+    assert "fine_yuan" in errors_of(changed_penalty(fine_yuan=amount))
 
 
 @pytest.mark.parametrize("amount", ["30,000.00", "30000元", "３００００.００", " 30000 ", 30000])
 def test_amounts_with_one_meaning_are_normalised(amount: Any) -> None:
     """Thousands separators, a trailing 元 and full-width digits are read as the amount they are."""
-    assert parse_record("penalty", penalty(fine_yuan=amount)).fine_yuan == Decimal("30000.00")
+    assert parse_penalty(changed_penalty(fine_yuan=amount)).fine_yuan == Decimal("30000.00")
 
 
 def test_dates_with_full_width_digits_are_read_and_other_formats_refused() -> None:
     """２０２１-０６-２０ is a date; 2021/06/20 and 2021年6月20日 are named as wrong format."""
-    assert str(parse_record("penalty", penalty(decided_on="２０２１-０６-２０")).decided_on) == "2021-06-20"
+    assert str(parse_penalty(changed_penalty(decided_on="２０２１-０６-２０")).decided_on) == "2021-06-20"
     for text in ("2021/06/20", "2021年6月20日", "20210620"):
-        assert "yyyy-MM-dd" in errors_of(penalty(decided_on=text))["decided_on"]
+        assert "yyyy-MM-dd" in errors_of(changed_penalty(decided_on=text))["decided_on"]
 
 
 def test_overlong_text_and_garbled_bytes_are_named_in_chinese() -> None:
     """A 3,000-character 违法事实 and replacement characters from non-UTF-8 bytes fail their fields."""
-    errs = errors_of(penalty(facts="经查" * 1500, violation="未按规定\ufffd\ufffd培训"))
+    errs = errors_of(changed_penalty(facts="经查" * 1500, violation="未按规定\ufffd\ufffd培训"))
     assert errs["facts"] == "过长: 最多 2000 字"
     assert "UTF-8" in errs["violation"]
 
 
 def test_natural_person_id_is_checked_and_masked_in_the_message() -> None:
     """A wrong 身份证 check digit is reported without showing the number."""
-    raw = penalty(
+    raw = changed_penalty(
         party={
             "type": "2",
             "name": "张三",
@@ -135,8 +94,10 @@ def test_natural_person_id_is_checked_and_masked_in_the_message() -> None:
 
 
 def test_id_number_final_x_is_upper_cased() -> None:
-    raw = penalty(party={"type": "2", "name": "张三", "id_type": "SFZ", "id_no": "11010519491231002x"})
-    assert parse_record("penalty", raw).party.id_no == "11010519491231002X"
+    raw = changed_penalty(
+        party={"type": "2", "name": "张三", "id_type": "SFZ", "id_no": "11010519491231002x"}
+    )
+    assert parse_penalty(raw).party.id_no == "11010519491231002X"
 
 
 def test_not_an_object() -> None:
@@ -178,7 +139,7 @@ def test_inspection_dates_and_region() -> None:
 def test_control_characters_fail_the_field_they_are_in(field: str, value: Any, shown: str) -> None:
     """A NUL (PostgreSQL refuses it, the targets cut strings at it) or another C0 control character is
     a validation error naming the field, in Chinese, with the character written out."""
-    errs = errors_of(penalty(**{field: value}))
+    errs = errors_of(changed_penalty(**{field: value}))
     (name,) = [f for f in errs if f.startswith(field)]
     assert shown in errs[name] and "控制字符" in errs[name], errs
     assert "\x00" not in errs[name]
@@ -186,8 +147,8 @@ def test_control_characters_fail_the_field_they_are_in(field: str, value: Any, s
 
 def test_tabs_and_newlines_in_text_are_text() -> None:
     """Tab, LF and CRLF are part of a multi-line 违法事实: they pass."""
-    record = parse_record("penalty", penalty(facts="经查:\r\n1. 未培训;\n2.\t未记录"))
-    assert record.facts == "经查:\r\n1. 未培训;\n2.\t未记录"  # type: ignore[union-attr]
+    record = parse_penalty(changed_penalty(facts="经查:\r\n1. 未培训;\n2.\t未记录"))
+    assert record.facts == "经查:\r\n1. 未培训;\n2.\t未记录"
 
 
 def test_a_nul_in_a_credit_event_fails_it() -> None:

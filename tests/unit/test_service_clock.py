@@ -76,7 +76,7 @@ def server_zone(request: pytest.FixtureRequest) -> Iterator[str]:
 
 def test_every_pipeline_runs_once_at_start_whatever_the_servers_zone(server_zone: str) -> None:
     app = _App()
-    service = Service(app, console=False)  # type: ignore[arg-type]
+    service = Service(app, console=False)  # type: ignore[arg-type]  # a stand-in with what Service reads
     service.start()
     try:
         deadline = time.monotonic() + 10

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.procs import SECRETS_ENV
-from tests.e2e.stack import REPO, make_stack
+from tests.support.procs import SECRETS_ENV
+from tests.support.stack import REPO, make_stack
 from zhifa_sync import systemd
 
 UNIT = REPO / "config" / "zhifa-sync.service"

@@ -14,7 +14,7 @@ from typing import Any
 from simulators import daemon_config, harness, municipal
 from simulators.harness import free_port, wait_for, zhifa
 from simulators.harness import terminate as stop
-from tests.e2e.stack import synced_district_ids
+from tests.support.stack import synced_district_ids
 
 __all__ = [
     "SECRETS_ENV",
