@@ -95,7 +95,10 @@ class RateLimiter:
         self._hold_until = 0.0
 
     def acquire(self) -> None:
-        if self._n == 0:
+        if self._n == 0:  # unpaced, but a "too many calls" still holds every caller
+            wait = self._hold_until - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
             return
         with self._lock:  # one caller at a time takes the next free moment
             while True:

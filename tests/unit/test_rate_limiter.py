@@ -55,3 +55,17 @@ def test_a_rate_of_zero_does_not_pace(monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(100):
         limiter.acquire()
     assert clock.now == 1000.0
+
+
+def test_a_cool_down_holds_callers_also_when_unpaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform said "too many calls": every caller waits it out, paced or not (an unpaced client
+    that ignored it hammered the limit and failed records after their retries)."""
+    clock = FakeClock()
+    monkeypatch.setattr(time, "monotonic", clock.monotonic)
+    monkeypatch.setattr(time, "sleep", clock.sleep)
+    for rate in (0, 10):
+        limiter = RateLimiter(rate)
+        start = clock.now
+        limiter.cool_down(2.0)
+        limiter.acquire()
+        assert clock.now - start >= 2.0, rate
