@@ -209,6 +209,10 @@ def rejected_by_feedback(s: Subject, message: str) -> Outcome:
 
 @dataclass
 class RunCounts:
+    """A run's figures. ``pulled`` and ``skipped`` count records; the others count outcomes, one per
+    record and target (``by_target`` has them per target, each target's row summing to
+    ``pulled − skipped``; ``retried`` records are read from the ledger, not pulled)."""
+
     pulled: int = 0
     created: int = 0
     updated: int = 0
@@ -227,7 +231,10 @@ class RunCounts:
 
     def add(self, outcome: Outcome) -> None:
         action = str(self._AS.get(Action(outcome.action), outcome.action))
-        if isinstance(getattr(self, action, None), int):
+        # ``skipped`` counts records that go to no target at all (drafts, undecided cases, our own
+        # records read back): a target that does not take one record is that target's column only,
+        # so that each target's row adds up to pulled − skipped.
+        if action != Action.SKIPPED and isinstance(getattr(self, action, None), int):
             setattr(self, action, getattr(self, action) + 1)
         per = self.by_target.setdefault(outcome.target, {})
         per[action] = per.get(action, 0) + 1

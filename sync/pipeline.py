@@ -590,7 +590,7 @@ class Pipeline:
         if about.source_id:
             source_id = escape_controls(about.source_id)  # as the failure names it (a NUL written out)
             page.ids.add(source_id)
-            page.snapshots.append(self._raw_snapshot(source_id, raw))
+            page.snapshots.append(self._raw_snapshot(source_id, raw, about.natural_key))
 
     def _snapshot(self, record: Record, raw: dict[str, Any]) -> RecordSnapshot:
         body = _dump_raw(raw)
@@ -610,7 +610,7 @@ class Pipeline:
             natural_key=record.natural_key[:200],
         )
 
-    def _raw_snapshot(self, source_id: str, raw: Any) -> RecordSnapshot:
+    def _raw_snapshot(self, source_id: str, raw: Any, natural_key: str | None = None) -> RecordSnapshot:
         return RecordSnapshot(
             system=self.source.name,
             kind=self.kind,
@@ -624,4 +624,5 @@ class Pipeline:
             dept_code=None,
             event_date=None,
             source_updated_at=None,
+            natural_key=natural_key[:200] if natural_key else None,
         )

@@ -116,6 +116,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if isinstance(item, pytest.Function) and _starts_something(item):
             item.add_marker(pytest.mark.slow)
+    # Slow tests first (a stable sort: same order on every xdist worker): the long ones start while
+    # the quick ones are still queued to fill the gaps, instead of one worker running the last soak
+    # alone for minutes at the end of the run.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 from connectors.contract import clock
 from connectors.contract.errors import ConfigError
 from connectors.contract.mapping import MappingFileError
-from connectors.contract.states import ErrorKind, FailureState, label, labels
+from connectors.contract.states import ErrorKind, FailureState, RunStatus, label, labels
 from connectors.contract.validators import mask_text
 from sync import logs
 from sync.cli_format import table
@@ -21,35 +21,38 @@ from zhifa_sync import cli_errors
 from zhifa_sync.context import app_from_args, config_path, secrets_dir, settings_from_args
 
 
+COLUMNS = ("created", "updated", "linked", "withdrawn", "unchanged", "skipped", "failed")
+
+
 def print_counts(results: dict[str, Any]) -> None:
-    """One table per pipeline: pulled, and per target created/updated/linked/unchanged/failed."""
+    """One table per pipeline: what was read, and per target where each record went.
+
+    Every record read that is not a draft (or otherwise synced nowhere) has exactly one outcome per
+    target, so each target's row adds up to 读取 − 不需同步 plus the retried ones: the 合计 column."""
     for name, counts in results.items():
+        wanted = counts.pulled - counts.skipped
         print(
-            f"\n管道 {name}: 状态 {counts.status}, 读取 {counts.pulled} 条, 不需同步 {counts.skipped} 条 (草稿、未决定, 或本方推送回来的记录)"
-            + (f", 重试 {counts.retried} 条" if counts.retried else "")
+            f"\n管道 {name}: 状态 {label(RunStatus, counts.status)}, 读取 {counts.pulled} 条, 其中 {counts.skipped} 条不需同步"
+            f" (草稿、未决定, 或本方推送回来的记录), 余 {wanted} 条"
+            + (f", 另重试以前失败的 {counts.retried} 条" if counts.retried else "")
         )
         if counts.error:
             print(f"  错误: {mask_text(counts.error)}")
         rows = []
         for target, per in sorted(counts.by_target.items()):
-            rows.append(
-                [
-                    target,
-                    per.get("created", 0),
-                    per.get("updated", 0),
-                    per.get("linked", 0),
-                    per.get("withdrawn", 0),
-                    per.get("unchanged", 0),
-                    per.get("skipped", 0),
-                    per.get("failed", 0),
-                ]
-            )
+            cells = [per.get(column, 0) for column in COLUMNS]
+            rows.append([target, *cells, sum(cells)])
         if rows:
             print(
                 table(
                     rows,
-                    ["目标系统", "新增", "更新", "关联手工录入", "作废/撤销", "未变化", "不需同步", "失败"],
+                    ["目标系统", "新增", "更新", "关联手工录入", "作废/撤销", "未变化", "该系统不收", "失败", "合计"],
                 )
+            )
+            print(
+                f"  每行合计 = 余下的 {wanted} 条"
+                + (f" + 重试的 {counts.retried} 条" if counts.retried else "")
+                + " (每条记录对每个目标系统恰好一个结果; 该系统不收: 如简易程序处罚不报双公示, 未推送过即作废的记录)"
             )
 
 

@@ -111,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if "hlwjg" in config["systems"]:
         time.sleep(2.5)  # let the 前置库 collector write feedback, then read it
-        print("\n== 第二次运行 (数据未变: 各管道应读取 0 条; 前置库的回执在此时读回) ==")
+        print(
+            "\n== 第二次运行: 数据未变 (只重读游标前的重叠窗口 overlap_s, 全部未变化, 什么也不推送;"
+            " 前置库的回执在此时读回) =="
+        )
         _quiet(cli, ["-c", str(config_path), "sync", "--once"], state_dir)
     print("\n== zhifa-sync status ==")
     cli(["-c", str(config_path), "status"])

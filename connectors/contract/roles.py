@@ -152,6 +152,8 @@ class RawSummary:
     doc_no: str | None = None
     party_name: str | None = None
     party_code: str | None = None
+    # the natural key as far as the raw record gives it: an invalid record still has a twin elsewhere
+    natural_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,16 @@ from typing import Any
 
 from connectors.contract.clock import TIME_FORMAT
 from connectors.contract.errors import BadResponse
-from connectors.contract.records import Record, RecordKind, is_unsubmitted, parse_record, parse_time
+from connectors.contract.records import (
+    Record,
+    RecordKind,
+    inspection_key,
+    is_unsubmitted,
+    parse_record,
+    parse_time,
+)
 from connectors.contract.roles import Listed, Page, RawSummary
+from connectors.contract.validators import normalize_decision_no
 from connectors.district.client import DistrictClient
 from connectors.paging import Position, fetch_by_second, iter_window, listed
 
@@ -84,7 +92,22 @@ class DistrictSource:
             _text(raw.get("decision_no") if kind == "penalty" else raw.get("document_no")),
             _text(party.get("name")),
             _text(party.get("uscc")),
+            _raw_natural_key(kind, raw, party),
         )
+
+
+def _raw_natural_key(kind: RecordKind, raw: dict[str, Any], party: dict[str, Any]) -> str | None:
+    """The natural key of a record that does not validate, from the fields it has (None if one is
+    missing): flow 3 must find it, or a city twin of it would be copied back to the district."""
+    if kind == "penalty":
+        number = _text(raw.get("decision_no"))
+        return normalize_decision_no(number.strip()) if number and number.strip() else None
+    uscc, item = _text(party.get("uscc")), _text(raw.get("item_code"))
+    try:
+        day = parse_time(str(raw["started_at"])).date()
+    except (KeyError, ValueError, TypeError):
+        return None
+    return inspection_key(uscc.strip().upper(), day, item.strip()) if uscc and item else None
 
 
 def _text(value: Any) -> str | None:

@@ -4,6 +4,7 @@ lines (push processes' included) in the state folder's log file, each run under 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,3 +28,28 @@ def test_demo_piped_keeps_logs_out_of_the_summary(tmp_path: Path) -> None:
     events = {json.loads(line)["event"] for line in logged}
     assert "run_finished" in events
     assert str(state / "zhifa-sync.log") in out
+
+
+def test_demo_counts_add_up_for_every_target(tmp_path: Path) -> None:
+    """Each pipeline says how many of the records read go somewhere, and each target's row accounts
+    for exactly those (one outcome per record and target): nothing counted twice, nothing unexplained."""
+    state = tmp_path / "demo-state"
+    done = subprocess.run(
+        [sys.executable, "-m", "zhifa_sync.demo", "--inspections", "260", "--state-dir", str(state)],
+        cwd=REPO, env=clean_env(), capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    first_run = done.stdout.split("== 第二次运行")[0]
+    checked = 0
+    for block in first_run.split("\n管道 ")[1:]:
+        head = re.search(r"读取 (\d+) 条, 其中 (\d+) 条不需同步.*余 (\d+) 条", block)
+        assert head, block
+        pulled, skipped, rest = map(int, head.groups())
+        assert pulled - skipped == rest
+        rows = [line.split() for line in block.splitlines()[3:] if re.match(r"^[a-z]+\s+\d", line)]
+        assert rows, block
+        for name, *cells in rows:
+            *columns, total = map(int, cells)
+            assert sum(columns) == total == rest, (name, block)
+            checked += 1
+    assert checked >= 8, first_run  # every target of the five pipelines

@@ -155,3 +155,32 @@ def test_city_flow_waits_until_the_district_flow_has_read(stack: Stack) -> None:
     counts = stack.run(*(p["name"] for p in FLOW_3))
     assert all(c.status == "ok" and c.pulled == 0 for c in counts.values())
     assert copies(stack, "inspections") == {} and copies(stack, "penalties") == {}
+
+
+def test_city_twin_of_an_invalid_district_record_is_linked_not_copied(stack: Stack) -> None:
+    """A district record that fails validation (a field outside its natural key is wrong) still has
+    its natural key: the city's hand-typed twin of it is linked, not copied back as a second record."""
+    insp = next(r for r in stack.district.records("inspections") if r["status"] == "submitted")
+    pen = next(r for r in stack.district.records("penalties") if r["status"] == "decided")
+    rng = random.Random(5)
+    now = stack.municipal.now()
+    jcjlbh = stack.municipal.add_hand_typed("jcjl", datagen.city_inspection(insp, now, rng))
+    number = pen["decision_no"].replace("〔", "（").replace("〕", "）")
+    ajbh = stack.municipal.add_hand_typed("xzcf", datagen.city_penalty(pen, now, number))
+    stack.district.update("inspections", insp["id"], ended_at="昨天下午")  # not a time
+    stack.district.update("penalties", pen["id"], facts="")  # 违法事实 is required
+
+    counts = stack.run(*(p["name"] for p in FLOW_1_2 + FLOW_3))
+    assert counts["district-inspections"].failed == counts["district-penalties"].failed == 1  # the two
+    assert jcjlbh not in copies(stack, "inspections") and ajbh not in copies(stack, "penalties")
+    app = stack.app()
+    try:
+        with app.ledger.engine.connect() as conn:
+            rows = {
+                r.source_id: r
+                for r in conn.execute(sa.select(deliveries).where(deliveries.c.system == "municipal"))
+            }
+    finally:
+        app.close()
+    assert (rows[jcjlbh].target_id, rows[jcjlbh].last_action) == (insp["id"], "linked")
+    assert (rows[ajbh].target_id, rows[ajbh].last_action) == (pen["id"], "linked")
