@@ -9,8 +9,13 @@ credential files through `--secrets-dir`."""
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+
+from sync.ledger import schema
 from tests.support.pasted import REPO, paste
 
 GUIDE = REPO / "docs" / "operations.md"
@@ -26,7 +31,7 @@ SKIP = (
 )
 
 
-def guide_commands(sections: tuple[str, ...] = ("## 1.", "## 2.")) -> list[str]:
+def guide_commands(sections: tuple[str, ...] = ("## 1.", "## 2.", "## 5.", "## 6.")) -> list[str]:
     """The shell commands of those sections, continuation lines joined, comments kept for skipping."""
     text = GUIDE.read_text(encoding="utf-8")
     parts = re.split(r"(?m)^(?=## )", text)
@@ -39,10 +44,16 @@ def guide_commands(sections: tuple[str, ...] = ("## 1.", "## 2.")) -> list[str]:
     return commands
 
 
+PG_EXAMPLE = "postgresql://zhifa@db.example.gov.cn/zhifa"
+
+
 def on_this_machine(command: str, tmp: Path) -> str | None:
-    """The command as it runs here, or None when it cannot (root, systemd, package install)."""
+    """The command as it runs here, or None when it cannot (root, systemd, package install, a line
+    that is an outline ("…") rather than a command, the PostgreSQL backup: its own test)."""
     command = re.sub(r"^sudo (-u zhifa-sync )?", "", command)
-    if command.startswith(SKIP):
+    if command.endswith("pip freeze > /var/lib/zhifa-sync/freeze-before.txt   # what to roll back to"):
+        command = command.replace("/opt/zhifa-sync/venv/bin/pip", str(REPO / ".venv" / "bin" / "pip"))
+    if command.startswith(SKIP) or "…" in command or PG_EXAMPLE in command:
         return None
     command = re.sub(r" -[og] (root|zhifa-sync)", "", command)
     command = re.sub(r"\s+#.*$", "", command)
@@ -51,13 +62,16 @@ def on_this_machine(command: str, tmp: Path) -> str | None:
         ("/etc/systemd/system/", f"{tmp}/systemd/"),
         ("/etc/zhifa-sync", f"{tmp}/etc"),
         ("/var/lib/zhifa-sync", f"{tmp}/var"),
+        ("/backup/", f"{tmp}/backup/"),
     ):
         command = command.replace(server, here)
     return command
 
 
 def test_the_guide_works_when_pasted(tmp_path: Path) -> None:
+    """Install, first start, upgrade and the SQLite backup, as pasted (sections 1, 2, 5 and 6)."""
     (tmp_path / "systemd").mkdir()
+    (tmp_path / "backup").mkdir()
     ran: dict[str, str] = {}
     for command in guide_commands():
         here = on_this_machine(command, tmp_path)
@@ -84,6 +98,47 @@ def test_the_guide_works_when_pasted(tmp_path: Path) -> None:
     assert (tmp_path / "etc" / "mappings" / "holidays.csv").is_file()
     for name in ("district_password", "municipal_app_secret", "credit_app_secret", "hlwjg_url"):
         assert (tmp_path / "etc" / "credentials" / name).is_file()
+    assert "zhifa-sync" in (tmp_path / "var" / "freeze-before.txt").read_text("utf-8")  # § 5
+    (backup,) = (tmp_path / "backup").glob("zhifa-*.db")  # § 6: the online backup is a whole ledger
+    assert _revision(f"sqlite:///{backup}") == _revision(f"sqlite:///{tmp_path / 'var' / 'zhifa-sync.db'}")
+
+
+def _revision(url: str) -> str | None:
+    engine = sa.create_engine(url)
+    try:
+        return schema.schema_state(engine)[0]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_postgresql_backup_and_restore_lines_work_when_pasted(tmp_path: Path, pg_schema_url: str) -> None:
+    """§ 6's pg_dump and pg_restore, against a ledger database of their own on the test server."""
+    url = sa.engine.make_url(pg_schema_url).set(query={}).render_as_string(hide_password=False)
+    name = f"guide_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'create database "{name}"'))
+    db = sa.engine.make_url(url).set(database=name)
+    try:
+        engine = schema.make_engine(db.render_as_string(hide_password=False))
+        schema.upgrade(engine)
+        engine.dispose()
+        plain = db.set(drivername="postgresql").render_as_string(hide_password=False)
+        (tmp_path / "backup").mkdir()
+        lines = [c for c in guide_commands(("## 6.",)) if PG_EXAMPLE in c]
+        assert [c.split()[0] for c in lines] == ["pg_dump", "pg_restore"], lines
+        for line in lines:
+            # the guide restores an example day's dump: here, the one just made
+            here = line.replace(PG_EXAMPLE, plain).replace("/backup/", f"{tmp_path}/backup/")
+            here = here.replace("zhifa-2026-01-01.dump", "zhifa-$(date +%F).dump")
+            done = paste(here, cwd=REPO)
+            assert done.returncode == 0, f"{here}\n{done.stdout}{done.stderr}"
+        assert _revision(db.render_as_string(hide_password=False)) == schema.schema_state(admin)[1]
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+        admin.dispose()
 
 
 def test_unit_and_example_config_agree() -> None:
