@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,12 +36,26 @@ def reconcile_page(request: Request) -> Response:
             }
             for t in targets
         ]
-        run["shown"] = [_finding(st, f) for f in findings[:FINDINGS_SHOWN]]
+        source = _source_of(st, run["pipeline"])
+        run["shown"] = [_finding(st, f, source) for f in findings[:FINDINGS_SHOWN]]
         run["more"] = max(0, len(findings) - FINDINGS_SHOWN)
     return render(request, "reconcile.html", {"runs": runs, "finding_labels": labels(Finding)})
 
 
-def _finding(st: Any, row: dict[str, Any]) -> dict[str, Any]:
+def _source_of(st: Any, pipeline: str) -> tuple[str, str] | None:
+    """(source system, kind) of a configured pipeline: what a finding's record id is an id of."""
+    if st.settings is None or pipeline not in {p.name for p in st.settings.pipelines}:
+        return None
+    cfg = st.settings.pipeline(pipeline)
+    return cfg.source, cfg.kind
+
+
+def _finding(st: Any, row: dict[str, Any], source: tuple[str, str] | None) -> dict[str, Any]:
     shown = masked_row(row)
     shown["target_label"] = system_label(st, row["target"])
+    shown["trace"] = (
+        "/trace?" + urlencode({"system": source[0], "kind": source[1], "id": row["source_id"]})
+        if source is not None
+        else None
+    )
     return shown

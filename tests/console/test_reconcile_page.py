@@ -39,4 +39,13 @@ def test_reconcile_page_shows_the_last_run_per_pipeline(console: Console) -> Non
     ):
         assert word in html, word
     assert "CF-OLD" not in html  # only the last run
+    # every finding names a record of the pipeline's source: its id leads to the record's trace
+    for sid in ("CF2025000007", "CF2025000009", "CF2025000011"):
+        assert f'href="/trace?system=district&amp;kind=penalty&amp;id={sid}"' in html, sid
+    assert (
+        client.get(
+            "/trace", params={"system": "district", "kind": "penalty", "id": "CF2025000009"}
+        ).status_code
+        == 200
+    )
     assert console.client().get("/reconcile").status_code in (302, 303)  # login required

@@ -61,6 +61,16 @@ def test_page_shows_the_months_figures_charts_and_overdue_list(site: str) -> Non
     assert 'href="/report" class="on">月度统计</a>' in html
 
 
+def test_each_overdue_decision_leads_to_its_trace(site: str) -> None:
+    """A row of the overdue list names a decision: its id links to the record's trace, which finds it."""
+    with login(site) as client:
+        html = client.get("/report", params={"month": "2026-10"}).text
+        assert 'href="/trace?q=P8"' in html
+        trace = client.get("/trace", params={"q": "P8"})
+    assert trace.status_code == 200 and "<h2>行政处罚 P8</h2>" in trace.text
+    assert "目标 credit: 未同步" in trace.text and 'href="/failures/' in trace.text  # its open failure
+
+
 def test_a_bad_month_falls_back_to_last_month_with_a_warning(site: str) -> None:
     """``?month=abc`` shows a warning in Chinese and the previous month."""
     with login(site) as client:
