@@ -412,3 +412,43 @@ def test_the_service_reads_the_alerts_every_minute(ledger: Ledger, rx: WebhookRe
     service._alerts_job()
     assert rx.wait(1)[0].body["title"] == "新增失败记录 (1 条)"
     assert Service(App(settings([]), Secrets(), ledger), console=False).alerter is None  # no channels: no job
+
+
+def test_a_lease_lost_and_taken_over_is_urgent_and_recovers_when_the_run_ends(
+    ledger: Ledger, rx: WebhookReceiver
+) -> None:
+    """The service's alerts read its leases: this instance's lock file removed and another instance
+    holding the pipeline now is told at once (naming that instance), 已恢复 once our run has ended."""
+    from connectors.contract.config import Secrets
+    from sync.lease import Leases
+    from zhifa_sync.app import App
+    from zhifa_sync.service import Service
+
+    s = settings([{"type": "webhook", "url": rx.url}], quiet_hours=None)
+    app = App(s, Secrets(), ledger)
+    service = Service(app, console=False)
+    assert service.alerter is not None
+    _STARTED.append(service.alerter.dispatcher)
+    other = Leases(ledger.engine, "host-b:bbbbbb")  # a second instance on the same ledger
+    try:
+        with app.leases.hold("district-penalties") as held:
+            assert held
+            service._alerts_job()
+            path = app.leases.lock_path("district-penalties")
+            assert path is not None
+            path.unlink()  # a clean-up of the state folder
+            with other.hold("district-penalties") as taken:
+                assert taken
+                service._alerts_job()
+                (hit,) = rx.wait(1)
+        assert hit.body["title"] == "【紧急】管道租约丢失 (district-penalties, 已被接管)"
+        assert "已被替换" in hit.body["text"] and "host-b:bbbbbb" in hit.body["text"]
+        service._alerts_job()  # found again at release: still open this once
+        service._alerts_job()
+        assert [h.body["title"] for h in rx.wait(2)] == [
+            "【紧急】管道租约丢失 (district-penalties, 已被接管)",
+            "已恢复: 管道租约丢失 (district-penalties, 已被接管)",
+        ]
+    finally:
+        other.close()
+        app.leases.close()
