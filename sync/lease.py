@@ -65,12 +65,15 @@ SERVER_KEEPALIVES = (
 DEAD_PEER_S = 10 + 5 * 3
 
 # A bigint advisory key shows in pg_locks as its high half in classid, its low half in objid, objsubid 1.
-_KEY_MATCH = "l.locktype = 'advisory' and l.granted and l.classid::bigint = :hi and l.objid::bigint = :lo"
+_KEY_MATCH = (
+    "l.locktype = 'advisory' and l.granted and l.classid::bigint = :hi and l.objid::bigint = :lo"
+    " and l.objsubid = 1"
+)
 HELD_BY_ME = f"select exists (select 1 from pg_locks l where {_KEY_MATCH} and l.pid = pg_backend_pid())"
 HOLDER = (
     "select coalesce(nullif(a.application_name, ''), 'pid ' || l.pid) from pg_locks l"
     " left join pg_stat_activity a on a.pid = l.pid"
-    f" where {_KEY_MATCH} and l.objsubid = 1"
+    f" where {_KEY_MATCH}"
     " and l.database = (select oid from pg_database where datname = current_database()) limit 1"
 )
 APP_NAME_PREFIX = "zhifa-sync lease "
