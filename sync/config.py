@@ -165,6 +165,9 @@ class SmtpChannel(_Frozen):
     sender: str = Field(alias="from")
     to: list[str] = Field(min_length=1)
     timeout_s: float = Field(default=15.0, gt=0)
+    # The CA (PEM) that signed the server's certificate, for a bureau's own or internal CA; relative
+    # to the configuration file. None: the system's CAs.
+    ca_file: Path | None = None
 
 
 CHANNEL_MODELS: dict[str, type[BaseModel]] = {
@@ -483,10 +486,15 @@ def _placed(ref: SecretRef, base: Path, credentials: Path | None) -> SecretRef:
 
 
 def _alert_secrets_placed(settings: Settings, base: Path, credentials: Path | None) -> Settings:
-    """The alert channels' secret files found as the systems' are (their secrets are read when sent)."""
+    """The alert channels' secret files found as the systems' are (their secrets are read when sent),
+    and an SMTP channel's CA file beside the configuration file."""
     channels = []
     for channel in settings.alerts.channels:
-        update = {k: _placed(v, base, credentials) for k, v in channel if isinstance(v, SecretRef)}
+        update: dict[str, object] = {
+            k: _placed(v, base, credentials) for k, v in channel if isinstance(v, SecretRef)
+        }
+        if isinstance(channel, SmtpChannel) and channel.ca_file and not channel.ca_file.is_absolute():
+            update["ca_file"] = base / channel.ca_file
         channels.append(channel.model_copy(update=update))
     alerts = settings.alerts.model_copy(update={"channels": channels})
     return settings.model_copy(update={"alerts": alerts})

@@ -23,6 +23,7 @@ class Progress:
     clock: Callable[[], float] = time.monotonic
     stop: threading.Event = field(default_factory=threading.Event)
     last: float = field(init=False)
+    started: float = field(init=False)
     abandoned: bool = False
     # the run's row and counts so far (set by the pipeline once the run has started): what the service
     # closes the run with when it gives it up
@@ -30,11 +31,15 @@ class Progress:
     counts: RunCounts | None = None
 
     def __post_init__(self) -> None:
-        self.last = self.clock()
+        self.last = self.started = self.clock()
 
     def beat(self) -> None:
         """Something moved: a page was read or a push finished."""
         self.last = self.clock()
+
+    def moved_since(self, at: float) -> bool:
+        """The run has moved (a beat, not just its start) after monotonic time ``at``."""
+        return self.last > max(at, self.started)
 
     def idle_s(self) -> float:
         """Seconds since the run last moved."""

@@ -51,7 +51,8 @@ class App:
         # Runs sharing a lease that a run of this process took and was then abandoned while holding it.
         self._lease_users: dict[str, int] = {}
         self._lease_cv = threading.Condition()
-        self.leases = Leases(ledger.engine)  # one instance at a time per pipeline, across processes
+        # one instance at a time per pipeline, across processes; named by our instance to the others
+        self.leases = Leases(ledger.engine, ledger.instance)
 
     @classmethod
     def from_config(cls, path: Path | str, *, secrets_dir: Path | None = None) -> App:

@@ -20,7 +20,6 @@ from sync.cli_format import table
 from zhifa_sync import cli_errors
 from zhifa_sync.context import app_from_args, config_path, secrets_dir, settings_from_args
 
-
 COLUMNS = ("created", "updated", "linked", "withdrawn", "unchanged", "skipped", "failed")
 
 
@@ -46,7 +45,17 @@ def print_counts(results: dict[str, Any]) -> None:
             print(
                 table(
                     rows,
-                    ["目标系统", "新增", "更新", "关联手工录入", "作废/撤销", "未变化", "该系统不收", "失败", "合计"],
+                    [
+                        "目标系统",
+                        "新增",
+                        "更新",
+                        "关联手工录入",
+                        "作废/撤销",
+                        "未变化",
+                        "该系统不收",
+                        "失败",
+                        "合计",
+                    ],
                 )
             )
             print(

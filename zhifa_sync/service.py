@@ -104,6 +104,8 @@ class Service:
         self._guard = threading.Lock()
         self._runs: dict[int, Watched] = {}  # by id(progress): running, or abandoned and still hanging
         self._stuck: dict[int, Stuck] = {}
+        self._stuck_unread: dict[str, float] = {}  # given up since the alerts last looked: idle seconds
+        self._ended_at: dict[str, float] = {}  # monotonic: when a run of the pipeline last ended, not stuck
         self._stop_at: float | None = None  # monotonic: when a stop gives up on runs still in hand
         self.alerter = _alerter(app)
 
@@ -116,6 +118,9 @@ class Service:
             name, lambda p: self.app.run_pipeline(name, p.stop, progress=p), failed="pipeline_job_failed"
         )
         self._watch(watched, stuck=True)
+        if not watched.thread.is_alive() and not watched.progress.abandoned:
+            with self._guard:  # the pipeline proceeds again (a stuck run of it may still hang)
+                self._ended_at[name] = time.monotonic()
 
     def _watch(self, watched: Watched, *, stuck: bool) -> None:
         """Wait for a run to end, be given up as stuck (if ``stuck``), or outlast the stop grace."""
@@ -172,6 +177,7 @@ class Service:
         with self._guard:
             if id(watched.progress) in self._runs:  # still hanging
                 self._stuck[id(watched.progress)] = Stuck(watched.pipeline, idle, time.monotonic())
+            self._stuck_unread[watched.pipeline] = idle
         metrics.PIPELINE_STUCK.labels(watched.pipeline).set(1)
         log.error(
             "run_stuck",
@@ -185,6 +191,26 @@ class Service:
         """Runs given up as stuck that still hang (a stuck run's thread that ends is forgotten)."""
         with self._guard:
             return list(self._stuck.values())
+
+    def stuck_pipelines(self) -> dict[str, float]:
+        """For the alerts: each pipeline with a run given up as stuck that still hangs, unless a later run
+        of it has moved or ended since; and each given up since the last call, though its run has ended
+        meanwhile (told once, then 已恢复). Pipeline -> seconds without progress when given up."""
+        with self._guard:
+            found, self._stuck_unread = self._stuck_unread, {}
+            for s in self._stuck.values():
+                if not self._proceeded_since(s.pipeline, s.abandoned_at):
+                    found.setdefault(s.pipeline, s.idle_s)
+        return found
+
+    def _proceeded_since(self, pipeline: str, at: float) -> bool:
+        """A run of ``pipeline`` other than the stuck ones moved or ended after ``at`` (guard held)."""
+        if self._ended_at.get(pipeline, float("-inf")) > at:
+            return True
+        return any(
+            w.pipeline == pipeline and not w.progress.abandoned and w.progress.moved_since(at)
+            for w in self._runs.values()
+        )
 
     def health(self) -> dict[str, Any]:
         """What ``/healthz`` adds from the running service: stuck runs and systems whose circuit is open."""
@@ -265,7 +291,12 @@ class Service:
         if self.alerter is None or self.stop.is_set():
             return
         try:
-            self.alerter.evaluate(self._circuits, self._mapping_problems)
+            self.alerter.evaluate(
+                self._circuits,
+                self._mapping_problems,
+                stuck=self.stuck_pipelines,
+                leases=self.app.leases.problems,
+            )
         except Exception:  # an alert bug must never stop the scheduler
             log.exception("alerts_job_failed")
 

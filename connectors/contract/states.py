@@ -169,6 +169,8 @@ class Alert(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     MAPPINGS_REFUSED = "mappings_refused"
     LEDGER_DOWN = "ledger_down"
+    PIPELINE_STUCK = "pipeline_stuck"  # a run given up after stuck_after_s without progress
+    LEASE_LOST = "lease_lost"  # a run's lease gone from under it (and perhaps held by another instance)
 
 
 # -- the one table of words shown to people --------------------------------------------------------
@@ -286,6 +288,8 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         Alert.CIRCUIT_OPEN: "目标系统熔断",
         Alert.MAPPINGS_REFUSED: "映射表被拒绝",
         Alert.LEDGER_DOWN: "账本数据库无法连接",
+        Alert.PIPELINE_STUCK: "管道运行卡住",
+        Alert.LEASE_LOST: "管道租约丢失",
     },
 }
 

@@ -117,17 +117,41 @@ def send_smtp(channel: SmtpChannel, msg: Message) -> None:
                 smtp.login(channel.username, _secret(channel.password))
             smtp.send_message(mail)
     except (OSError, smtplib.SMTPException) as exc:
-        raise DeliveryError(f"邮件发送失败: {type(exc).__name__}") from None
+        raise DeliveryError(_smtp_error(channel, exc)) from None
+
+
+def _smtp_error(channel: SmtpChannel, exc: Exception) -> str:
+    """What went wrong, for the operator; the password is never part of it."""
+    server = f"邮件服务器 {channel.host}:{channel.port}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"{server} 的证书不受信任 ({exc.verify_message}); 若由本单位或内部 CA 签发, "
+            "请在该渠道配置 ca_file: CA 证书文件 (PEM)"
+        )
+    if isinstance(exc, FileNotFoundError) and channel.ca_file and exc.filename is None:
+        return f"CA 证书文件 {channel.ca_file} 不存在或无法读取 (渠道配置 ca_file)"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return f"{server} 拒绝登录 (用户 {channel.username}, SMTP {exc.smtp_code}): 请检查用户名与密码"
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return f"{server} 不支持所需功能 ({exc}): 请确认端口与 security (starttls / ssl / none)"
+    return f"邮件发送失败: {type(exc).__name__}"
+
+
+def _tls(channel: SmtpChannel) -> ssl.SSLContext:
+    """The system's CAs, or only the bureau's own CA when ``ca_file`` names one."""
+    return ssl.create_default_context(cafile=str(channel.ca_file) if channel.ca_file else None)
 
 
 def _smtp(channel: SmtpChannel) -> smtplib.SMTP:
     if channel.security == "ssl":
-        return smtplib.SMTP_SSL(
-            channel.host, channel.port, timeout=channel.timeout_s, context=ssl.create_default_context()
-        )
+        return smtplib.SMTP_SSL(channel.host, channel.port, timeout=channel.timeout_s, context=_tls(channel))
     smtp = smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout_s)
     if channel.security == "starttls":
-        smtp.starttls(context=ssl.create_default_context())
+        try:
+            smtp.starttls(context=_tls(channel))
+        except BaseException:
+            smtp.close()
+            raise
     return smtp
 
 

@@ -13,9 +13,19 @@ from datetime import date
 
 from connectors.contract.states import Alert, ErrorKind, label
 from sync.config import Settings
+from sync.lease import LeaseLoss, LeaseProblem
 from sync.ledger import Ledger
 
-URGENT = frozenset({Alert.OVERDUE, Alert.CIRCUIT_OPEN, Alert.LEDGER_DOWN, Alert.MAPPINGS_REFUSED})
+URGENT = frozenset(
+    {
+        Alert.OVERDUE,
+        Alert.CIRCUIT_OPEN,
+        Alert.LEDGER_DOWN,
+        Alert.MAPPINGS_REFUSED,
+        Alert.PIPELINE_STUCK,
+        Alert.LEASE_LOST,
+    }
+)
 SHOWN = 10  # records named in one message; the rest are counted
 
 
@@ -49,6 +59,8 @@ class Inputs:
     failures_mark: int = 0  # the highest failure id already digested
     circuits: Callable[[], Mapping[str, bool]] = dict  # system -> circuit open
     mapping_problems: Callable[[], list[str]] = list
+    stuck: Callable[[], Mapping[str, float]] = dict  # pipeline -> seconds without progress when given up
+    leases: Callable[[], Mapping[str, LeaseProblem]] = dict  # pipeline -> its lease lost or taken over
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +71,12 @@ class Reading:
 
 def read(inputs: Inputs) -> Reading:
     """Every open condition now."""
-    found = [*circuits(inputs.circuits()), *mappings(inputs.mapping_problems())]
+    found = [
+        *circuits(inputs.circuits()),
+        *mappings(inputs.mapping_problems()),
+        *stuck(inputs.stuck()),
+        *leases(inputs.leases()),
+    ]
     try:
         inputs.ledger.ping()
     except Exception as exc:  # any driver's error: the ledger cannot be read
@@ -141,3 +158,31 @@ def mappings(problems: list[str]) -> list[Condition]:
         return []
     text = "\n".join(["映射表修改未生效 (仍使用上一版), 问题:", *_few([f"- {p}" for p in problems])])
     return [Condition(Alert.MAPPINGS_REFUSED, Alert.MAPPINGS_REFUSED, _t(Alert.MAPPINGS_REFUSED), text)]
+
+
+def stuck(pipelines: Mapping[str, float]) -> Iterable[Condition]:
+    """A pipeline whose run was given up as stuck, until that run ends or a later one moves."""
+    for pipeline, idle_s in sorted(pipelines.items()):
+        text = (
+            f"管道 {pipeline} 的运行 {idle_s:g} 秒无进展 (未读到新页, 未完成推送), 已放弃, 下一次运行照常开始。"
+            "多为对端系统无应答或应答极慢: 请在控制台「系统状态」查看该管道的源系统与目标系统。"
+        )
+        kind = Alert.PIPELINE_STUCK
+        yield Condition(f"{kind}:{pipeline}", kind, _t(kind, pipeline), text)
+
+
+def leases(problems: Mapping[str, LeaseProblem]) -> Iterable[Condition]:
+    """A run of this instance whose lease is gone (and perhaps held by another instance), until it ends."""
+    for pipeline, p in sorted(problems.items()):
+        if p.loss is LeaseLoss.TAKEN_OVER:
+            now = f"现由 {p.holder} 持有 (已被接管), 两个实例可能同时运行该管道"
+        else:
+            now = "暂无其他实例持有, 但其他实例随时可以开始运行该管道"
+        text = (
+            f"管道 {pipeline} 正在本实例运行, 但其租约已丢失: {p.reason}; {now}。"
+            "重复运行不会重复写入目标系统 (按记录编号幂等), 只浪费调用; 本次运行结束即恢复。"
+            "请检查账本数据库的连接与会话 (或租约锁文件所在目录是否被清理)。"
+        )
+        detail = f"{pipeline}, 已被接管" if p.loss is LeaseLoss.TAKEN_OVER else pipeline
+        kind = Alert.LEASE_LOST
+        yield Condition(f"{kind}:{pipeline}", kind, _t(kind, detail), text)

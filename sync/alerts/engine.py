@@ -20,6 +20,7 @@ from sync.alerts.channels import Message
 from sync.alerts.conditions import URGENT, Condition, Inputs
 from sync.alerts.delivery import Dispatcher
 from sync.config import Settings, quiet_window
+from sync.lease import LeaseProblem
 from sync.ledger import AlertState, Ledger
 
 log = structlog.get_logger("zhifa.alerts")
@@ -60,13 +61,18 @@ class Alerter:
         self,
         circuits: Callable[[], Mapping[str, bool]] = dict,
         mapping_problems: Callable[[], list[str]] = list,
+        *,
+        stuck: Callable[[], Mapping[str, float]] = dict,
+        leases: Callable[[], Mapping[str, LeaseProblem]] = dict,
     ) -> list[Message]:
         """Read the conditions, decide, queue what is to be sent; returns the messages queued."""
         now = self.clock()
         self._load()
         mark = self._failures_mark()
         reading = conditions.read(
-            Inputs(self.ledger, self.settings, now.date(), mark or 0, circuits, mapping_problems)
+            Inputs(
+                self.ledger, self.settings, now.date(), mark or 0, circuits, mapping_problems, stuck, leases
+            )
         )
         unknown = set(reading.unknown) | ({Alert.FAILURES} if mark is None else set())
         out = [m for c in reading.open if c.kind not in unknown and (m := self._opened(c, now))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -13,9 +14,11 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
@@ -93,8 +96,33 @@ class SmtpReceiver:
         return self.mails
 
 
+@dataclass(frozen=True, slots=True)
+class Tls:
+    """A server certificate for 127.0.0.1 issued by a CA made for the test, and that CA's PEM file."""
+
+    context: ssl.SSLContext
+    ca_file: Path
+
+
+def self_signed_tls(folder: Path) -> Tls:
+    """A fresh CA (written to ``folder/ca.pem``) and a server context whose certificate it signed."""
+    ca = trustme.CA(organization_name="区应急管理局 测试 CA")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    ca_file = folder / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return Tls(context, ca_file)
+
+
 @contextmanager
-def smtp_receiver(user: str = "alerts", password: str = "s3cret") -> Iterator[SmtpReceiver]:
+def smtp_receiver(
+    user: str = "alerts",
+    password: str = "s3cret",
+    *,
+    security: Literal["none", "starttls", "ssl"] = "none",
+    tls: Tls | None = None,
+) -> Iterator[SmtpReceiver]:
+    """An aiosmtpd server with AUTH; with ``tls``, STARTTLS required before AUTH, or SSL from the start."""
     rx = SmtpReceiver(free_port(), user, password)
 
     class Handler:
@@ -111,8 +139,16 @@ def smtp_receiver(user: str = "alerts", password: str = "s3cret") -> Iterator[Sm
         )
         return AuthResult(success=ok)
 
+    options: dict[str, Any] = {}
+    if security == "starttls" and tls is not None:
+        options = {"tls_context": tls.context, "require_starttls": True, "auth_require_tls": True}
+    elif security == "ssl" and tls is not None:
+        # TLS from the first byte; aiosmtpd's auth_require_tls looks only at STARTTLS, so it is off here
+        options = {"ssl_context": tls.context, "auth_require_tls": False}
+    else:
+        options = {"auth_require_tls": False}
     controller = Controller(
-        Handler(), hostname="127.0.0.1", port=rx.port, authenticator=authenticator, auth_require_tls=False
+        Handler(), hostname="127.0.0.1", port=rx.port, authenticator=authenticator, **options
     )
     controller.start()
     try:

@@ -19,7 +19,12 @@ from sync.alerts.engine import Alerter, in_quiet_hours
 from sync.config import Settings
 from sync.ledger import Ledger
 from sync.ledger.schema import failures
-from tests.support.alert_receivers import WebhookReceiver, smtp_receiver, webhook_receiver
+from tests.support.alert_receivers import (
+    WebhookReceiver,
+    self_signed_tls,
+    smtp_receiver,
+    webhook_receiver,
+)
 from tests.support.ids import id_number, unmasked_ids
 from zhifa_sync.cli import main
 
@@ -218,6 +223,62 @@ def test_mail_through_a_local_smtp_server(ledger: Ledger, monkeypatch: pytest.Mo
     assert "X罚〔2026〕9号" in text and PERSON not in text
 
 
+def _smtp_settings(tmp_path: Path, port: int, security: str, ca_file: str | None) -> Settings:
+    """An SMTP channel read from a YAML file as a bureau writes it: password and CA file beside it."""
+    from sync.config import load_settings
+
+    (tmp_path / "smtp.password").write_text("s3cret\n", encoding="utf-8")
+    ca = f", ca_file: {ca_file}" if ca_file else ""
+    cfg = tmp_path / "zhifa-sync.yaml"
+    cfg.write_text(
+        "systems: {}\npipelines: []\nalerts:\n  channels:\n"
+        f"    - {{type: smtp, host: 127.0.0.1, port: {port}, security: {security}, username: alerts,"
+        f" password: {{file: smtp.password}}, from: zhifa@example.gov.cn, to: [ops@example.gov.cn]{ca}}}\n",
+        encoding="utf-8",
+    )
+    settings, _secrets = load_settings(cfg)
+    return settings
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_mail_over_starttls_and_ssl_trusts_the_bureaus_own_ca(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, security: str
+) -> None:
+    """STARTTLS / SSL to a server with a certificate from the bureau's CA: with ``ca_file`` (relative to
+    the config file) the mail arrives, AUTH with the password from a secret file, masked."""
+    from sync.alerts.channels import Message, send
+
+    tls = self_signed_tls(tmp_path)
+    monkeypatch.chdir("/")  # ca_file is found beside the config file, not in the working directory
+    with smtp_receiver(password="s3cret", security=security, tls=tls) as smtp:  # type: ignore[arg-type]
+        (channel,) = _smtp_settings(tmp_path, smtp.port, security, "ca.pem").alerts.channels
+        send(channel, Message.of("failures", "新增失败记录 (1 条)", f"当事人证件号 {PERSON} 不合规"))
+        (mail,) = smtp.wait(1)
+    assert mail["Subject"] == "[执法数据同步] 新增失败记录 (1 条)"
+    assert mail["From"] == "zhifa@example.gov.cn" and mail["To"] == "ops@example.gov.cn"
+    text = mail.get_content()
+    assert PERSON not in text and PERSON[:4] + "*" * 10 + PERSON[-4:] in text
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_a_certificate_the_channel_does_not_trust_is_refused_in_chinese(
+    tmp_path: Path, security: str
+) -> None:
+    """Without ``ca_file`` the system's CAs do not know the bureau's CA: nothing is sent (no password
+    either), and the error says the certificate is not trusted and how to point at the CA."""
+    from sync.alerts.channels import DeliveryError, Message, send
+
+    tls = self_signed_tls(tmp_path)
+    with smtp_receiver(password="s3cret", security=security, tls=tls) as smtp:  # type: ignore[arg-type]
+        (channel,) = _smtp_settings(tmp_path, smtp.port, security, None).alerts.channels
+        with pytest.raises(DeliveryError) as info:
+            send(channel, Message.of("failures", "新增失败记录 (1 条)", "测试"))
+        assert smtp.mails == []
+    message = str(info.value)
+    assert message.startswith(f"邮件服务器 127.0.0.1:{smtp.port} 的证书不受信任")
+    assert "ca_file" in message and "s3cret" not in message
+
+
 def test_the_alerts_test_command_reports_every_channel(
     tmp_path: Path, rx: WebhookReceiver, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -351,3 +412,43 @@ def test_the_service_reads_the_alerts_every_minute(ledger: Ledger, rx: WebhookRe
     service._alerts_job()
     assert rx.wait(1)[0].body["title"] == "新增失败记录 (1 条)"
     assert Service(App(settings([]), Secrets(), ledger), console=False).alerter is None  # no channels: no job
+
+
+def test_a_lease_lost_and_taken_over_is_urgent_and_recovers_when_the_run_ends(
+    ledger: Ledger, rx: WebhookReceiver
+) -> None:
+    """The service's alerts read its leases: this instance's lock file removed and another instance
+    holding the pipeline now is told at once (naming that instance), 已恢复 once our run has ended."""
+    from connectors.contract.config import Secrets
+    from sync.lease import Leases
+    from zhifa_sync.app import App
+    from zhifa_sync.service import Service
+
+    s = settings([{"type": "webhook", "url": rx.url}], quiet_hours=None)
+    app = App(s, Secrets(), ledger)
+    service = Service(app, console=False)
+    assert service.alerter is not None
+    _STARTED.append(service.alerter.dispatcher)
+    other = Leases(ledger.engine, "host-b:bbbbbb")  # a second instance on the same ledger
+    try:
+        with app.leases.hold("district-penalties") as held:
+            assert held
+            service._alerts_job()
+            path = app.leases.lock_path("district-penalties")
+            assert path is not None
+            path.unlink()  # a clean-up of the state folder
+            with other.hold("district-penalties") as taken:
+                assert taken
+                service._alerts_job()
+                (hit,) = rx.wait(1)
+        assert hit.body["title"] == "【紧急】管道租约丢失 (district-penalties, 已被接管)"
+        assert "已被替换" in hit.body["text"] and "host-b:bbbbbb" in hit.body["text"]
+        service._alerts_job()  # found again at release: still open this once
+        service._alerts_job()
+        assert [h.body["title"] for h in rx.wait(2)] == [
+            "【紧急】管道租约丢失 (district-penalties, 已被接管)",
+            "已恢复: 管道租约丢失 (district-penalties, 已被接管)",
+        ]
+    finally:
+        other.close()
+        app.leases.close()

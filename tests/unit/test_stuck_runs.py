@@ -5,6 +5,8 @@ is stuck; a run that keeps beating is never abandoned."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 from connectors.contract.clock import BEIJING
 from sync.metrics import PIPELINE_STUCK
 from sync.progress import Progress
+from tests.support.alert_receivers import WebhookReceiver, webhook_receiver
 from zhifa_sync.service import Service, Stuck, watchdog_ok
 
 
@@ -150,3 +153,97 @@ def test_the_next_run_shares_the_lease_of_an_abandoned_run_which_keeps_it_until_
         app.leases.close()
         other.leases.close()
         ledger.close()
+
+
+Body = Callable[[FakeApp, Progress], object]
+
+
+@pytest.fixture
+def alerting(tmp_path: Path) -> Iterator[Callable[[list[Body]], tuple[Service, FakeApp, WebhookReceiver]]]:
+    """A service over a FakeApp whose runs do, in turn, what ``bodies`` say; its alerts (real ledger,
+    real lease holder) go to a local webhook receiver."""
+    from sync.alerts.delivery import Dispatcher
+    from sync.alerts.engine import Alerter
+    from sync.config import Settings
+    from sync.lease import Leases
+    from sync.ledger import Ledger
+
+    ledger = Ledger.connect(f"sqlite:///{tmp_path / 'ledger.db'}")
+    made: list[tuple[Service, FakeApp]] = []
+    with webhook_receiver() as rx:
+
+        def make(bodies: list[Body]) -> tuple[Service, FakeApp, WebhookReceiver]:
+            app = FakeApp(lambda app, progress: bodies.pop(0)(app, progress))
+            app.leases = Leases(ledger.engine)  # type: ignore[attr-defined]
+            app.mappings = SimpleNamespace(last_error=None)  # type: ignore[attr-defined]
+            service = Service(app, console=False)  # type: ignore[arg-type]
+            s = Settings.model_validate(
+                {"systems": {}, "pipelines": [], "alerts": {"channels": [{"type": "webhook", "url": rx.url}]}}
+            )
+            service.alerter = Alerter(ledger, s, Dispatcher(s.alerts.channels, attempts=2, wait_s=0.01))
+            made.append((service, app))
+            return service, app, rx
+
+        yield make
+        for service, app in made:
+            app.release.set()
+            for watched in list(service._runs.values()):
+                watched.thread.join(5)
+            assert service.alerter is not None
+            service.alerter.dispatcher.stop()
+    ledger.close()
+
+
+def _told(service: Service, rx: WebhookReceiver, n: int) -> list[str]:
+    """The alerts job once (as the scheduler runs it every minute), then the titles received so far."""
+    service._alerts_job()
+    assert service.alerter is not None
+    service.alerter.dispatcher.flush()
+    return [h.body["title"] for h in rx.wait(n)]
+
+
+def _hang(app: FakeApp, progress: Progress) -> None:
+    app.release.wait(10)
+
+
+def _beat_and_end(app: FakeApp, progress: Progress) -> None:
+    progress.beat()
+
+
+def test_a_stuck_pipeline_is_an_urgent_alert_and_recovers_when_its_run_ends(alerting: Any) -> None:
+    """Given up as stuck: 【紧急】管道运行卡住 once, with what to look at; 已恢复 once the hanging run ends."""
+    service, app, rx = alerting([_hang])
+    service._job("p")
+    assert _told(service, rx, 1) == ["【紧急】管道运行卡住 (p)"]
+    assert "秒无进展" in rx.hits[0].body["text"] and "系统状态" in rx.hits[0].body["text"]
+    assert _told(service, rx, 1) == ["【紧急】管道运行卡住 (p)"]  # still stuck: not told again
+    app.release.set()
+    for watched in list(service._runs.values()):
+        watched.thread.join(5)
+    assert _told(service, rx, 2) == ["【紧急】管道运行卡住 (p)", "已恢复: 管道运行卡住 (p)"]
+
+
+def test_a_stuck_pipeline_recovers_when_the_next_run_proceeds(alerting: Any) -> None:
+    """The next run of the pipeline moves and ends while the given-up one still hangs: 已恢复."""
+    service, _app, rx = alerting([_hang, _beat_and_end])
+    service._job("p")
+    assert _told(service, rx, 1) == ["【紧急】管道运行卡住 (p)"]
+    service._job("p")  # the next scheduled run
+    assert service.stuck() != []  # the first still hangs (/healthz says so) ...
+    assert _told(service, rx, 2) == ["【紧急】管道运行卡住 (p)", "已恢复: 管道运行卡住 (p)"]  # ... but p runs
+
+
+def test_a_run_given_up_that_ends_before_the_alerts_look_is_still_told(alerting: Any) -> None:
+    """Given up, and its hanging call returns before the next minute's look: told, then 已恢复."""
+
+    def hang_briefly(app: FakeApp, progress: Progress) -> None:
+        app.release.wait(10)
+
+    service, app, rx = alerting([hang_briefly])
+    service._job("p")
+    app.release.set()
+    for watched in list(service._runs.values()):
+        watched.thread.join(5)
+    assert service.stuck() == []
+    assert _told(service, rx, 1) == ["【紧急】管道运行卡住 (p)"]
+    assert _told(service, rx, 2) == ["【紧急】管道运行卡住 (p)", "已恢复: 管道运行卡住 (p)"]
