@@ -97,5 +97,7 @@ def test_overdue_alert_still_fires_for_history_and_says_so(ledger: Ledger) -> No
     assert alert.text.splitlines()[0] == (
         "信用平台 credit: 2 件行政处罚决定已超过 7 个工作日公示期限, 尚未公示 (其中 1 件在首次读到时已逾期)。"
     )
-    assert "（滨海）应急罚〔2026〕H2号 企业H2 期限 2026-11-11 (首次读到时已逾期, 安装前的历史数据)" in alert.text
+    assert (
+        "（滨海）应急罚〔2026〕H2号 企业H2 期限 2026-11-11 (首次读到时已逾期, 安装前的历史数据)" in alert.text
+    )
     assert "（滨海）应急罚〔2026〕O1号 企业O1 期限 2026-12-01\n" in alert.text + "\n"
