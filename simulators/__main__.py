@@ -18,6 +18,7 @@ import shlex
 import signal
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ def plan(args: argparse.Namespace) -> Plan:
         penalties=args.penalties,
         seed=args.seed,
         year=args.year,
+        until=args.until,
+        days=args.days,
         hand_typed_share=args.hand_typed_share,
         bad_records=args.bad_records,
         credit_events=args.credit_events,
@@ -139,7 +142,8 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m simulators`` (``harness`` writes it for a plan)."""
     parser = argparse.ArgumentParser(prog="python -m simulators", description="simulated external systems")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="serve the simulators in the foreground")
@@ -160,14 +164,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--penalties", type=int, default=None, help="default: one per 30 inspections")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--year", type=int, default=2025)
+    p.add_argument(
+        "--until",
+        type=datetime.fromisoformat,
+        default=None,
+        help="Beijing wall time, e.g. 2026-12-07T21:00:00: data of the --days ending then instead of --year",
+    )
+    p.add_argument("--days", type=int, default=30, help="with --until: how many days the data covers")
     p.add_argument("--hand-typed-share", type=float, default=0.05)
     p.add_argument("--bad-records", type=int, default=0)
     p.add_argument(
         "--write-config", metavar="PATH", help="also write the printed trial configuration to PATH"
     )
     p.add_argument("--faults", default=None, help="JSON fault knobs, e.g. '{\"error_rate\": 0.05}'")
-    args = parser.parse_args(argv)
-    return serve(args)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return serve(parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -488,7 +488,7 @@ def event_specs(dataset: Any, count: int) -> list[dict[str, Any]]:
     pens = [p for p in dataset.penalties if p["party"].get("uscc") and p.get("decision_no")]
     out = []
     for n in range(count):
-        when = f"{dataset.year}-12-{10 + n % 20:02d}T{10 + n // 20 % 10:02d}:00:00+08:00"
+        when = dataset.event_time(n)
         kind = EVENT_TYPES[n % len(EVENT_TYPES)]
         if pens and n % 6 != 5:
             pen = pens[n % len(pens)]
@@ -501,7 +501,7 @@ def event_specs(dataset: Any, count: int) -> list[dict[str, Any]]:
                 }
             )
         else:
-            wsh = f"（和平）应急罚〔{dataset.year}〕{n + 1}号"
+            wsh = f"（和平）应急罚〔{when[:4]}〕{n + 1}号"
             out.append({"type": kind, "uscc": make_uscc("91120101", rng), "cf_wsh": wsh, "occurred_at": when})
     return out
 

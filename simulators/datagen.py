@@ -1,7 +1,10 @@
 """Deterministic test data: district inspections/penalties, and what the city already holds.
 
 ``generate(seed=…)`` builds a :class:`Dataset` from a seeded ``random.Random`` using the demo
-district of :mod:`simulators.universe` (so every code matches the shipped mapping tables):
+district of :mod:`simulators.universe` (so every code matches the shipped mapping tables), spread over
+a calendar ``year`` or, with ``until``, over the ``days`` ending then (what a bureau sees this month:
+nothing dated after ``until``, so a daemon started then reads every record and the credit platform
+takes every decision date):
 
 - district records in the district platform's JSON shape (``docs/interfaces/district.md``), several sharing one
   ``updated_at`` second (bulk submissions), a few drafts/filed cases (never synced) and void/revoked;
@@ -18,7 +21,9 @@ from __future__ import annotations
 import calendar
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from simulators.universe import (
@@ -90,6 +95,59 @@ class Dataset:
     city_penalties: list[dict[str, Any]] = field(default_factory=list)
     twins: list[Twin] = field(default_factory=list)
     bad_ids: list[str] = field(default_factory=list)  # district records with a broken USCC check character
+    first_day: str = ""  # yyyy-MM-dd: the first day the data covers
+    until: str | None = None  # yyyy-MM-dd HH:mm:ss Beijing time: nothing later (None: the whole year)
+
+    def event_time(self, n: int) -> str:
+        """When the ``n``-th credit event of the data set happened (ISO, +08:00): in December of the
+        year, or one of the 20 days up to ``until``, never after it."""
+        hour = 10 + n // 20 % 10
+        if self.until is None:
+            return f"{self.year}-12-{10 + n % 20:02d}T{hour:02d}:00:00+08:00"
+        end = datetime.fromisoformat(self.until)
+        at = datetime.combine(end.date() - timedelta(days=n % 20), datetime.min.time()).replace(hour=hour)
+        if at > end:
+            at -= timedelta(days=1)
+        return at.isoformat() + "+08:00"
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """The days the data covers (epochs of Beijing wall time) and how late anything may be dated."""
+
+    start: int  # midnight starting the first day
+    days: int
+    end: int | None  # ``until``: nothing later (None: a calendar year, nothing clamped)
+    last_decision: int  # midnight of the latest decision date
+    city_days: int  # days over which the city's clerks type records in
+
+    @classmethod
+    def of_year(cls, year: int) -> _Window:
+        start = _midnight(f"{year}-01-01")
+        return cls(start, 366 if calendar.isleap(year) else 365, None, _midnight(f"{year}-12-30"), 360)
+
+    @classmethod
+    def ending(cls, until: datetime, days: int) -> _Window:
+        if days < 1:
+            raise ValueError(f"days must be at least 1, not {days}")
+        end = calendar.timegm(until.replace(microsecond=0).timetuple()) - 8 * 3600
+        first = until.date() - timedelta(days=days - 1)
+        return cls(_midnight(first.isoformat()), days, end, _midnight(until.date().isoformat()), days)
+
+    def not_after_end(self, t: int, floor: int) -> int:
+        """``t``, or for a time after the end one between ``floor`` and the end (deterministically)."""
+        if self.end is None or t <= self.end:
+            return t
+        return floor + (t - floor) % (self.end - floor + 1) if self.end >= floor else self.end
+
+    def decision(self, ended_midnight: int, offset_days: int) -> int:
+        """Midnight of a decision ``offset_days`` after the inspection's day, at the latest the last
+        decision date (a year's data: capped; a window: within the days since the inspection)."""
+        decided = ended_midnight + offset_days * 86400
+        if self.end is None or decided <= self.last_decision:
+            return min(decided, self.last_decision)
+        span = (self.last_decision - ended_midnight) // 86400
+        return ended_midnight + (1 + offset_days % span) * 86400 if span >= 1 else ended_midnight
 
 
 def id_card(rng: random.Random, region: str = REGION_CODE) -> str:
@@ -154,28 +212,51 @@ def _share_seconds(rng: random.Random, records: list[dict[str, Any]]) -> None:
             i += 1
 
 
-def _inspections(rng: random.Random, n: int, year: int, ents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    start = _midnight(f"{year}-01-01")
-    days = 366 if calendar.isleap(year) else 365
+def _year(epoch: int) -> int:
+    return int(_ts(epoch, "%Y"))
+
+
+def _numbers(years: list[int]) -> list[int]:
+    """The running number of each record within the year of its date (ids and document numbers)."""
+    seen: Counter[int] = Counter()
+    out = []
+    for year in years:
+        seen[year] += 1
+        out.append(seen[year])
+    return out
+
+
+_LONGEST_INSPECTION = 240 * 60
+
+
+def _inspections(rng: random.Random, n: int, w: _Window, ents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    start, days = w.start, w.days
     weekend = [time.gmtime(start + d * 86400 + 8 * 3600).tm_wday >= 5 for d in range(days)]
     starts = []
     for _ in range(n):
         day = rng.randrange(days)
         if weekend[day] and rng.random() < 0.9:  # officers mostly inspect on weekdays
             day = (day + 2) % days
-        starts.append(start + day * 86400 + rng.randint(8 * 3600 + 1800, 16 * 3600 + 1800))
+        offset = rng.randint(8 * 3600 + 1800, 16 * 3600 + 1800)
+        # not yet over by ``until``: the same time on an earlier weekday of the window
+        while w.end is not None and day > 0 and start + day * 86400 + offset + _LONGEST_INSPECTION > w.end:
+            day -= 1
+            while day > 0 and weekend[day]:
+                day -= 1
+        starts.append(w.not_after_end(start + day * 86400 + offset, start))
     starts.sort()
     types = ["01", "02", "03", "04", "05"]
     weights = [40, 30, 18, 7, 5]
     zfdd = DEPARTMENTS[0].code
     out = []
-    for seq, t0 in enumerate(starts, 1):
+    for seq, t0 in zip(_numbers([_year(t) for t in starts]), starts, strict=True):
+        year = _year(t0)
         ent = rng.choice(ents)
         dept = zfdd if rng.random() < 0.4 else DEPARTMENTS[1 + ent["street_no"]].code
         itype = rng.choices(types, weights)[0]
         result = "1" if rng.random() < 0.55 else "2"
         hazards = 0 if result == "1" else rng.randint(1, 8)
-        t1 = t0 + rng.randint(30, 240) * 60
+        t1 = w.not_after_end(t0 + rng.randint(30, 240) * 60, t0)
         delay = rng.randint(300, 3600) if rng.random() < 0.7 else rng.randint(3600, 3 * 86400)
         roll = rng.random()
         out.append(
@@ -195,7 +276,7 @@ def _inspections(rng: random.Random, n: int, year: int, ents: list[dict[str, Any
                 "major_hazard_count": 1 if hazards and rng.random() < 0.05 else 0,
                 "document_no": f"（滨海）应急检记〔{year}〕{seq}号",
                 "dept_code": dept,
-                "updated_at": _ts(t1 + delay),
+                "updated_at": _ts(w.not_after_end(t1 + delay, t1)),
             }
         )
     _share_seconds(rng, out)
@@ -226,8 +307,9 @@ _COMPANY_WEIGHTS = [45, 25, 8, 5, 5, 4, 2, 4, 2]
 
 
 def _penalty(
-    rng: random.Random, insp: dict[str, Any], party: dict[str, Any], person: bool, year: int
+    rng: random.Random, insp: dict[str, Any], party: dict[str, Any], person: bool, w: _Window
 ) -> dict[str, Any]:
+    year = int(insp["ended_at"][:4])
     summary = rng.random() < 0.1
     if summary:
         types = rng.choice((["01"], ["03"], ["03"]))
@@ -244,7 +326,7 @@ def _penalty(
                           "period": rng.choice(("三个月", "六个月")) if kind == "06" else None}  # fmt: skip
     item = rng.choice(PENALTY_ITEMS)
     violation = item.name.removeprefix("对").removesuffix("的处罚")
-    decided = min(_midnight(insp["ended_at"][:10]) + rng.randint(7, 60) * 86400, _midnight(f"{year}-12-30"))
+    decided = w.decision(_midnight(insp["ended_at"][:10]), rng.randint(7, 60))
     dept = insp["dept_code"]
     return {
         "id": "",
@@ -287,7 +369,7 @@ def _person_party(rng: random.Random, name: str | None = None) -> dict[str, Any]
     }
 
 
-def _penalties(rng: random.Random, m: int, year: int, inspections: list[dict[str, Any]],
+def _penalties(rng: random.Random, m: int, w: _Window, inspections: list[dict[str, Any]],
                ent_by_uscc: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
     pairs = round(m * 0.04)
     candidates = [i for i in inspections if i["status"] == "submitted"]
@@ -300,34 +382,37 @@ def _penalties(rng: random.Random, m: int, year: int, inspections: list[dict[str
         company = {"type": "3" if ent["uscc"].startswith("92") else "1", "name": ent["name"], "uscc": ent["uscc"],
                    "legal_rep": ent["legal_rep"], "id_type": None, "id_no": None}  # fmt: skip
         if n < pairs and company["type"] == "1":  # 一案双罚: the company and its responsible person
-            first = _penalty(rng, insp, company, False, year)
+            first = _penalty(rng, insp, company, False, w)
             first["procedure"], first["double_penalty"] = "general", True
-            second = _penalty(rng, insp, _person_party(rng, ent["legal_rep"]), True, year)
+            second = _penalty(rng, insp, _person_party(rng, ent["legal_rep"]), True, w)
             second.update(procedure="general", double_penalty=True, decided_on=first["decided_on"],
                           item_code=first["item_code"], officers=first["officers"])  # fmt: skip
             out += [first, second]
         elif rng.random() < 0.05:
-            out.append(_penalty(rng, insp, _person_party(rng), True, year))
+            out.append(_penalty(rng, insp, _person_party(rng), True, w))
         else:
-            out.append(_penalty(rng, insp, company, False, year))
+            out.append(_penalty(rng, insp, company, False, w))
     out.sort(key=lambda p: (p["decided_on"], p["inspection_id"]))
-    general = summary = 0
+    general: Counter[int] = Counter()
+    summary: Counter[int] = Counter()
     prev: dict[str, Any] | None = None
     roll = 0.0
-    for seq, p in enumerate(out, 1):
+    for seq, p in zip(_numbers([int(p["decided_on"][:4]) for p in out]), out, strict=True):
+        year = int(p["decided_on"][:4])
         p["id"] = f"CF{year}{seq:06d}"
         pair = prev is not None and p["double_penalty"] and prev["double_penalty"]
         pair = pair and prev is not None and prev["inspection_id"] == p["inspection_id"]
         roll = roll if pair else rng.random()  # both decisions of 一案双罚 share their fate
-        p["updated_at"] = _ts(_midnight(p["decided_on"]) + rng.randint(9 * 3600, 18 * 3600))
+        day = _midnight(p["decided_on"])
+        p["updated_at"] = _ts(w.not_after_end(day + rng.randint(9 * 3600, 18 * 3600), day))
         if roll < 0.02:
             p.update(status="filed", decided_on=None)  # 立案 only: no decision number yet
         elif p["procedure"] == "summary":
-            summary += 1
-            p["decision_no"] = f"（滨海）应急简罚〔{year}〕{summary}号"
+            summary[year] += 1
+            p["decision_no"] = f"（滨海）应急简罚〔{year}〕{summary[year]}号"
         else:
-            general += 1
-            p["decision_no"] = f"（滨海）应急罚〔{year}〕{general}号"
+            general[year] += 1
+            p["decision_no"] = f"（滨海）应急罚〔{year}〕{general[year]}号"
         if 0.02 <= roll < 0.03:
             p["status"] = "revoked"
         elif 0.03 <= roll < 0.5 and p["procedure"] == "general":
@@ -390,16 +475,15 @@ def city_penalty(rec: dict[str, Any], gxsj: str, cfjdswh: str) -> dict[str, Any]
     }  # fmt: skip
 
 
-def _random_gxsj(rng: random.Random, year: int) -> str:
-    return _ts(
-        _midnight(f"{year}-01-01") + rng.randrange(360) * 86400 + rng.randint(8 * 3600 + 1800, 18 * 3600)
-    )
+def _random_gxsj(rng: random.Random, w: _Window) -> str:
+    day = w.start + rng.randrange(w.city_days) * 86400
+    return _ts(w.not_after_end(day + rng.randint(8 * 3600 + 1800, 18 * 3600), day))
 
 
 def _city_only(
     rng: random.Random,
     n: int,
-    year: int,
+    w: _Window,
     ents: list[dict[str, Any]],
     region: str,
     taken: set[tuple[str, ...]],
@@ -422,7 +506,7 @@ def _city_only(
                 make_uscc("91" + region, rng),
                 f"天津市{next(m for o, m, _ in CITY_ORGS if o == org)[3:6]}某路{rng.randint(1, 300)}号",
             )
-        gxsj = _random_gxsj(rng, year)
+        gxsj = _random_gxsj(rng, w)
         day = gxsj[:10].replace("-", "")
         jcjg = rng.choice(("0", "1"))
         item = rng.choice(INSPECTION_ITEMS).municipal_code
@@ -433,7 +517,7 @@ def _city_only(
             "jcsxbm": item, "jclx": rng.choice(("RCJC", "ZXJC", "JBHC")),
             "jckssj": day + "093000", "jcjssj": day + "110000", "zfry": ",".join(certs), "jcjg": jcjg,
             "sfla": "N", "yhsl": 0 if jcjg == "0" else rng.randint(1, 5), "zdyhsl": 0,
-            "wsbh": f"津应急检记〔{year}〕{rng.randint(1, 9999)}号", "zfjgdm": org, "jlzt": "ZC", "gxsj": gxsj,
+            "wsbh": f"津应急检记〔{gxsj[:4]}〕{rng.randint(1, 9999)}号", "zfjgdm": org, "jlzt": "ZC", "gxsj": gxsj,
         })  # fmt: skip
     return out
 
@@ -447,8 +531,13 @@ def generate(
     city_only_share: float = 0.01,
     other_region_share: float = 0.005,
     bad_records: int = 0,
+    until: datetime | None = None,
+    days: int = 30,
 ) -> Dataset:
-    """Generate a dataset; ``penalties`` defaults to one per 30 inspections. Same seed, same data."""
+    """Generate a dataset; ``penalties`` defaults to one per 30 inspections. Same seed, same data.
+
+    With ``until`` (Beijing wall time) the data covers the ``days`` ending then instead of ``year``."""
+    w = _Window.of_year(year) if until is None else _Window.ending(until, days)
     rng = random.Random(seed)
     m = max(1, inspections // 30) if penalties is None else penalties
     ents = [
@@ -456,15 +545,23 @@ def generate(
     ]
     ents = list({e["uscc"]: e for e in ents}.values())
     ent_by_uscc = {e["uscc"]: e for e in ents}
-    insp = _inspections(rng, inspections, year, ents)
-    pens = _penalties(rng, m, year, insp, ent_by_uscc) if m and insp else []
-    data = Dataset(seed, year, [{k: v for k, v in e.items() if k != "street_no"} for e in ents], insp, pens)
+    insp = _inspections(rng, inspections, w, ents)
+    pens = _penalties(rng, m, w, insp, ent_by_uscc) if m and insp else []
+    data = Dataset(
+        seed,
+        year if until is None else until.year,
+        [{k: v for k, v in e.items() if k != "street_no"} for e in ents],
+        insp,
+        pens,
+        first_day=_ts(w.start, "%Y-%m-%d"),
+        until=None if w.end is None else _ts(w.end),
+    )
 
     for rec in rng.sample(
         [r for r in insp if r["status"] == "submitted"], round(hand_typed_share * len(insp))
     ):
         data.twins.append(Twin("inspection", rec["id"], len(data.city_inspections), True))
-        data.city_inspections.append(city_inspection(rec, _random_gxsj(rng, year), rng))
+        data.city_inspections.append(city_inspection(rec, _random_gxsj(rng, w), rng))
     decided = [p for p in pens if p["status"] in ("decided", "closed")]
     for n, rec in enumerate(rng.sample(decided, round(hand_typed_share * len(decided)))):
         exact = n % 3 != 2
@@ -472,20 +569,20 @@ def generate(
         if exact and rng.random() < 0.1:
             number += " "  # a trailing space: the city trims before comparing
         data.twins.append(Twin("penalty", rec["id"], len(data.city_penalties), exact))
-        data.city_penalties.append(city_penalty(rec, _random_gxsj(rng, year), number))
+        data.city_penalties.append(city_penalty(rec, _random_gxsj(rng, w), number))
     taken: set[tuple[str, ...]] = {
         (r["enterprise"]["uscc"], _MUNI_CODE[r["item_code"]], r["started_at"][:10].replace("-", ""))
         for r in insp
     }
     n_city = max(1, round(city_only_share * len(insp)))
-    data.city_inspections += _city_only(rng, n_city, year, ents, REGION_CODE, taken)
+    data.city_inspections += _city_only(rng, n_city, w, ents, REGION_CODE, taken)
     for region in ("120101", "120102"):
         n_other = max(1, round(other_region_share * len(insp) / 2))
-        data.city_inspections += _city_only(rng, n_other, year, ents, region, taken)
+        data.city_inspections += _city_only(rng, n_other, w, ents, region, taken)
     for n in range(max(1, round(city_only_share * len(pens))) if decided else 0):  # city-only penalties
         src = rng.choice(decided)
         data.city_penalties.append(
-            city_penalty(src, _random_gxsj(rng, year), f"津滨应急罚〔{year}〕{n + 1}号")
+            city_penalty(src, _random_gxsj(rng, w), f"津滨应急罚〔{src['decided_on'][:4]}〕{n + 1}号")
         )
 
     synced = [r for r in (*insp, *pens) if r["status"] in ("submitted", "decided", "closed")]

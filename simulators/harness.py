@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Self, TypeVar
 
@@ -87,6 +88,8 @@ class Plan:
     penalties: int | None = None  # None: one per 30 inspections
     seed: int = 1
     year: int = 2025
+    until: datetime | None = None  # Beijing wall time: the data covers the ``days`` ending then, not ``year``
+    days: int = 30
     hand_typed_share: float = 0.05
     bad_records: int = 0
     credit_events: int = 0  # published by the credit platform for companies penalised in the data set
@@ -110,6 +113,8 @@ class Plan:
             year=self.year,
             hand_typed_share=self.hand_typed_share,
             bad_records=self.bad_records,
+            until=self.until,
+            days=self.days,
         )
 
 
@@ -322,6 +327,8 @@ def _serve_command(plan: Plan, ports: Mapping[str, int]) -> list[str]:
         cmd += [f"--{name}-port", str(ports.get(name, -1))]
     if plan.penalties is not None:
         cmd += ["--penalties", str(plan.penalties)]
+    if plan.until is not None:
+        cmd += ["--until", plan.until.isoformat(timespec="seconds"), "--days", str(plan.days)]
     if "hlwjg" in ports:
         cmd += ["--hlwjg-url", str(plan.exchange_url), "--hlwjg-port", str(ports["hlwjg"]),
                 "--collector-interval", str(plan.collector_interval_s)]  # fmt: skip

@@ -1,5 +1,9 @@
 """``make demo``: the four simulated systems with a realistic month of data, every pipeline run once.
 
+The month is the one ending now (Beijing time), as a bureau installing zhifa-sync today would have it:
+the decisions of the last 7 working days are published on time by the first run, the older ones were
+already past their due date when first read (history before the installation, reported apart).
+
 Starts the simulators on loopback ports, writes ``demo-state/zhifa-sync.yaml`` pointing the daemon at
 them, runs ``zhifa-sync sync --once`` (the real command), shows ``zhifa-sync status`` and says where
 to look next. The ledger stays in ``demo-state/`` for `failures list`, `status` and the console.
@@ -15,18 +19,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+from connectors.contract.clock import beijing_now
 from simulators import daemon_config, harness
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_NAME = "zhifa-sync.log"  # in the state folder: every JSON log line of the demo's runs
 
 
+DAYS = 30  # the demo's month
+
+
 def start_simulators(state_dir: Path, inspections: int, seed: int) -> harness.InProcess:
-    """The four simulators in this process, seeded with a month of data and a few credit events."""
+    """The four simulators in this process, seeded with the month up to now and a few credit events."""
     plan = harness.Plan(
         systems=harness.SYSTEMS,
         inspections=inspections,
         seed=seed,
+        until=beijing_now(),
+        days=DAYS,
         hand_typed_share=0.05,
         bad_records=2,
         # The documented limits (municipal 10 calls/s) would make a demo of a month take minutes; the
@@ -47,7 +57,7 @@ def start_simulators(state_dir: Path, inspections: int, seed: int) -> harness.In
             kinds[n % len(kinds)],
             pen["party"]["uscc"],
             cf_wsh=pen.get("decision_no"),
-            occurred_at=f"{sims.data.year}-12-{10 + n:02d}T10:00:00+08:00",
+            occurred_at=sims.data.event_time(n),
         )
     return sims
 
@@ -57,7 +67,7 @@ def configure(sims: harness.InProcess, state_dir: Path) -> dict[str, Any]:
     knobs = daemon_config.Knobs(
         retry=daemon_config.Retry(attempts=5, initial_wait_s=0.2, max_wait_s=5),
         concurrency=8,
-        start=f"{sims.data.year}-01-01 00:00:00",
+        start=f"{sims.data.first_day} 00:00:00",
     )
     return daemon_config.build(
         sims.urls,

@@ -349,7 +349,8 @@ class Service:
                 "当事人": d.party_name,
                 "决定日期": d.decided_on,
                 "公示期限": d.due,
-                "状态": "已逾期" if d.state == "overdue" else "2个工作日内到期",
+                "状态": ("已逾期" if d.state == "overdue" else "2个工作日内到期")
+                + (" (首次读到时已逾期)" if d.overdue_when_read else ""),
                 "目标": d.target,
             }
             for d in at_risk[:50]

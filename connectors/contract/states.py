@@ -141,6 +141,9 @@ class Timeliness(StrEnum):
 
     ON_TIME = "on_time"
     LATE = "late"
+    # published late, but already past its due date when zhifa-sync first read it (records.first_seen):
+    # history from before the installation, not a delay of the daemon
+    LATE_WHEN_READ = "late_when_read"
     OVERDUE = "overdue"
     PENDING = "pending"
 
@@ -269,6 +272,7 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
     Timeliness: {
         Timeliness.ON_TIME: "按期公示",
         Timeliness.LATE: "逾期后公示",
+        Timeliness.LATE_WHEN_READ: "首次读到时已逾期",
         Timeliness.OVERDUE: "逾期未公示",
         Timeliness.PENDING: "未到期未公示",
     },

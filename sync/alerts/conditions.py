@@ -114,10 +114,13 @@ def failures_digest(ledger: Ledger, mark: int) -> list[Condition]:
 
 
 def due(inputs: Inputs) -> list[Condition]:
-    """Decisions overdue on a credit target, and due within N working days (one alert per target each)."""
+    """Decisions overdue on a credit target, and due within N working days (one alert per target each).
+
+    An overdue decision that was already past its due date when first read is still overdue (it still
+    has to be published), and its line says so, as ``status`` counts it apart."""
     if not any(s.type == "credit" for s in inputs.settings.systems.values()):
         return []
-    from sync.report.deadlines import deadlines
+    from sync.report.deadlines import HISTORY_NOTE, deadlines
 
     n = inputs.settings.alerts.due_within_workdays
     found = deadlines(inputs.ledger, inputs.settings, inputs.today, soon_workdays=n)
@@ -127,14 +130,18 @@ def due(inputs: Inputs) -> list[Condition]:
         (Alert.DUE_SOON, "due_soon", f"将在 {n} 个工作日内到期"),
     ):
         by_target: dict[str, list[str]] = {}
+        read_late: Counter[str] = Counter()
         for d in found:
             if d.state == state:
+                history = f" (首次读到时已逾期, {HISTORY_NOTE})" if d.overdue_when_read else ""
+                read_late[d.target] += bool(history)
                 by_target.setdefault(d.target, []).append(
-                    f"- {d.doc_no} {d.party_name} 期限 {d.due:%Y-%m-%d}"
+                    f"- {d.doc_no} {d.party_name} 期限 {d.due:%Y-%m-%d}{history}"
                 )
         for target, lines in sorted(by_target.items()):
+            apart = f" (其中 {read_late[target]} 件在首次读到时已逾期)" if read_late[target] else ""
             text = "\n".join(
-                [f"信用平台 {target}: {len(lines)} 件行政处罚决定{note}, 尚未公示。", *_few(lines)]
+                [f"信用平台 {target}: {len(lines)} 件行政处罚决定{note}, 尚未公示{apart}。", *_few(lines)]
             )
             out.append(Condition(f"{kind}:{target}", kind, _t(kind, f"{target} {len(lines)} 件"), text))
     return out

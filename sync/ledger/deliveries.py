@@ -139,6 +139,16 @@ class DeliveriesPart(Part):
             for r in rows:
                 yield StoredRecord(r.source_id, r.body)
 
+    def first_seen(self, system: str, kind: str) -> dict[str, datetime]:
+        """When the ledger first read each record of ``kind`` from ``system`` (naive Beijing time), by id."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(records.c.source_id, records.c.first_seen).where(
+                    records.c.system == system, records.c.kind == kind
+                )
+            )
+            return {r.source_id: r.first_seen for r in rows}
+
     def parked_records(self) -> set[tuple[str, str, str]]:
         """(system, kind, source id) of every record parked for a mapping."""
         with self.engine.connect() as conn:

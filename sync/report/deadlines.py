@@ -4,17 +4,22 @@ For every decided penalty in the ledger that a credit target takes (general proc
 where ``send_summary`` is set; the district's own decisions only), the due date and whether the target
 holds it yet. Read from the ledger alone (the stored records and deliveries), so the report works while
 the platforms are down.
+
+A decision zhifa-sync first read (``records.first_seen``) after its due date had passed was late before
+the daemon could act: history from before the installation (a first run reads a bureau's past weeks).
+Its publication is counted apart from the late ones, and an unpublished one is still overdue (it
+still has to be published) but says so.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from connectors.contract.clock import beijing_now
 from connectors.contract.states import Deadline as DeadlineState
-from connectors.contract.states import DeliveryState, labels
+from connectors.contract.states import DeliveryState, Timeliness, label, labels
 from sync.cli_format import table
 from sync.config import Settings
 from sync.ledger import Ledger
@@ -23,6 +28,8 @@ from sync.workdays import WorkCalendar
 SOON_WORKDAYS = 2  # "due soon": within this many working days from today
 STATE_NAMES = labels(DeadlineState)
 _ORDER = {"overdue": 0, "due_soon": 1, "pending": 2, "published": 3}
+PUBLISHED = (Timeliness.ON_TIME, Timeliness.LATE, Timeliness.LATE_WHEN_READ)
+HISTORY_NOTE = "安装前的历史数据"
 
 
 @dataclass(frozen=True)
@@ -37,12 +44,27 @@ class Deadline:
     due: date
     published_at: datetime | None
     state: str  # overdue | due_soon | pending | published
+    first_seen: datetime | None = None  # when zhifa-sync first read the decision (Beijing time)
 
     @property
     def late(self) -> bool:
         """Published after its due date (or not yet and past it)."""
         done = self.published_at.date() if self.published_at else None
         return (done or date.max) > self.due
+
+    @property
+    def overdue_when_read(self) -> bool:
+        """Already past its due date when zhifa-sync first read it: its lateness is not the daemon's."""
+        return self.first_seen is not None and self.first_seen.date() > self.due
+
+    @property
+    def publication(self) -> Timeliness | None:
+        """How a published decision was published (None: not yet): on time, late, or late already when read."""
+        if self.published_at is None:
+            return None
+        if not self.late:
+            return Timeliness.ON_TIME
+        return Timeliness.LATE_WHEN_READ if self.overdue_when_read else Timeliness.LATE
 
 
 def _credit_flows(settings: Settings) -> list[tuple[str, str, bool]]:
@@ -75,12 +97,13 @@ def deadlines(
         published = ledger.deliveries_to(
             system, "penalty", target, (DeliveryState.DELIVERED, DeliveryState.SENT)
         )
+        first_seen = ledger.first_seen(system, "penalty")
         for row in ledger.stored_records(system, "penalty", statuses=("decided", "closed")):
             d = _deadline(
                 row.source_id, row.body, target, send_summary, published.get(row.source_id), cal, today, soon
             )
             if d is not None:
-                out.append(d)
+                out.append(replace(d, first_seen=first_seen.get(row.source_id)))
     out.sort(key=lambda d: (_ORDER[d.state], d.due, d.source_id))
     return out
 
@@ -140,16 +163,13 @@ def deadline_section(
     if not items:
         lines.append("  无 (没有发往双公示平台的处罚决定)")
         return "\n".join(lines)
-    counts = {s: sum(1 for d in items if d.state == s) for s in STATE_NAMES}
-    late = sum(1 for d in items if d.state == "published" and d.late)
-    lines.append(
-        "  " + ", ".join(f"{STATE_NAMES[s]} {n}" for s, n in counts.items()) + f" (其中逾期后才公示 {late})"
-    )
+    lines.append("  " + counts_line(items))
     urgent = [d for d in items if d.state in ("overdue", "due_soon")]
     if urgent:
         rows = [
             [
-                STATE_NAMES[d.state],
+                STATE_NAMES[d.state]
+                + (f" ({label(Timeliness, Timeliness.LATE_WHEN_READ)})" if d.overdue_when_read else ""),
                 d.due.isoformat(),
                 d.decided_on.isoformat(),
                 d.doc_no,
@@ -165,3 +185,21 @@ def deadline_section(
         if len(urgent) > limit:
             lines.append(f"  …… 另有 {len(urgent) - limit} 条, 见控制台失败列表")
     return "\n".join(lines)
+
+
+def counts_line(items: list[Deadline]) -> str:
+    """How many decisions stand where, each count explained: the published ones split by how they were
+    published (on time + late + late already when read = published), the overdue ones that were."""
+    parts = []
+    for state, name in STATE_NAMES.items():
+        group = [d for d in items if d.state == state]
+        text = f"{name} {len(group)}"
+        if state == DeadlineState.PUBLISHED:
+            split = ", ".join(
+                f"{label(Timeliness, p)} {sum(1 for d in group if d.publication == p)}" for p in PUBLISHED
+            )
+            text += f" ({split} ({HISTORY_NOTE}))"
+        elif state == DeadlineState.OVERDUE and (read_late := sum(1 for d in group if d.overdue_when_read)):
+            text += f" (其中 {read_late} 条在首次读到时已逾期, {HISTORY_NOTE})"
+        parts.append(text)
+    return ", ".join(parts)

@@ -225,7 +225,7 @@ class CreditItem:
     decided_on: date
     due: date
     published_at: datetime | None
-    state: str  # on_time | late | overdue | pending
+    state: str  # on_time | late | late_when_read | overdue | pending
     days_late: int  # calendar days past the due date (to publication, or to ``as_of``)
 
 
@@ -278,7 +278,7 @@ class MonthlyReport:
     @property
     def overdue(self) -> list[CreditItem]:
         """Decisions published late or not yet published past their due date, oldest due first."""
-        items = [i for c in self.credit for i in c.items if i.state in ("late", "overdue")]
+        items = [i for c in self.credit for i in c.items if i.state in ("late", "late_when_read", "overdue")]
         return sorted(items, key=lambda i: (i.due, i.doc_no))
 
     @property

@@ -29,7 +29,9 @@ past month can be reported again while the platforms are down. The rules, once:
   target's ``send_summary`` is set), due = the 7th Chinese working day after the decision
   (``sync.workdays``); published on time when the first delivery to the target falls on or before
   the due date (to its end of day). On-time share = on time / (on time + late + unpublished past due);
-  decisions still inside their period and unpublished are "pending" and left out of the share.
+  decisions still inside their period and unpublished are "pending" and left out of the share. A late
+  one that was already past due when the daemon first read it (``records.first_seen``: history from
+  before the installation) is counted apart as 首次读到时已逾期, still late for the share.
 - **After-accident penalties** (事故后处罚): only from an explicit field of the record
   (``ACCIDENT_FIELDS``); the district platform has none, so the figure is reported as 不可得.
 """
@@ -148,6 +150,7 @@ class _Month:
         self.daily: dict[date, list[int]] = {d: [0, 0] for d in month.days()}
         self.excluded: Counter[str] = Counter()
         self.entries: dict[tuple[str, str], datetime] = {}
+        self.first_seen: dict[str, datetime] = {}  # penalties by id
         self.penalties: list[tuple[Penalty, str]] = []
         self.accident_flags: list[bool | None] = []
 
@@ -174,7 +177,7 @@ class _Month:
             if isinstance(rec, Inspection):
                 self._inspection(rec, row.kind, entry, figures)
             elif isinstance(rec, Penalty):
-                self._penalty(rec, row.kind, entry, figures, raw)
+                self._penalty(rec, row.kind, entry, row.first_seen, figures, raw)
 
     def _inspection(self, rec: Inspection, kind: str, entry: datetime, figures: tuple[Figures, ...]) -> None:
         if rec.status == "void":
@@ -187,13 +190,20 @@ class _Month:
         self.daily[rec.event_date][0] += 1
 
     def _penalty(
-        self, rec: Penalty, kind: str, entry: datetime, figures: tuple[Figures, ...], raw: dict[str, Any]
+        self,
+        rec: Penalty,
+        kind: str,
+        entry: datetime,
+        first_seen: datetime,
+        figures: tuple[Figures, ...],
+        raw: dict[str, Any],
     ) -> None:
         if rec.status == "revoked":
             for f in figures:
                 f.revocations += 1
             return
         self.entries[(kind, rec.id)] = entry
+        self.first_seen[rec.id] = first_seen
         self.penalties.append((rec, rec.dept_code or NO_DEPT))
         self.accident_flags.append(_accident_flag(raw))
         self.daily[rec.event_date][1] += 1
@@ -261,6 +271,8 @@ class _Month:
             at = published.get((rec.id, target))
             if at is not None:
                 state = "on_time" if at.date() <= due else "late"
+                if state == "late" and self.first_seen[rec.id].date() > due:
+                    state = "late_when_read"  # already past due when first read: not the daemon's delay
                 late_days = max(0, (at.date() - due).days)
             else:
                 state = "overdue" if today > due else "pending"

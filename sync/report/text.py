@@ -52,7 +52,11 @@ def summary_lines(report: MonthlyReport) -> list[tuple[str, str]]:
     ]
     for c in report.credit:
         lines.append((f"双公示 7 个工作日内公示率 ({c.target})", pct(c.on_time_share)))
-        lines.append((f"  逾期 (含逾期后公示) ({c.target})", str(c.count("late") + c.count("overdue"))))
+        late = c.count("late") + c.count("late_when_read") + c.count("overdue")
+        lines.append((f"  逾期 (含逾期后公示) ({c.target})", str(late)))
+        lines.append(
+            (f"    其中首次读到时已逾期 (安装前的历史数据) ({c.target})", str(c.count("late_when_read")))
+        )
     return lines
 
 

@@ -129,9 +129,14 @@ def _totals(s: _Sheet, report: MonthlyReport) -> None:
                 f"7 个工作日内公示率 ({c.target})",
                 c.on_time_share,
                 "",
-                "按期公示 / (按期 + 逾期后公示 + 逾期未公示)",
+                "按期公示 / (按期 + 逾期后公示 + 首次读到时已逾期 + 逾期未公示)",
             ],
-            [f"逾期 ({c.target})", c.count("late") + c.count("overdue"), "份", "明细见“逾期公示清单”"],
+            [
+                f"逾期 ({c.target})",
+                c.count("late") + c.count("late_when_read") + c.count("overdue"),
+                "份",
+                f"明细见“逾期公示清单”; 其中首次读到时已逾期 (安装前的历史数据) {c.count('late_when_read')} 份",
+            ],
         ]
     for key, what, note in (
         ("city", "市级队伍录入 (未计入)", "区平台中由市级队伍录入的记录, 由市级统计"),
@@ -273,7 +278,13 @@ def _delivery_table(s: _Sheet, report: MonthlyReport) -> None:
 
 def _publicity_table(s: _Sheet, report: MonthlyReport) -> None:
     s.line("三、双公示 7 个工作日内公示", _BOLD)
-    states = [Timeliness.ON_TIME, Timeliness.LATE, Timeliness.OVERDUE, Timeliness.PENDING]
+    states = [
+        Timeliness.ON_TIME,
+        Timeliness.LATE,
+        Timeliness.LATE_WHEN_READ,
+        Timeliness.OVERDUE,
+        Timeliness.PENDING,
+    ]
     columns = [("信用平台", None), ("应公示(份)", INT), *((label(Timeliness, t), INT) for t in states),
                ("按期公示率", PCT)]  # fmt: skip
     rows = [[c.target, c.required, *(c.count(t) for t in states), c.on_time_share] for c in report.credit]

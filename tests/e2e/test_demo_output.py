@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from connectors.contract.clock import beijing_now
 from tests.support.pasted import REPO, clean_env
 
 
@@ -30,16 +33,22 @@ def test_demo_piped_keeps_logs_out_of_the_summary(tmp_path: Path) -> None:
     assert str(state / "zhifa-sync.log") in out
 
 
-def test_demo_counts_add_up_for_every_target(tmp_path: Path) -> None:
-    """Each pipeline says how many of the records read go somewhere, and each target's row accounts
-    for exactly those (one outcome per record and target): nothing counted twice, nothing unexplained."""
-    state = tmp_path / "demo-state"
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    """One demo run, its output captured apart from its error stream, for the tests that read it."""
+    state = tmp_path_factory.mktemp("demo") / "demo-state"
     done = subprocess.run(
         [sys.executable, "-m", "zhifa_sync.demo", "--inspections", "260", "--state-dir", str(state)],
         cwd=REPO, env=clean_env(), capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    first_run = done.stdout.split("== 第二次运行")[0]
+    return done
+
+
+def test_demo_counts_add_up_for_every_target(demo: subprocess.CompletedProcess[str]) -> None:
+    """Each pipeline says how many of the records read go somewhere, and each target's row accounts
+    for exactly those (one outcome per record and target): nothing counted twice, nothing unexplained."""
+    first_run = demo.stdout.split("== 第二次运行")[0]
     checked = 0
     for block in first_run.split("\n管道 ")[1:]:
         head = re.search(r"读取 (\d+) 条, 其中 (\d+) 条不需同步.*余 (\d+) 条", block)
@@ -53,3 +62,23 @@ def test_demo_counts_add_up_for_every_target(tmp_path: Path) -> None:
             assert sum(columns) == total == rest, (name, block)
             checked += 1
     assert checked >= 8, first_run  # every target of the five pipelines
+
+
+def test_demo_month_ends_today_and_blames_no_backfill_on_the_daemon(
+    demo: subprocess.CompletedProcess[str],
+) -> None:
+    """The demo serves the month up to now: the recent decisions are published on time by the first
+    run, the older ones were already overdue when first read and are counted as history, and nothing is
+    "published late" by the daemon; every published decision is one of the three."""
+    status = demo.stdout.split("== zhifa-sync status ==")[1]
+    line = re.search(
+        r"已逾期 (\d+)[^,]*, 即将到期 \d+, 未到期 \d+, 已公示 (\d+) \(按期公示 (\d+), 逾期后公示 (\d+),"
+        r" 首次读到时已逾期 (\d+) \(安装前的历史数据\)\)",
+        status,
+    )
+    assert line, status
+    _, published, on_time, late, history = map(int, line.groups())
+    assert on_time >= 1 and late == 0, line.group(0)
+    assert on_time + late + history == published
+    read_up_to = re.findall(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", status)
+    assert read_up_to and max(read_up_to) <= beijing_now().isoformat(sep=" ")  # nothing from the future

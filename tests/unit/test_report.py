@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
+from sqlalchemy import update
 
 from sync.ledger import Ledger
+from sync.ledger.schema import records
 from sync.report import xlsx as report_xlsx
 from sync.report.figures import ACCIDENT_UNAVAILABLE, Month, MonthlyReport
 from sync.report.monthly import department_names, monthly_report
@@ -114,6 +116,24 @@ def test_credit_seven_working_days_share_and_overdue_list(ledger: Ledger) -> Non
     }
     assert (c.required, c.decided, c.on_time_share) == (5, 4, 0.5)
     assert [(i.source_id, i.dept_name) for i in report.overdue] == [("P8", DEPTS["D1"]), ("P4", DEPTS["D2"])]
+
+
+def test_credit_late_publication_first_read_after_due_is_counted_apart(ledger: Ledger) -> None:
+    """P4 first read on 10-30, a day after its due date (history before the installation): published late
+    all the same (the share is unchanged), but as 首次读到时已逾期, not as the daemon's 逾期后公示."""
+    build(ledger.engine)
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            update(records).where(records.c.source_id == "P4").values(first_seen=datetime(2026, 10, 30, 8, 0))
+        )
+    report = monthly_report(
+        ledger, OCT, departments=DEPTS, calendar=WorkCalendar(), as_of=AS_OF, unit="滨海新区"
+    )
+    (c,) = report.credit
+    assert {i.source_id: i.state for i in c.items}["P4"] == "late_when_read"
+    assert (c.count("late"), c.count("late_when_read"), c.on_time_share) == (0, 1, 0.5)
+    assert [i.source_id for i in report.overdue] == ["P8", "P4"]
+    assert "其中首次读到时已逾期 (安装前的历史数据) (credit)  1" in render_text(report)
 
 
 def test_after_accident_figures_are_unavailable_without_a_field(ledger: Ledger) -> None:
