@@ -71,6 +71,17 @@ def copies(stack: Stack, kind: str) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def city_deliveries(stack: Stack) -> dict[str, Any]:
+    """The ledger's delivery rows of the city's records, by municipal id."""
+    app = stack.app()
+    try:
+        with app.ledger.engine.connect() as conn:
+            query = sa.select(deliveries).where(deliveries.c.system == "municipal")
+            return {r.source_id: r for r in conn.execute(query)}
+    finally:
+        app.close()
+
+
 def test_city_records_reach_the_district_once(stack: Stack) -> None:
     """Each hand-typed city record lands once (origin municipal); a second run creates nothing; our pushes never return."""
     run(stack, *(p["name"] for p in FLOW_1_2))  # links the city's twins of district records, pushes ours
@@ -131,15 +142,7 @@ def test_city_twin_of_a_district_record_is_linked_not_copied(stack: Stack) -> No
     # Flow 3 reads the city only as far as the district flows have read: they run first, as scheduled.
     run(stack, *(p["name"] for p in FLOW_1_2 + FLOW_3))
     assert jcjlbh not in copies(stack, "inspections") and ajbh not in copies(stack, "penalties")
-    app = stack.app()
-    try:
-        with app.ledger.engine.connect() as conn:
-            rows = {
-                r.source_id: r
-                for r in conn.execute(sa.select(deliveries).where(deliveries.c.system == "municipal"))
-            }
-    finally:
-        app.close()
+    rows = city_deliveries(stack)
     assert (rows[jcjlbh].target_id, rows[jcjlbh].linked, rows[jcjlbh].last_action) == (
         insp["id"],
         True,
@@ -173,14 +176,6 @@ def test_city_twin_of_an_invalid_district_record_is_linked_not_copied(stack: Sta
     counts = stack.run(*(p["name"] for p in FLOW_1_2 + FLOW_3))
     assert counts["district-inspections"].failed == counts["district-penalties"].failed == 1  # the two
     assert jcjlbh not in copies(stack, "inspections") and ajbh not in copies(stack, "penalties")
-    app = stack.app()
-    try:
-        with app.ledger.engine.connect() as conn:
-            rows = {
-                r.source_id: r
-                for r in conn.execute(sa.select(deliveries).where(deliveries.c.system == "municipal"))
-            }
-    finally:
-        app.close()
+    rows = city_deliveries(stack)
     assert (rows[jcjlbh].target_id, rows[jcjlbh].last_action) == (insp["id"], "linked")
     assert (rows[ajbh].target_id, rows[ajbh].last_action) == (pen["id"], "linked")
