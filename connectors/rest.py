@@ -14,7 +14,6 @@ import json
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -78,38 +77,61 @@ class RateLimiter:
     common pause for everyone after the system said "too many calls" (each thread backing off alone
     would keep the others hammering the limit).
 
-    A sliding window like the platforms' own: a call may start when the call ``rate`` calls before it
-    started more than ``(1 + MARGIN)`` seconds ago, measured when each call actually went ahead (a
-    thread that woke late moves the window with it). The margin leaves room for the calls' arrival to
-    jitter; a fixed spacing of exactly ``1 / rate`` got refusals at every limit measured by
-    ``python -m bench.limits`` (bench/RESULTS.md)."""
+    Calls are spread evenly, each ``(1 + MARGIN) / rate`` seconds after the previous one *reached the
+    wire*: ``acquire`` grants a slot and returns a ticket, the caller reports ``sent(ticket)`` once its
+    request is written (``HttpSession`` does so when the body is out), and the next slot counts from
+    then. So any ``rate`` + 1 calls arrive more than ``1 + MARGIN`` seconds apart however late a
+    thread woke or how long a body took to go out; the margin is for what happens after (the network,
+    the platform's own queue).
+
+    Measured by ``python -m bench.limits`` (bench/RESULTS.md), each of these got refusals: a fixed
+    spacing of slots booked in advance (calls bunched behind a thread that woke late); a sliding window
+    that let ``rate`` calls go at once (a platform that serves one request at a time counted the burst
+    in an order of its own, so a call it counted late and the call ``rate`` after it fell into one
+    second); an even spacing counted from the grant (a pause of the whole process between grant and
+    send — the garbage collector, a long C call holding the GIL — sent two calls together)."""
 
     MARGIN = 0.03
+    # How long the next call waits for the previous one to reach the wire: a body the platform does
+    # not read is not counted there either, and must not hold every other call back for long.
+    UNSENT_WAIT_S = 2.0
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
-        self._n = max(1, int(rate)) if rate > 0 else 0
-        self._window = (self._n / rate) * (1 + self.MARGIN) if rate > 0 else 0.0
+        self._gap = (1 + self.MARGIN) / rate if rate > 0 else 0.0
         self._lock = threading.Lock()
-        self._started: deque[float] = deque(maxlen=self._n or 1)
+        self._last = float("-inf")  # when the previous call went (granted, then reached the wire)
+        self._ticket = 0  # the last call granted
+        self._unsent: int | None = None  # its ticket until it reports ``sent``
         self._hold_until = 0.0
 
-    def acquire(self) -> None:
-        if self._n == 0:  # unpaced, but a "too many calls" still holds every caller
+    def acquire(self) -> int:
+        """Wait for this call's slot; the ticket to pass to ``sent``."""
+        if self._gap == 0:  # unpaced, but a "too many calls" still holds every caller
             wait = self._hold_until - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            return
-        with self._lock:  # one caller at a time takes the next free moment
+            return 0
+        with self._lock:  # one caller at a time takes the next free moment, and sleeps until it
             while True:
                 now = time.monotonic()
-                free = self._hold_until
-                if len(self._started) == self._n:
-                    free = max(free, self._started[0] + self._window)
+                if self._unsent is not None and now < self._last + self.UNSENT_WAIT_S:
+                    time.sleep(0.001)  # the previous call is still on its way out
+                    continue
+                free = max(self._hold_until, self._last + self._gap)
                 if now >= free:
-                    self._started.append(now)
-                    return
+                    self._ticket += 1
+                    self._last, self._unsent = now, self._ticket
+                    return self._ticket
                 time.sleep(free - now)
+
+    def sent(self, ticket: int) -> None:
+        """The call with ``ticket`` is on the wire (or failed before it got there): the next slot
+        counts from now. Not under the lock (the next caller may be waiting in ``acquire`` holding
+        it): both stores are atomic, and a ticket other than the pending one changes nothing."""
+        if ticket and self._unsent == ticket:
+            self._last = max(self._last, time.monotonic())
+            self._unsent = None
 
     def cool_down(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` from now. Not under the lock: a caller may be sleeping in
@@ -244,9 +266,11 @@ class HttpSession:
         json: Any = None,
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> httpx.Response:
         """Send and read one request; transport failures become ``RetriableError`` (the outcome of a
-        write is unknown)."""
+        write is unknown). ``on_sent`` is called once the request is written (httpcore's trace event
+        for the end of the body), and again, harmlessly, when the call ends however it ended."""
         url = self.url(path)
         if params:
             url = url.copy_merge_params(params)
@@ -256,9 +280,10 @@ class HttpSession:
             # JSON cannot hold raises TypeError, as with httpx
             content = orjson.dumps(json)
             all_headers = {**all_headers, "Content-Type": "application/json"}
-        request = httpx.Request(
-            method, url, content=content, headers=all_headers, extensions={"timeout": self._timeout}
-        )
+        extensions: dict[str, Any] = {"timeout": self._timeout}
+        if on_sent is not None:
+            extensions["trace"] = _when_sent(on_sent)
+        request = httpx.Request(method, url, content=content, headers=all_headers, extensions=extensions)
         started = time.monotonic()
         try:
             with within(self.deadline_s):
@@ -282,6 +307,9 @@ class HttpSession:
             raise RetriableError(
                 f"{self.system} 连接失败或被中断 ({type(exc).__name__}: {exc})", system=self.system
             ) from exc
+        finally:
+            if on_sent is not None:  # a transport that traces nothing, or a call that never got out
+                on_sent()
         return response
 
     def _read(self, response: httpx.Response, started: float) -> None:
@@ -309,6 +337,16 @@ class HttpSession:
 
     def close(self) -> None:
         self._transport.close()
+
+
+def _when_sent(callback: Callable[[], None]) -> Callable[[str, dict[str, Any]], None]:
+    """An httpcore ``trace`` extension calling ``callback`` when the request's body has been written."""
+
+    def trace(event: str, info: dict[str, Any]) -> None:
+        if event.endswith("send_request_body.complete"):
+            callback()
+
+    return trace
 
 
 def _size(n: int) -> str:
@@ -407,9 +445,18 @@ class RestClient:
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        """One attempt, after waiting for its slot under the rate limit."""
-        self.limiter.acquire()
-        return self.session.request(method, path, params=params, json=json, content=content, headers=headers)
+        """One attempt, after waiting for its slot under the rate limit (the next slot counts from when
+        this request has been written)."""
+        ticket = self.limiter.acquire()
+        return self.session.request(
+            method,
+            path,
+            params=params,
+            json=json,
+            content=content,
+            headers=headers,
+            on_sent=lambda: self.limiter.sent(ticket),
+        )
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` under the retry policy (each attempt is built afresh: new signature, new nonce);
