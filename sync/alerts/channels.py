@@ -111,17 +111,21 @@ def send_smtp(channel: SmtpChannel, msg: Message) -> None:
     mail["From"] = channel.sender
     mail["To"] = ", ".join(channel.to)
     mail.set_content(msg.text)
+    stage = "连接"
     try:
         with _smtp(channel) as smtp:
             if channel.username and channel.password is not None:
+                stage = "登录"
                 smtp.login(channel.username, _secret(channel.password))
+            stage = "发送"
             smtp.send_message(mail)
     except (OSError, smtplib.SMTPException) as exc:
-        raise DeliveryError(_smtp_error(channel, exc)) from None
+        raise DeliveryError(_smtp_error(channel, exc, stage)) from None
 
 
-def _smtp_error(channel: SmtpChannel, exc: Exception) -> str:
-    """What went wrong, for the operator; the password is never part of it."""
+def _smtp_error(channel: SmtpChannel, exc: Exception, stage: str) -> str:
+    """What went wrong, for the operator, at which ``stage`` (连接 / 登录 / 发送); the password is never
+    part of it (smtplib's messages carry the server's replies, never what was sent to log in)."""
     server = f"邮件服务器 {channel.host}:{channel.port}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (
@@ -134,7 +138,8 @@ def _smtp_error(channel: SmtpChannel, exc: Exception) -> str:
         return f"{server} 拒绝登录 (用户 {channel.username}, SMTP {exc.smtp_code}): 请检查用户名与密码"
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return f"{server} 不支持所需功能 ({exc}): 请确认端口与 security (starttls / ssl / none)"
-    return f"邮件发送失败: {type(exc).__name__}"
+    detail = " ".join(str(exc).split())[:200]
+    return f"{server} {stage}时失败 ({type(exc).__name__}{': ' + detail if detail else ''})"
 
 
 def _tls(channel: SmtpChannel) -> ssl.SSLContext:

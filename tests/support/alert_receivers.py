@@ -121,8 +121,11 @@ def smtp_receiver(
     *,
     security: Literal["none", "starttls", "ssl"] = "none",
     tls: Tls | None = None,
+    offer_auth: bool = True,
+    refuse_rcpt: bool = False,
 ) -> Iterator[SmtpReceiver]:
-    """An aiosmtpd server with AUTH; with ``tls``, STARTTLS required before AUTH, or SSL from the start."""
+    """An aiosmtpd server with AUTH; with ``tls``, STARTTLS required before AUTH, or SSL from the start.
+    ``offer_auth=False``: a plain server that offers no AUTH; ``refuse_rcpt``: every recipient 550."""
     rx = SmtpReceiver(free_port(), user, password)
 
     class Handler:
@@ -131,13 +134,23 @@ def smtp_receiver(
             rx.mails.append(message_from_bytes(raw, policy=policy.default))
             return "250 OK"
 
+        async def handle_RCPT(
+            self, _server: Any, _session: Any, envelope: Envelope, address: str, _options: Any
+        ) -> str:
+            if refuse_rcpt:
+                return "550 5.1.1 mailbox unavailable"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
     def authenticator(_server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any) -> AuthResult:
         ok = (
             isinstance(data, LoginPassword)
             and data.login.decode() == user
             and data.password.decode() == password
         )
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd answers 535 itself (the default, handled=True, leaves the client
+        # waiting for an answer that never comes)
+        return AuthResult(success=ok, handled=False)
 
     options: dict[str, Any] = {}
     if security == "starttls" and tls is not None:
@@ -145,8 +158,8 @@ def smtp_receiver(
     elif security == "ssl" and tls is not None:
         # TLS from the first byte; aiosmtpd's auth_require_tls looks only at STARTTLS, so it is off here
         options = {"ssl_context": tls.context, "auth_require_tls": False}
-    else:
-        options = {"auth_require_tls": False}
+    else:  # AUTH only after TLS, and no TLS: AUTH is not offered
+        options = {"auth_require_tls": not offer_auth}
     controller = Controller(
         Handler(), hostname="127.0.0.1", port=rx.port, authenticator=authenticator, **options
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from sync.ledger import Ledger
 from sync.ledger.schema import failures
 from tests.support.alert_receivers import (
     WebhookReceiver,
+    free_port,
     self_signed_tls,
     smtp_receiver,
     webhook_receiver,
@@ -452,3 +454,62 @@ def test_a_lease_lost_and_taken_over_is_urgent_and_recovers_when_the_run_ends(
     finally:
         other.close()
         app.leases.close()
+
+
+def _plain_channel(port: int) -> Any:
+    """An SMTP channel without TLS to the local server, the password from ``SMTP_PASSWORD``."""
+    from sync.config import SmtpChannel
+
+    channel = {
+        "type": "smtp", "host": "127.0.0.1", "port": port, "security": "none", "username": "alerts",
+        "password": {"env": "SMTP_PASSWORD"}, "from": "zhifa@example.gov.cn", "to": ["ops@example.gov.cn"],
+        "timeout_s": 3,
+    }  # fmt: skip
+    return SmtpChannel.model_validate(channel)
+
+
+def test_a_refused_login_names_the_server_and_user_never_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server answers 535 to a wrong password: the operator reads which server refused which
+    user, and the password appears nowhere (nor does the mail go out)."""
+    from sync.alerts.channels import DeliveryError, Message, send
+
+    monkeypatch.setenv("SMTP_PASSWORD", "wr0ng-pass")
+    with smtp_receiver(password="s3cret") as smtp:
+        began = time.monotonic()
+        with pytest.raises(DeliveryError) as info:
+            send(_plain_channel(smtp.port), Message.of("failures", "测试", "测试"))
+        took = time.monotonic() - began
+        assert smtp.mails == []
+    message = str(info.value)
+    assert message == f"邮件服务器 127.0.0.1:{smtp.port} 拒绝登录 (用户 alerts, SMTP 535): 请检查用户名与密码"
+    assert "wr0ng" not in message
+    assert took < 2, f"a refusal is an answer, not a timeout ({took:.1f} s)"
+
+
+def test_a_server_that_offers_no_login_or_refuses_the_recipient_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sync.alerts.channels import DeliveryError, Message, send
+
+    monkeypatch.setenv("SMTP_PASSWORD", "s3cret")
+    with smtp_receiver(password="s3cret", offer_auth=False) as smtp, pytest.raises(DeliveryError) as info:
+        send(_plain_channel(smtp.port), Message.of("failures", "测试", "测试"))
+    assert str(info.value).startswith(f"邮件服务器 127.0.0.1:{smtp.port} 不支持所需功能 (SMTP AUTH extension")
+    assert "security (starttls / ssl / none)" in str(info.value)
+    with smtp_receiver(password="s3cret", refuse_rcpt=True) as smtp, pytest.raises(DeliveryError) as info:
+        send(_plain_channel(smtp.port), Message.of("failures", "测试", "测试"))
+    message = str(info.value)
+    assert message.startswith(f"邮件服务器 127.0.0.1:{smtp.port} 发送时失败 (SMTPRecipientsRefused")
+    assert "ops@example.gov.cn" in message and "550" in message
+
+
+def test_nothing_listening_is_a_failure_to_connect_naming_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sync.alerts.channels import DeliveryError, Message, send
+
+    monkeypatch.setenv("SMTP_PASSWORD", "s3cret")
+    port = free_port()
+    with pytest.raises(DeliveryError) as info:
+        send(_plain_channel(port), Message.of("failures", "测试", "测试"))
+    assert str(info.value).startswith(f"邮件服务器 127.0.0.1:{port} 连接时失败 (ConnectionRefusedError")
