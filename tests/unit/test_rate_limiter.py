@@ -39,10 +39,11 @@ def test_calls_leave_room_for_jitter_in_every_counted_second(
     for _ in range(3 * limit + 1):
         limiter.sent(limiter.acquire())
         starts.append(clock.now)
-    # call k and call k + limit must be more than a second apart, with room for 25 ms of jitter;
+    # call k and call k + limit must be more than a second apart, with room for 15 ms of jitter after
+    # the request is written (the send itself no longer counts against it: slots count from then);
     # otherwise the platform sees limit + 1 calls in one of its seconds and refuses one
     closest = min(starts[k + limit] - starts[k] for k in range(len(starts) - limit))
-    assert closest >= 1.025, f"{limit + 1} calls within {closest:.3f} s"
+    assert closest >= 1.015, f"{limit + 1} calls within {closest:.3f} s"
     # and it still uses the limit: at least 95 % of it over the run
     achieved = (len(starts) - 1) / (starts[-1] - starts[0])
     assert achieved >= 0.95 * limit
