@@ -77,9 +77,10 @@ def test_threads_waking_late_do_not_bunch_the_calls_after_them() -> None:
 
     def caller() -> None:
         for _ in range(10):
-            limiter.sent(limiter.acquire())
-            with lock:
+            ticket = limiter.acquire()
+            with lock:  # before ``sent``: the next call cannot start before this time plus a gap
                 starts.append(time.monotonic())
+            limiter.sent(ticket)
             time.sleep(0.005)  # the call itself
 
     threads = [threading.Thread(target=caller) for _ in range(4)]
