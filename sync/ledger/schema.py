@@ -399,6 +399,11 @@ def upgrade(engine: Engine) -> None:
     """Apply every pending migration."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            # pysqlite opens a transaction only before DML: without this, each CREATE TABLE commits on
+            # its own, and a process killed mid-upgrade leaves tables without their revision (the next
+            # start: "table … already exists"). IMMEDIATE: a second instance waits, as on PostgreSQL.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         if conn.dialect.name == "postgresql":
             # Two instances starting together on an empty database: one migrates, the other waits.
             from sqlalchemy import text

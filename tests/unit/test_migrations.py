@@ -165,3 +165,26 @@ def test_0007_folds_user_names_disables_case_duplicates_and_drops_the_signing_ke
         assert "ADMIN" in capfd.readouterr().err
     finally:
         engine.dispose()
+
+
+def test_an_upgrade_that_fails_part_way_leaves_nothing_behind(ledger_url: str) -> None:
+    """A process killed (or failing) in the middle of an upgrade must not leave the tables of the
+    migrations before the failure without their revision: the next start would stop at
+    "table … already exists". Here a later migration fails (its table is already there): the whole
+    upgrade is undone, and once the obstacle is gone the next upgrade goes through."""
+    engine = db.make_engine(ledger_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("create table mapping_versions (x integer)"))
+        with pytest.raises(Exception, match="mapping_versions"):
+            db.upgrade(engine)
+        with engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() is None
+            assert not engine.dialect.has_table(conn, "records"), "the first migration's tables stayed"
+        with engine.begin() as conn:
+            conn.execute(text("drop table mapping_versions"))
+        db.upgrade(engine)
+        current, head = db.schema_state(engine)
+        assert current == head
+    finally:
+        engine.dispose()
