@@ -138,7 +138,7 @@ def _smtp_error(channel: SmtpChannel, exc: Exception, stage: str) -> str:
         return f"{server} 拒绝登录 (用户 {channel.username}, SMTP {exc.smtp_code}): 请检查用户名与密码"
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return f"{server} 不支持所需功能 ({exc}): 请确认端口与 security (starttls / ssl / none)"
-    detail = " ".join(str(exc).split())[:200]
+    detail = mask_text(" ".join(str(exc).split())[:200])  # the server's reply: any text at all
     return f"{server} {stage}时失败 ({type(exc).__name__}{': ' + detail if detail else ''})"
 
 

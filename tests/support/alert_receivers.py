@@ -122,10 +122,10 @@ def smtp_receiver(
     security: Literal["none", "starttls", "ssl"] = "none",
     tls: Tls | None = None,
     offer_auth: bool = True,
-    refuse_rcpt: bool = False,
+    refuse_rcpt: str | None = None,
 ) -> Iterator[SmtpReceiver]:
     """An aiosmtpd server with AUTH; with ``tls``, STARTTLS required before AUTH, or SSL from the start.
-    ``offer_auth=False``: a plain server that offers no AUTH; ``refuse_rcpt``: every recipient 550."""
+    ``offer_auth=False``: a plain server that offers no AUTH; ``refuse_rcpt``: the reply to every recipient."""
     rx = SmtpReceiver(free_port(), user, password)
 
     class Handler:
@@ -138,7 +138,7 @@ def smtp_receiver(
             self, _server: Any, _session: Any, envelope: Envelope, address: str, _options: Any
         ) -> str:
             if refuse_rcpt:
-                return "550 5.1.1 mailbox unavailable"
+                return refuse_rcpt
             envelope.rcpt_tos.append(address)
             return "250 OK"
 
